@@ -1,0 +1,956 @@
+//! `canvass check`: the meaning of surveys and rules, beyond what their schema can say.
+//!
+//! The schema catches shapes; this module catches what only a reader of the whole file can:
+//! a `when` that names a later question, a label outside its scale, a translation missing,
+//! a rule whose audience file lacks a column. Every problem is a diagnostic at its node.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::diag::Diagnostic;
+use crate::model::{
+    AnswerValue, Audience, Distribution, MetricKind, Question, QuestionType, Rule, Survey, Text,
+    Window, parse_duration,
+};
+use crate::schema::{SchemaKind, suggest};
+use crate::when::Expr;
+use crate::workspace::{self, Document, Loaded, SurveyEntry, Workspace};
+
+/// What `canvass check` found, and how many files it read.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Every problem, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many files were checked.
+    pub files: usize,
+}
+
+/// Checks a whole workspace: every file's syntax, schema and meaning.
+pub fn check_workspace(root: &Path) -> CheckReport {
+    let (ws, mut diagnostics) = Workspace::load(root);
+    diagnostics.extend(check_loaded(&ws));
+    let files = usize::from(ws.root.join(workspace::SETTINGS_FILE).exists())
+        + ws.surveys
+            .iter()
+            .map(|s| 1 + usize::from(s.dir.join(workspace::DISTRIBUTION_FILE).exists()))
+            .sum::<usize>();
+    crate::diag::sort(&mut diagnostics);
+    CheckReport { diagnostics, files }
+}
+
+/// Checks only the named files (survey, distribution or settings files, or survey
+/// folders), reading a distribution's survey beside it for cross-references.
+pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
+    let mut diagnostics = Vec::new();
+    let mut files = 0;
+    for path in paths {
+        if path.is_dir() && path.join(workspace::SURVEYS_DIR).is_dir() {
+            let report = check_workspace(path);
+            files += report.files;
+            diagnostics.extend(report.diagnostics);
+            continue;
+        }
+        let dir = if path.is_dir() {
+            path.clone()
+        } else {
+            path.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        files += 1;
+        match path.file_name().and_then(|n| n.to_str()) {
+            Some(workspace::SETTINGS_FILE) => {
+                if let Some(s) =
+                    workspace::load_typed(path, SchemaKind::Workspace, &mut diagnostics)
+                {
+                    diagnostics.extend(check_settings(&s, path.parent().unwrap_or(Path::new("."))));
+                }
+            }
+            Some(workspace::SURVEY_FILE | workspace::DISTRIBUTION_FILE) | None => {
+                let only = path.is_file().then(|| path.clone());
+                diagnostics.extend(check_folder(&dir, only.as_deref()));
+            }
+            Some(_) if path.is_dir() => diagnostics.extend(check_folder(&dir, None)),
+            Some(other) => diagnostics.push(
+                Diagnostic::file_error(
+                    workspace::display_path(path),
+                    "E001",
+                    format!("`{other}` is not a canvass file"),
+                )
+                .with_help("name survey.yaml, distribution.yaml, canvass.yaml or a survey folder"),
+            ),
+        }
+    }
+    crate::diag::sort(&mut diagnostics);
+    CheckReport { diagnostics, files }
+}
+
+fn check_folder(dir: &Path, only: Option<&Path>) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let entry = workspace::load_entry(dir.to_path_buf(), &mut diagnostics);
+    let root = dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let ws = Workspace {
+        root: root.to_path_buf(),
+        settings: Default::default(),
+        settings_doc: None,
+        surveys: vec![entry],
+    };
+    diagnostics.extend(check_loaded(&ws));
+    if let Some(only) = only {
+        let name = workspace::display_path(only);
+        diagnostics.retain(|d| d.file == name);
+    }
+    diagnostics
+}
+
+/// The meaning checks over a loaded workspace (syntax and schema problems were reported
+/// by the loader).
+pub fn check_loaded(ws: &Workspace) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if let Some(doc) = &ws.settings_doc {
+        let settings = Loaded {
+            doc: doc.clone(),
+            value: ws.settings.clone(),
+        };
+        out.extend(check_settings(&settings, &ws.root));
+    }
+    for entry in &ws.surveys {
+        if let Some(survey) = &entry.survey {
+            out.extend(check_survey(survey, &entry.folder));
+        }
+        if let Some(distribution) = &entry.distribution {
+            out.extend(check_distribution(distribution, entry, ws));
+        }
+    }
+    out
+}
+
+fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let doc = &settings.doc;
+    if let Some(mailto) = settings
+        .value
+        .unsubscribe
+        .as_ref()
+        .and_then(|u| u.mailto.as_ref())
+        && let Err(e) = lettre::Address::from_str(mailto)
+    {
+        out.push(doc.error(
+            "/unsubscribe/mailto",
+            "E073",
+            format!("`{mailto}` is not an e-mail address: {e}"),
+        ));
+    }
+    for (i, file) in settings.value.suppression.iter().enumerate() {
+        if !root.join(file).is_file() {
+            out.push(
+                doc.error(
+                    &format!("/suppression/{i}"),
+                    "E074",
+                    format!("the suppression file `{file}` does not exist"),
+                )
+                .with_help("paths are relative to canvass.yaml"),
+            );
+        }
+    }
+    out
+}
+
+/// Checks a survey's meaning.
+pub fn check_survey(loaded: &Loaded<Survey>, folder: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let (survey, doc) = (&loaded.value, &loaded.doc);
+    if survey.id != folder {
+        out.push(
+            doc.error(
+                "/id",
+                "E021",
+                format!(
+                    "the survey id `{}` does not match its folder `{folder}`",
+                    survey.id
+                ),
+            )
+            .with_help(format!("rename the folder or set `id: {folder}`")),
+        );
+    }
+    check_locales(survey, doc, &mut out);
+    check_unique(
+        survey.questions.iter().map(|q| q.id.as_str()),
+        "/questions",
+        "question",
+        doc,
+        &mut out,
+    );
+    check_unique(
+        survey.metrics.iter().map(|m| m.id.as_str()),
+        "/metrics",
+        "metric",
+        doc,
+        &mut out,
+    );
+    for (i, question) in survey.questions.iter().enumerate() {
+        let base = format!("/questions/{i}");
+        check_scale(question, &base, doc, &mut out);
+        check_unique(
+            question.options.iter().map(|o| o.id.as_str()),
+            &format!("{base}/options"),
+            "option",
+            doc,
+            &mut out,
+        );
+        if let Some(when) = &question.when {
+            check_when(when, i, survey, &format!("{base}/when"), doc, &mut out);
+        }
+    }
+    let valid_locales: Vec<String> = survey
+        .locales
+        .iter()
+        .filter(|l| language_tags::LanguageTag::parse(l).is_ok())
+        .cloned()
+        .collect();
+    for (pointer, text) in survey_texts(survey) {
+        check_text(text, &valid_locales, &pointer, doc, &mut out);
+    }
+    for (i, metric) in survey.metrics.iter().enumerate() {
+        check_metric(metric, survey, &format!("/metrics/{i}"), doc, &mut out);
+    }
+    out
+}
+
+fn check_locales(survey: &Survey, doc: &Document, out: &mut Vec<Diagnostic>) {
+    for (i, locale) in survey.locales.iter().enumerate() {
+        if let Err(e) = language_tags::LanguageTag::parse(locale) {
+            out.push(
+                doc.error(
+                    &format!("/locales/{i}"),
+                    "E051",
+                    format!("`{locale}` is not a valid BCP 47 language tag: {e}"),
+                )
+                .with_help("use a tag such as `en`, `sl`, `pt-BR` or `zh-Hant`"),
+            );
+        }
+    }
+}
+
+fn check_unique<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    list: &str,
+    what: &str,
+    doc: &Document,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, id) in ids.enumerate() {
+        if let Some(prev) = first.get(id) {
+            let line = doc.spans.value(&format!("{list}/{prev}/id")).start.line;
+            out.push(
+                doc.error(
+                    &format!("{list}/{i}/id"),
+                    "E020",
+                    format!("duplicate {what} id `{id}` (first used on line {line})"),
+                )
+                .with_help(format!("give each {what} its own id")),
+            );
+        } else {
+            first.insert(id, i);
+        }
+    }
+}
+
+fn check_scale(question: &Question, base: &str, doc: &Document, out: &mut Vec<Diagnostic>) {
+    let Some(scale) = &question.scale else { return };
+    let fixed = match question.kind {
+        QuestionType::Nps => Some((0, 10)),
+        QuestionType::Ces => Some((1, 7)),
+        _ => None,
+    };
+    if let Some((lo, hi)) = fixed {
+        for (key, given, want) in [("min", scale.min, lo), ("max", scale.max, hi)] {
+            if given.is_some_and(|g| g != want) {
+                out.push(
+                    doc.error(
+                        &format!("{base}/scale/{key}"),
+                        "E043",
+                        format!(
+                            "an {} question's scale is fixed: `{key}` must be {want}",
+                            question.kind.name()
+                        ),
+                    )
+                    .with_help("remove `min` and `max`; give only `labels`"),
+                );
+            }
+        }
+    } else if question.kind != QuestionType::Rating {
+        out.push(
+            doc.error(
+                &format!("{base}/scale"),
+                "E043",
+                format!("a {} question has no scale", question.kind.name()),
+            )
+            .with_help("remove `scale`, or make the question a rating"),
+        );
+        return;
+    }
+    if let (Some(min), Some(max)) = (scale.min, scale.max)
+        && min >= max
+    {
+        out.push(doc.error(
+            &format!("{base}/scale/max"),
+            "E040",
+            format!("the scale's max ({max}) must be above its min ({min})"),
+        ));
+        return;
+    }
+    let Some((lo, hi)) = question.range() else {
+        return;
+    };
+    for key in scale.labels.keys() {
+        let pointer = format!("{base}/scale/labels/{key}");
+        match key.parse::<i64>() {
+            Ok(v) if (lo..=hi).contains(&v) => {}
+            _ => out.push(
+                doc.key_error(
+                    &pointer,
+                    "E041",
+                    format!("the label `{key}` is outside the scale {lo}–{hi}"),
+                )
+                .with_help(format!("label a point from {lo} to {hi}")),
+            ),
+        }
+    }
+}
+
+fn check_when(
+    when: &str,
+    index: usize,
+    survey: &Survey,
+    pointer: &str,
+    doc: &Document,
+    out: &mut Vec<Diagnostic>,
+) {
+    let expr = match Expr::parse(when) {
+        Ok(expr) => expr,
+        Err(e) => {
+            out.push(diagnostic_in_string(
+                doc,
+                pointer,
+                e.at,
+                1,
+                "E030",
+                format!("the condition does not parse: {}", e.message),
+            ));
+            return;
+        }
+    };
+    for comparison in expr.comparisons() {
+        let name = &comparison.question;
+        let at_name = |code, message: String| {
+            diagnostic_in_string(
+                doc,
+                pointer,
+                comparison.question_at,
+                name.chars().count(),
+                code,
+                message,
+            )
+        };
+        let Some(target_index) = survey.question_index(name) else {
+            let known: Vec<&str> = survey.questions[..index]
+                .iter()
+                .map(|q| q.id.as_str())
+                .collect();
+            let mut d = at_name(
+                "E031",
+                format!("the condition names `{name}`, which is not a question of this survey"),
+            );
+            d.help = suggest(name, &known).map(|s| format!("did you mean `{s}`?"));
+            out.push(d);
+            continue;
+        };
+        if target_index >= index {
+            out.push(at_name(
+                "E032",
+                format!("the condition names `{name}`, which is not asked before this question"),
+            ).with_help("a condition may only use answers to earlier questions; move the question or change the condition"));
+            continue;
+        }
+        let target = &survey.questions[target_index];
+        if let Err(message) =
+            comparison_fits(target, comparison.op.is_ordering(), &comparison.value)
+        {
+            let width = comparison.value.to_string().chars().count();
+            let code = if message.starts_with("out of") {
+                "E034"
+            } else {
+                "E033"
+            };
+            out.push(diagnostic_in_string(
+                doc,
+                pointer,
+                comparison.value_at,
+                width,
+                code,
+                format!("`{name}` {message}"),
+            ));
+        }
+    }
+}
+
+/// Whether a value (and operator) can be compared with a question's answers.
+fn comparison_fits(question: &Question, ordering: bool, value: &AnswerValue) -> Result<(), String> {
+    match (question.kind, value) {
+        (kind, AnswerValue::Number(n)) if kind.is_scaled() => {
+            let (lo, hi) = question.range().unwrap_or((i64::MIN, i64::MAX));
+            if (lo..=hi).contains(n) {
+                Ok(())
+            } else {
+                Err(format!("out of range: {n} is outside the scale {lo}–{hi}"))
+            }
+        }
+        (kind, _) if kind.is_scaled() => Err(format!(
+            "is a {} question: compare it with a number",
+            kind.name()
+        )),
+        (_, _) if ordering => Err(format!(
+            "is a {} question: only `==` and `!=` apply",
+            question.kind.name()
+        )),
+        (QuestionType::YesNo, AnswerValue::Word(w)) if w == "yes" || w == "no" => Ok(()),
+        (QuestionType::YesNo, _) => {
+            Err("is a yes_no question: compare it with `yes` or `no`".into())
+        }
+        (QuestionType::Choice, v) => {
+            let ids: Vec<&str> = question.options.iter().map(|o| o.id.as_str()).collect();
+            if ids.contains(&v.to_string().as_str()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "has no option `{v}`: its options are {}",
+                    ids.join(", ")
+                ))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A diagnostic pointing inside a string value, `at` characters from its start.
+fn diagnostic_in_string(
+    doc: &Document,
+    pointer: &str,
+    at: usize,
+    width: usize,
+    code: &'static str,
+    message: String,
+) -> Diagnostic {
+    let span = doc.spans.value(pointer);
+    let text = &doc.source.text;
+    let quoted = text[span.start.offset..].starts_with(['"', '\'']);
+    let same_line = !text[span.start.offset..span.end.offset.max(span.start.offset)].contains('\n');
+    let mut d = doc.error(pointer, code, message);
+    if same_line {
+        let column = span.start.column - 1 + usize::from(quoted) + at;
+        let start = doc.source.pos(span.start.line, column);
+        let end = doc.source.pos(span.start.line, column + width.max(1));
+        d.span = crate::load::Span { start, end };
+    }
+    d
+}
+
+/// Every text of a survey with its pointer.
+pub fn survey_texts(survey: &Survey) -> Vec<(String, &Text)> {
+    let mut texts = vec![("/title".to_string(), &survey.title)];
+    for (key, text) in [
+        ("intro", &survey.intro),
+        ("thanks", &survey.thanks),
+        ("incentive", &survey.incentive),
+    ] {
+        if let Some(text) = text {
+            texts.push((format!("/{key}"), text));
+        }
+    }
+    for (i, q) in survey.questions.iter().enumerate() {
+        texts.push((format!("/questions/{i}/text"), &q.text));
+        if let Some(help) = &q.help {
+            texts.push((format!("/questions/{i}/help"), help));
+        }
+        if let Some(scale) = &q.scale {
+            for (key, label) in &scale.labels {
+                texts.push((format!("/questions/{i}/scale/labels/{key}"), label));
+            }
+        }
+        for (j, option) in q.options.iter().enumerate() {
+            texts.push((format!("/questions/{i}/options/{j}/text"), &option.text));
+        }
+    }
+    for (i, m) in survey.metrics.iter().enumerate() {
+        if let Some(title) = &m.title {
+            texts.push((format!("/metrics/{i}/title"), title));
+        }
+    }
+    texts
+}
+
+fn check_text(
+    text: &Text,
+    locales: &[String],
+    pointer: &str,
+    doc: &Document,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(given) = text.locales() else {
+        if locales.len() > 1 {
+            out.push(
+                doc.error(
+                    pointer,
+                    "E050",
+                    format!(
+                        "`{}` is a single string, but the survey has {} locales",
+                        &pointer[1..],
+                        locales.len()
+                    ),
+                )
+                .with_help(format!("give a text for each of {}", locales.join(", "))),
+            );
+        }
+        return;
+    };
+    let given: HashSet<&str> = given.collect();
+    for locale in locales {
+        if !given.contains(locale.as_str()) {
+            out.push(
+                doc.error(
+                    pointer,
+                    "E050",
+                    format!("`{}` is missing the `{locale}` translation", &pointer[1..]),
+                )
+                .with_help(format!(
+                    "add `{locale}: …`; every text needs every locale the survey declares"
+                )),
+            );
+        }
+    }
+    let declared: HashSet<&str> = locales.iter().map(String::as_str).collect();
+    for locale in given.iter().filter(|l| !declared.contains(*l)) {
+        out.push(
+            doc.key_warning(
+                &format!("{pointer}/{locale}"),
+                "W052",
+                format!("the locale `{locale}` is not declared in `locales`"),
+            )
+            .with_help("add it to `locales` or remove this translation"),
+        );
+    }
+}
+
+fn check_metric(
+    metric: &crate::model::Metric,
+    survey: &Survey,
+    base: &str,
+    doc: &Document,
+    out: &mut Vec<Diagnostic>,
+) {
+    let targets: Vec<(String, &str)> = match metric.kind {
+        MetricKind::Weighted => metric
+            .questions
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (format!("{base}/questions/{i}"), q.as_str()))
+            .collect(),
+        _ => metric
+            .question
+            .iter()
+            .map(|q| (format!("{base}/question"), q.as_str()))
+            .collect(),
+    };
+    if targets.is_empty() {
+        let key = if metric.kind == MetricKind::Weighted {
+            "questions"
+        } else {
+            "question"
+        };
+        out.push(
+            doc.error(
+                base,
+                "E060",
+                format!("the metric `{}` names no question", metric.id),
+            )
+            .with_help(format!("add `{key}:`")),
+        );
+    }
+    for (pointer, id) in targets {
+        let Some(question) = survey.question(id) else {
+            let known: Vec<&str> = survey.questions.iter().map(|q| q.id.as_str()).collect();
+            let mut d = doc.error(
+                &pointer,
+                "E060",
+                format!(
+                    "the metric `{}` names `{id}`, which is not a question of this survey",
+                    metric.id
+                ),
+            );
+            d.help = suggest(id, &known).map(|s| format!("did you mean `{s}`?"));
+            out.push(d);
+            continue;
+        };
+        if let Err(why) = metric_fits(metric.kind, question.kind) {
+            out.push(doc.error(
+                &pointer,
+                "E061",
+                format!("`{id}` is a {} question; {why}", question.kind.name()),
+            ));
+            continue;
+        }
+        for (i, value) in metric.values.iter().enumerate() {
+            if let Err(expected) = question.accepts(value) {
+                out.push(doc.error(
+                    &format!("{base}/values/{i}"),
+                    "E062",
+                    format!("`{value}` is not an answer to `{id}`: expected {expected}"),
+                ));
+            }
+        }
+    }
+}
+
+fn metric_fits(metric: MetricKind, question: QuestionType) -> Result<(), &'static str> {
+    let fits = match metric {
+        MetricKind::Nps => question == QuestionType::Nps,
+        MetricKind::Mean => question.is_scaled(),
+        MetricKind::TopBox => question != QuestionType::Text,
+        MetricKind::Weighted => question.is_scaled() || question == QuestionType::YesNo,
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(match metric {
+        MetricKind::Nps => "an nps metric needs an nps question",
+        MetricKind::Mean => "a mean needs a rating, nps or ces question",
+        MetricKind::TopBox => "a top_box needs a question with set answers, not text",
+        MetricKind::Weighted => "a weighted scorecard takes yes_no and scaled items",
+    })
+}
+
+fn check_distribution(
+    loaded: &Loaded<Distribution>,
+    entry: &SurveyEntry,
+    ws: &Workspace,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let (dist, doc) = (&loaded.value, &loaded.doc);
+    if let Some(named) = &dist.survey
+        && named != &entry.folder
+    {
+        let known: Vec<&str> = ws.surveys.iter().map(|s| s.folder.as_str()).collect();
+        let message = if ws.survey(named).is_some() {
+            format!(
+                "these rules sit beside `{}` but name the survey `{named}`",
+                entry.folder
+            )
+        } else {
+            format!("the rules name the survey `{named}`, which does not exist")
+        };
+        let mut d = doc.error("/survey", "E022", message);
+        d.help = suggest(named, &known)
+            .map(|s| format!("did you mean `{s}`?"))
+            .or(Some(format!("set `survey: {}`", entry.folder)));
+        out.push(d);
+    }
+    check_unique(
+        dist.rules.iter().map(|r| r.id.as_str()),
+        "/rules",
+        "rule",
+        doc,
+        &mut out,
+    );
+    let survey = entry.survey.as_ref().map(|s| &s.value);
+    for (i, rule) in dist.rules.iter().enumerate() {
+        check_rule(
+            rule,
+            survey,
+            &format!("/rules/{i}"),
+            doc,
+            &entry.dir,
+            &mut out,
+        );
+    }
+    out
+}
+
+fn check_rule(
+    rule: &Rule,
+    survey: Option<&Survey>,
+    base: &str,
+    doc: &Document,
+    dir: &Path,
+    out: &mut Vec<Diagnostic>,
+) {
+    let durations = [
+        ("expires", rule.expires.as_ref()),
+        (
+            "trigger/after",
+            rule.trigger.as_ref().and_then(|t| t.after.as_ref()),
+        ),
+        (
+            "trigger/within",
+            rule.trigger.as_ref().and_then(|t| t.within.as_ref()),
+        ),
+        ("cap/once_per", rule.cap.as_ref().map(|c| &c.once_per)),
+        ("reminder/after", rule.reminder.as_ref().map(|r| &r.after)),
+    ];
+    for (key, value) in durations {
+        if let Some(value) = value
+            && let Err(e) = parse_duration(value)
+        {
+            out.push(
+                doc.error(
+                    &format!("{base}/{key}"),
+                    "E071",
+                    format!("the duration {e}"),
+                )
+                .with_help("write a number and a unit: 30m, 12h, 7d, 2w"),
+            );
+        }
+    }
+    if let Some(window) = &rule.window {
+        check_window(window, &format!("{base}/window"), doc, out);
+    }
+    if let Some(email) = &rule.email {
+        check_mailbox(&email.from, &format!("{base}/email/from"), doc, out);
+        if let Some(reply_to) = &email.reply_to {
+            check_mailbox(reply_to, &format!("{base}/email/reply_to"), doc, out);
+        }
+        if let Some(survey) = survey {
+            check_rule_text(
+                &email.subject,
+                survey,
+                &format!("{base}/email/subject"),
+                doc,
+                out,
+            );
+        }
+        let allowed = allowed_placeholders(rule.audience.as_ref());
+        check_placeholders(
+            &email.subject,
+            &allowed,
+            &format!("{base}/email/subject"),
+            doc,
+            out,
+        );
+    }
+    if let (Some(embed), Some(survey)) = (&rule.embed, survey) {
+        match survey.question(embed) {
+            None => out.push(doc.error(&format!("{base}/embed"), "E070", format!("the rule embeds `{embed}`, which is not a question of this survey"))),
+            Some(q) if q.kind == QuestionType::Text => out.push(doc.error(&format!("{base}/embed"), "E070", format!("`{embed}` is a text question; only a question with set answers can be one-click buttons"))),
+            Some(_) => {}
+        }
+    }
+    if let Some(audience) = &rule.audience {
+        check_audience(audience, rule, &format!("{base}/audience"), doc, dir, out);
+    }
+}
+
+fn check_rule_text(
+    text: &Text,
+    survey: &Survey,
+    pointer: &str,
+    doc: &Document,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(given) = text.locales() else { return };
+    for locale in given {
+        if !survey.locales.iter().any(|l| l == locale) {
+            out.push(doc.key_error(
+                &format!("{pointer}/{locale}"),
+                "E070",
+                format!("the survey `{}` has no locale `{locale}`", survey.id),
+            ));
+        }
+    }
+    for locale in &survey.locales {
+        if text.locales().is_some_and(|mut g| !g.any(|l| l == locale)) {
+            out.push(doc.error(
+                pointer,
+                "E050",
+                format!("the subject is missing the `{locale}` translation"),
+            ));
+        }
+    }
+}
+
+/// The placeholders a rule's texts may use: `name`, `survey` and the declared columns.
+pub fn allowed_placeholders(audience: Option<&Audience>) -> Vec<String> {
+    let mut allowed = vec!["name".to_string(), "survey".to_string()];
+    if let Some(audience) = audience {
+        allowed.extend(audience.placeholders.iter().cloned());
+    }
+    allowed
+}
+
+/// The `{{ placeholder }}` names used in a string, with their character offsets.
+pub fn placeholders(text: &str) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    let mut consumed = 0;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else { break };
+        let name = after[..close].trim().to_string();
+        let at = text[..consumed + open].chars().count();
+        found.push((name, at));
+        consumed += open + 2 + close + 2;
+        rest = &text[consumed..];
+    }
+    found
+}
+
+fn check_placeholders(
+    text: &Text,
+    allowed: &[String],
+    pointer: &str,
+    doc: &Document,
+    out: &mut Vec<Diagnostic>,
+) {
+    let variants: Vec<(String, &str)> = match text {
+        Text::Plain(s) => vec![(pointer.to_string(), s.as_str())],
+        Text::Localized(map) => map
+            .iter()
+            .map(|(l, s)| (format!("{pointer}/{l}"), s.as_str()))
+            .collect(),
+    };
+    for (pointer, s) in variants {
+        for (name, at) in placeholders(s) {
+            if !allowed.contains(&name) {
+                let mut d = diagnostic_in_string(
+                    doc,
+                    &pointer,
+                    at,
+                    name.chars().count() + 4,
+                    "E080",
+                    format!("unknown placeholder `{{{{ {name} }}}}`"),
+                );
+                d.help = Some(match suggest(&name, allowed) {
+                    Some(s) => format!(
+                        "did you mean `{s}`? placeholders here: {}",
+                        allowed.join(", ")
+                    ),
+                    None => format!(
+                        "placeholders here: {} (declare audience columns under `audience.placeholders`)",
+                        allowed.join(", ")
+                    ),
+                });
+                out.push(d);
+            }
+        }
+    }
+}
+
+fn check_mailbox(value: &str, pointer: &str, doc: &Document, out: &mut Vec<Diagnostic>) {
+    if let Err(e) = lettre::message::Mailbox::from_str(value) {
+        out.push(
+            doc.error(
+                pointer,
+                "E073",
+                format!("`{value}` is not an e-mail address: {e}"),
+            )
+            .with_help("write `Name <address@example.com>` or `address@example.com`"),
+        );
+    }
+}
+
+fn check_window(window: &Window, base: &str, doc: &Document, out: &mut Vec<Diagnostic>) {
+    if let Some(tz) = &window.timezone
+        && jiff::tz::TimeZone::get(tz).is_err()
+    {
+        let mut d = doc.error(
+            &format!("{base}/timezone"),
+            "E072",
+            format!("`{tz}` is not an IANA time zone"),
+        );
+        d.help = Some("use a name such as Europe/Ljubljana, America/New_York or UTC".into());
+        out.push(d);
+    }
+    if let Some(hours) = &window.hours
+        && let Err(e) = crate::plan::parse_hours(hours)
+    {
+        out.push(
+            doc.error(&format!("{base}/hours"), "E076", e)
+                .with_help("write `HH:MM-HH:MM`, such as `09:00-17:00`"),
+        );
+    }
+    if let Some(days) = &window.days
+        && let Err(e) = crate::plan::parse_days(days)
+    {
+        out.push(
+            doc.error(&format!("{base}/days"), "E076", e)
+                .with_help("write `mon-fri` or a list such as `[mon, wed, fri]`"),
+        );
+    }
+}
+
+fn check_audience(
+    audience: &Audience,
+    rule: &Rule,
+    base: &str,
+    doc: &Document,
+    dir: &Path,
+    out: &mut Vec<Diagnostic>,
+) {
+    let path = dir.join(&audience.file);
+    let header = match crate::plan::audience_header(&path) {
+        Ok(header) => header,
+        Err(e) => {
+            out.push(
+                doc.error(
+                    &format!("{base}/file"),
+                    "E074",
+                    format!("cannot read the audience file `{}`: {e}", audience.file),
+                )
+                .with_help("the path is relative to this distribution file"),
+            );
+            return;
+        }
+    };
+    let mut named = audience.columns();
+    if let Some(trigger) = &rule.trigger {
+        named.push(("../trigger/field".to_string(), trigger.field.as_str()));
+    }
+    for (key, column) in named {
+        if !header.iter().any(|h| h == column) {
+            let pointer = if let Some(rest) = key.strip_prefix("../") {
+                format!("{}/{rest}", base.trim_end_matches("/audience"))
+            } else {
+                format!("{base}/{key}")
+            };
+            let mut d = doc.error(
+                &pointer,
+                "E075",
+                format!("the audience file has no column `{column}`"),
+            );
+            d.help = Some(match suggest(column, &header) {
+                Some(s) => format!(
+                    "did you mean `{s}`? the file's columns: {}",
+                    header.join(", ")
+                ),
+                None => format!("the file's columns: {}", header.join(", ")),
+            });
+            out.push(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_placeholders_with_offsets() {
+        assert_eq!(
+            placeholders("Hi {{ name }}, é {{plan}}"),
+            vec![("name".to_string(), 3), ("plan".to_string(), 17)]
+        );
+        assert!(placeholders("no {{ end").is_empty());
+    }
+}

@@ -1,0 +1,330 @@
+//! Diagnostics: what every check returns, and the three ways the CLI prints them.
+//!
+//! The library never prints. Checks produce [`Diagnostic`] values; the edge chooses human
+//! output (a compiler's `file:line:col: error[E012]: …` with the source line and a caret),
+//! a stable JSON array for programs, or GitHub workflow commands for annotations.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use serde::Serialize;
+
+use crate::load::{Source, Span};
+
+/// How bad a problem is. Errors fail `canvass check`; warnings fail only with
+/// `--deny-warnings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look, does not fail the build by default.
+    Warning,
+    /// Must be fixed.
+    Error,
+}
+
+/// One problem, anchored to a node of a file.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    /// The file's text, for the snippet; absent when the file could not be read.
+    pub source: Option<Arc<Source>>,
+    /// The file as the user should see it.
+    pub file: String,
+    /// The node the problem is about.
+    pub span: Span,
+    /// Error or warning.
+    pub severity: Severity,
+    /// A stable code such as `E012`, documented in the README.
+    pub code: &'static str,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// What to do about it, when canvass can tell.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error at `span` of `source`.
+    pub fn error(
+        source: &Arc<Source>,
+        span: Span,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            file: source.name.clone(),
+            source: Some(Arc::clone(source)),
+            span,
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// A warning at `span` of `source`.
+    pub fn warning(
+        source: &Arc<Source>,
+        span: Span,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(source, span, code, message)
+        }
+    }
+
+    /// An error about a file that has no text to show (unreadable, missing).
+    pub fn file_error(
+        file: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            source: None,
+            file: file.into(),
+            span: Span::default(),
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// Adds advice on what to do.
+    #[must_use]
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// The 1-based line, at least 1.
+    pub fn line(&self) -> usize {
+        self.span.start.line.max(1)
+    }
+
+    /// The 1-based column, at least 1.
+    pub fn column(&self) -> usize {
+        self.span.start.column.max(1)
+    }
+
+    /// The header line: `file:line:col: error[E012]: message`.
+    pub fn header(&self) -> String {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        format!(
+            "{}:{}:{}: {level}[{}]: {}",
+            self.file,
+            self.line(),
+            self.column(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+/// Sorts diagnostics by file and position, the order a reader works through them.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (&a.file, a.line(), a.column(), a.code).cmp(&(&b.file, b.line(), b.column(), b.code))
+    });
+}
+
+/// Renders diagnostics for a person: the header, the source line with a caret, the help.
+pub fn render_human(diagnostics: &[Diagnostic], color: bool) -> String {
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let _ = writeln!(out, "{}", styled_header(diagnostic, color));
+        if let Some(source) = &diagnostic.source {
+            out.push_str(&renderer.render(&[snippet_group(diagnostic, source)]));
+            out.push('\n');
+        } else if let Some(help) = &diagnostic.help {
+            let _ = writeln!(out, "  = help: {help}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn styled_header(diagnostic: &Diagnostic, color: bool) -> String {
+    let header = diagnostic.header();
+    if !color {
+        return header;
+    }
+    let paint = match diagnostic.severity {
+        Severity::Error => "\x1b[1;31m",
+        Severity::Warning => "\x1b[1;33m",
+    };
+    format!("\x1b[1m{header}\x1b[0m").replacen(
+        &format!(": {}", severity_word(diagnostic)),
+        &format!(": {paint}{}\x1b[0m\x1b[1m", severity_word(diagnostic)),
+        1,
+    )
+}
+
+fn severity_word(diagnostic: &Diagnostic) -> String {
+    let level = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    format!("{level}[{}]", diagnostic.code)
+}
+
+fn snippet_group<'a>(diagnostic: &'a Diagnostic, source: &'a Source) -> Group<'a> {
+    let level = match diagnostic.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let (start, end) = caret_range(diagnostic.span, source);
+    let snippet = Snippet::source(source.text.as_str())
+        .path(source.name.as_str())
+        .annotation(AnnotationKind::Primary.span(start..end));
+    let mut group = Group::with_level(level.clone()).element(snippet);
+    if let Some(help) = &diagnostic.help {
+        group = group.element(Level::HELP.message(help.as_str()));
+    }
+    group
+}
+
+/// The byte range to underline: the node, cut at the end of its first line.
+fn caret_range(span: Span, source: &Source) -> (usize, usize) {
+    let start = span.start.offset.min(source.text.len());
+    let line_end = source.text[start..]
+        .find(['\r', '\n'])
+        .map_or(source.text.len(), |i| start + i);
+    let end = span.end.offset.clamp(start, line_end);
+    if end > start {
+        return (start, end);
+    }
+    let next = source.text[start..line_end]
+        .chars()
+        .next()
+        .map_or(start, |c| start + c.len_utf8());
+    (start, next)
+}
+
+/// The stable machine form: `{file, line, column, severity, code, message}`.
+#[derive(Debug, Serialize)]
+struct JsonDiagnostic<'a> {
+    file: &'a str,
+    line: usize,
+    column: usize,
+    severity: Severity,
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<&'a str>,
+}
+
+/// Renders diagnostics as a JSON array (the order of [`sort`]).
+pub fn render_json(diagnostics: &[Diagnostic]) -> String {
+    let items: Vec<JsonDiagnostic<'_>> = diagnostics
+        .iter()
+        .map(|d| JsonDiagnostic {
+            file: &d.file,
+            line: d.line(),
+            column: d.column(),
+            severity: d.severity,
+            code: d.code,
+            message: &d.message,
+            help: d.help.as_deref(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".to_string()) + "\n"
+}
+
+/// Renders diagnostics as GitHub Actions workflow commands, which become annotations on
+/// the pull request's changed lines.
+pub fn render_github(diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        let command = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut message = format!("[{}] {}", d.code, d.message);
+        if let Some(help) = &d.help {
+            let _ = write!(message, " (help: {help})");
+        }
+        let _ = writeln!(
+            out,
+            "::{command} file={},line={},col={},title={}::{}",
+            escape_property(&d.file),
+            d.line(),
+            d.column(),
+            escape_property(&format!("canvass {}", d.code)),
+            escape_data(&message)
+        );
+    }
+    out
+}
+
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Counts errors and warnings, for the summary line and the exit status.
+pub fn count(diagnostics: &[Diagnostic]) -> (usize, usize) {
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    (errors, diagnostics.len() - errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Diagnostic {
+        let source = Arc::new(Source::new("s.yaml", "id: x\nversion: zwei\n"));
+        let span = Span {
+            start: source.pos(2, 9),
+            end: source.pos(2, 13),
+        };
+        Diagnostic::error(&source, span, "E011", "`version` must be an integer")
+            .with_help("write a whole number, such as 2")
+    }
+
+    #[test]
+    fn human_output_has_compiler_header_and_caret() {
+        let text = render_human(&[sample()], false);
+        assert!(text.starts_with("s.yaml:2:10: error[E011]: `version` must be an integer\n"));
+        assert!(text.contains("version: zwei"));
+        assert!(text.contains("^^^^"));
+        assert!(text.contains("help: write a whole number"));
+    }
+
+    #[test]
+    fn github_output_escapes_properties() {
+        let mut d = sample();
+        d.file = "a,b:c.yaml".into();
+        d.message = "50% done\nnext".into();
+        let out = render_github(&[d]);
+        assert!(out.starts_with("::error file=a%2Cb%3Ac.yaml,line=2,col=10,"));
+        assert!(out.contains("50%25 done%0Anext"));
+    }
+
+    #[test]
+    fn json_output_is_stable() {
+        let out = render_json(&[sample()]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v[0]["line"], 2);
+        assert_eq!(v[0]["column"], 10);
+        assert_eq!(v[0]["code"], "E011");
+        assert_eq!(v[0]["severity"], "error");
+    }
+}

@@ -1,0 +1,27 @@
+//! canvass: survey-as-code for customer-experience teams.
+//!
+//! Surveys and their distribution rules are YAML files in a git repository. This library
+//! holds every step of the flow; the `canvass` binary is a thin layer over it. Each module
+//! owns one step:
+//!
+//! - [`load`]: YAML into a tree that knows every node's position;
+//! - [`schema`] and [`check`]: the shape and the meaning of the files, as [`diag`]nostics;
+//! - [`model`] and [`when`]: the typed surveys, rules and the condition language;
+//! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
+//! - [`plan`]: who receives what, and why others are skipped.
+//!
+//! The library never prints: it returns values and diagnostics, and the caller chooses
+//! how to show them.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod diag;
+pub mod fsutil;
+pub mod load;
+pub mod model;
+pub mod plan;
+pub mod scaffold;
+pub mod schema;
+pub mod when;
+pub mod workspace;

@@ -1,0 +1,194 @@
+//! The `canvass` command line: parses arguments and calls the library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use canvass::diag::{self, Diagnostic};
+use canvass::schema::SchemaKind;
+
+/// Survey-as-code: check, render, send, collect and score customer surveys kept in git.
+#[derive(Debug, Parser)]
+#[command(name = "canvass", version, about, propagate_version = true)]
+struct Cli {
+    /// The workspace folder (default: the nearest folder upwards with canvass.yaml or surveys/).
+    #[arg(long, short = 'w', global = true, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// When to colour the output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum Format {
+    /// For people: compiler-style diagnostics.
+    #[default]
+    Human,
+    /// A JSON array of {file, line, column, severity, code, message}.
+    Json,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a workspace: settings, a survey with rules, schemas, a CI workflow.
+    Init {
+        /// The folder (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Copy a survey from the built-in library into surveys/ID/.
+    New {
+        /// The template (see --list).
+        #[arg(required_unless_present = "list")]
+        template: Option<String>,
+        /// The new survey's id and folder name.
+        #[arg(required_unless_present = "list")]
+        id: Option<String>,
+        /// List the templates.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Check surveys and rules: syntax, schema and meaning.
+    Check {
+        /// Files or folders to check (default: the whole workspace).
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+        /// Fail on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Print a JSON Schema.
+    Schema {
+        /// Which file's schema.
+        #[arg(value_enum)]
+        kind: SchemaKind,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    match run(cli, color) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn workspace_root(cli_workspace: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(dir) = cli_workspace {
+        if !dir.is_dir() {
+            return Err(format!(
+                "the workspace folder {} does not exist",
+                dir.display()
+            ));
+        }
+        return Ok(dir);
+    }
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    canvass::workspace::find_root(&cwd).ok_or_else(|| {
+        "no canvass workspace here (no canvass.yaml or surveys/ in this folder or above); \
+         run `canvass init` or pass --workspace DIR"
+            .to_string()
+    })
+}
+
+fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Init { dir } => {
+            let files = canvass::scaffold::init(&dir).map_err(|e| e.to_string())?;
+            for file in files {
+                println!("created {}", file.display());
+            }
+            println!("next: edit the survey, then run `canvass check`");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::New { list: true, .. } => {
+            for t in canvass::scaffold::TEMPLATES {
+                println!("{:<16} {}", t.name, t.summary);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::New { template, id, .. } => {
+            let root = workspace_root(cli.workspace)?;
+            let (template, id) = (template.unwrap_or_default(), id.unwrap_or_default());
+            let files =
+                canvass::scaffold::new_survey(&root, &template, &id).map_err(|e| e.to_string())?;
+            for file in files {
+                println!("created {}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check {
+            paths,
+            format,
+            deny_warnings,
+        } => {
+            let report = if paths.is_empty() {
+                canvass::check::check_workspace(&workspace_root(cli.workspace)?)
+            } else {
+                if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+                    return Err(format!("{} does not exist", missing.display()));
+                }
+                canvass::check::check_paths(&paths)
+            };
+            print_diagnostics(&report.diagnostics, format, color);
+            let (errors, warnings) = diag::count(&report.diagnostics);
+            if matches!(format, Format::Human) {
+                eprintln!(
+                    "checked {} file{}: {errors} error{}, {warnings} warning{}",
+                    report.files,
+                    plural(report.files),
+                    plural(errors),
+                    plural(warnings)
+                );
+            }
+            let failed = errors > 0 || (deny_warnings && warnings > 0);
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Schema { kind } => {
+            print!("{}", kind.text());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic], format: Format, color: bool) {
+    match format {
+        Format::Human => print!("{}", diag::render_human(diagnostics, color)),
+        Format::Json => print!("{}", diag::render_json(diagnostics)),
+        Format::Github => print!("{}", diag::render_github(diagnostics)),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
