@@ -7,14 +7,18 @@
 //! - [`load`]: YAML into a tree that knows every node's position;
 //! - [`schema`] and [`check`]: the shape and the meaning of the files, as [`diag`]nostics;
 //! - [`model`] and [`when`]: the typed surveys, rules and the condition language;
+//! - [`answer`]: one response validated against its survey, for every channel;
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
-//! - [`plan`]: who receives what, and why others are skipped.
+//! - [`plan`]: who receives what, and why others are skipped;
+//! - [`store`]: the SQLite ledger, answers and suppressions;
+//! - [`token`]: signed response links and keyed recipient hashes.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![warn(missing_docs)]
 
+pub mod answer;
 pub mod check;
 pub mod diag;
 pub mod fsutil;
@@ -23,5 +27,7 @@ pub mod model;
 pub mod plan;
 pub mod scaffold;
 pub mod schema;
+pub mod store;
+pub mod token;
 pub mod when;
 pub mod workspace;

@@ -80,6 +80,14 @@ impl Survey {
         self.questions.iter().find(|q| q.id == id)
     }
 
+    /// A short hash of the definition (canonical JSON of the typed survey), stored with
+    /// every answer so that a report can tell exactly which wording was answered.
+    pub fn definition_hash(&self) -> String {
+        use sha2::Digest as _;
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        crate::token::hex(&sha2::Sha256::digest(&json)[..8])
+    }
+
     /// The position of the question with this id.
     pub fn question_index(&self, id: &str) -> Option<usize> {
         self.questions.iter().position(|q| q.id == id)

@@ -1,0 +1,188 @@
+//! The state store: the delivery ledger, answers and suppressions.
+//!
+//! SQLite (`.canvass/state.db`) in WAL mode with full synchronous commits, so that an
+//! answer acknowledged to a respondent or a delivery handed to SMTP survives a crash.
+//! Everything a rerun depends on (the ledger, sampling, caps, suppressions) lives here,
+//! never in memory. Recipients appear only as keyed hashes (see [`crate::token::Key::recipient`]).
+//! The store is reached through [`Store`]'s methods alone, so a server database can take
+//! SQLite's place without touching the steps that use it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+mod suppressions;
+
+pub use suppressions::SuppressionReason;
+
+/// The store's file inside the state folder.
+pub const STATE_DB: &str = "state.db";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The state folder could not be created.
+    #[error("cannot create the state folder {path}: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The schema, applied idempotently at open. Bump `user_version` with each change.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deliveries (
+    id          TEXT PRIMARY KEY,          -- random id, carried in the response token
+    survey      TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    rule        TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    recipient   TEXT NOT NULL,             -- keyed hash of the address
+    seq         INTEGER NOT NULL,          -- 0 = first message, 1.. = reminders
+    locale      TEXT NOT NULL,
+    segments    TEXT NOT NULL DEFAULT '{}',-- JSON: audience segment columns
+    status      TEXT NOT NULL,             -- handing | sent | retrying | failed | bounced | unknown
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    reply       TEXT,                      -- the server's last reply
+    created_at  TEXT NOT NULL,             -- RFC 3339, UTC
+    updated_at  TEXT NOT NULL,
+    UNIQUE (survey, rule, recipient, seq)
+);
+CREATE INDEX IF NOT EXISTS deliveries_recipient ON deliveries (recipient, created_at);
+
+CREATE TABLE IF NOT EXISTS responses (
+    id              INTEGER PRIMARY KEY,
+    survey          TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    definition_hash TEXT NOT NULL,         -- hash of the survey definition answered
+    response_key    TEXT NOT NULL,         -- one response: a delivery id, an open-link session, an import row
+    channel         TEXT NOT NULL,         -- email | slack | teams | link | print | import
+    source          TEXT NOT NULL,         -- oneclick | form | open | import
+    rule            TEXT,
+    locale          TEXT,
+    submitted_at    TEXT NOT NULL,         -- RFC 3339, UTC
+    confirmed       INTEGER NOT NULL,      -- 0 = provisional (a GET that a scanner may have made)
+    complete        INTEGER NOT NULL,      -- every required, shown question answered
+    counts          INTEGER NOT NULL,      -- 1 for the response that counts for its key
+    answers         TEXT NOT NULL,         -- JSON: question id -> value
+    segments        TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS responses_counting ON responses (survey, counts, confirmed);
+CREATE INDEX IF NOT EXISTS responses_key ON responses (survey, response_key);
+
+CREATE TABLE IF NOT EXISTS imports (
+    digest      TEXT PRIMARY KEY,          -- hash of the file's content and survey
+    survey      TEXT NOT NULL,
+    rows        INTEGER NOT NULL,
+    imported_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS suppressions (
+    recipient   TEXT PRIMARY KEY,          -- keyed hash of the address
+    reason      TEXT NOT NULL,             -- unsubscribed | bounced | listed
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS link_fetches (
+    delivery    TEXT NOT NULL,
+    fetched_at  TEXT NOT NULL,
+    question    TEXT,
+    value       TEXT
+);
+CREATE INDEX IF NOT EXISTS link_fetches_delivery ON link_fetches (delivery);
+PRAGMA user_version = 1;
+";
+
+/// The state store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in a workspace's state folder.
+    pub fn open_in(state_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Io {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        Store::open(&state_dir.join(STATE_DB))
+    }
+
+    /// Opens (creating if needed) a store file.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let wrap = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(wrap)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(wrap)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(wrap)?;
+        conn.execute_batch(SCHEMA).map_err(wrap)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Wraps a SQLite error with the file's name.
+    fn error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Now, as RFC 3339 UTC with seconds, the store's time format.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_twice_and_keeps_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        drop(store);
+        let store = Store::open_in(dir.path()).unwrap();
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+    }
+}

@@ -1,0 +1,72 @@
+//! Suppressions: people who must never receive anything again.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, now_rfc3339};
+
+/// Why someone is suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuppressionReason {
+    /// They used an unsubscribe link or header.
+    Unsubscribed,
+    /// Their address bounced permanently.
+    Bounced,
+    /// They are listed in a suppression file.
+    Listed,
+}
+
+impl SuppressionReason {
+    /// The stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SuppressionReason::Unsubscribed => "unsubscribed",
+            SuppressionReason::Bounced => "bounced",
+            SuppressionReason::Listed => "listed",
+        }
+    }
+}
+
+impl Store {
+    /// Records a suppression; the first reason recorded is kept.
+    pub fn suppress(&self, recipient: &str, reason: SuppressionReason) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO suppressions (recipient, reason, created_at) VALUES (?1, ?2, ?3)",
+                params![recipient, reason.name(), now_rfc3339()],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Why a recipient is suppressed, if they are.
+    pub fn suppression(&self, recipient: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT reason FROM suppressions WHERE recipient = ?1",
+                [recipient],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suppressions_keep_their_first_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        assert_eq!(store.suppression("r1").unwrap(), None);
+        store
+            .suppress("r1", SuppressionReason::Unsubscribed)
+            .unwrap();
+        store.suppress("r1", SuppressionReason::Bounced).unwrap();
+        assert_eq!(
+            store.suppression("r1").unwrap().as_deref(),
+            Some("unsubscribed")
+        );
+    }
+}
