@@ -116,14 +116,17 @@ pub fn check_loaded(ws: &Workspace) -> Vec<Diagnostic> {
         };
         out.extend(check_settings(&settings, &ws.root));
     }
-    for entry in &ws.surveys {
+    let per_survey = workspace::parallel_map(&ws.surveys, |entry| {
+        let mut found = Vec::new();
         if let Some(survey) = &entry.survey {
-            out.extend(check_survey(survey, &entry.folder));
+            found.extend(check_survey(survey, &entry.folder));
         }
         if let Some(distribution) = &entry.distribution {
-            out.extend(check_distribution(distribution, entry, ws));
+            found.extend(check_distribution(distribution, entry, ws));
         }
-    }
+        found
+    });
+    out.extend(per_survey.into_iter().flatten());
     out
 }
 

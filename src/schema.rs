@@ -158,6 +158,19 @@ fn to_diagnostic(
             ));
             d
         }
+        ValidationErrorKind::Not { .. } => {
+            let mut d = doc.error(
+                &pointer,
+                "E013",
+                format!("{name} is not allowed in this form"),
+            );
+            d.help = subschema
+                .and_then(|s| s.get("description"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| subschema.and_then(hover_help));
+            d
+        }
         _ => {
             let mut d = doc.error(&pointer, "E013", format!("{name}: {error}"));
             d.help = subschema.and_then(hover_help);

@@ -219,10 +219,15 @@ impl Workspace {
             settings = loaded.value;
             settings_doc = Some(loaded.doc);
         }
-        let surveys = survey_dirs(root)
-            .into_iter()
-            .map(|dir| load_entry(dir, &mut problems))
-            .collect();
+        let loaded = parallel_map(&survey_dirs(root), |dir| {
+            let mut found = Vec::new();
+            (load_entry(dir.clone(), &mut found), found)
+        });
+        let mut surveys = Vec::with_capacity(loaded.len());
+        for (entry, mut found) in loaded {
+            surveys.push(entry);
+            problems.append(&mut found);
+        }
         let workspace = Workspace {
             root: root.to_path_buf(),
             settings,
@@ -241,6 +246,24 @@ impl Workspace {
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(STATE_DIR)
     }
+}
+
+/// Maps `f` over `items` on every core, keeping the order: a workspace may hold hundreds of
+/// surveys, and parsing and validating each is independent of the others.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Loads one survey folder.
