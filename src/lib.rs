@@ -8,7 +8,8 @@
 //! - [`schema`] and [`check`]: the shape and the meaning of the files, as [`diag`]nostics;
 //! - [`model`] and [`when`]: the typed surveys, rules and the condition language;
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
-//! - [`plan`]: who receives what, and why others are skipped.
+//! - [`plan`]: who receives what, and why others are skipped;
+//! - [`diff`]: what a change to the files means for the answers, against a git revision.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
@@ -17,6 +18,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod diff;
 pub mod fsutil;
 pub mod load;
 pub mod model;
