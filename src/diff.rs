@@ -905,11 +905,7 @@ fn compare_options(
             }
         }
     }
-    for gone in old
-        .options
-        .iter()
-        .filter(|o| !new.options.iter().any(|n| n.id == o.id))
-    {
+    for gone in missing_from(&old.options, &new.options, |x| x.id.as_str()) {
         out.push(
             Change::new(
                 "option removed",
@@ -980,11 +976,7 @@ fn compare_metrics(
             out,
         );
     }
-    for gone in old
-        .metrics
-        .iter()
-        .filter(|m| !new.metrics.iter().any(|n| n.id == m.id))
-    {
+    for gone in missing_from(&old.metrics, &new.metrics, |x| x.id.as_str()) {
         out.push(
             Change::new(
                 "metric removed",
@@ -1058,11 +1050,7 @@ fn compare_distributions(
             }
         }
     }
-    for gone in old
-        .rules
-        .iter()
-        .filter(|r| !new.rules.iter().any(|n| n.id == r.id))
-    {
+    for gone in missing_from(&old.rules, &new.rules, |x| x.id.as_str()) {
         out.push(
             Change::new(
                 "rule removed",
@@ -1074,6 +1062,12 @@ fn compare_distributions(
             .note(gone.channel.name()),
         );
     }
+}
+
+/// The items of `old` whose id is in none of `new`.
+fn missing_from<'a, T>(old: &'a [T], new: &[T], id: fn(&T) -> &str) -> impl Iterator<Item = &'a T> {
+    old.iter()
+        .filter(move |o| !new.iter().any(|n| id(n) == id(o)))
 }
 
 /// The name of the rule's key a dotted path is under: `sample`, `audience`, and for the

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
-use super::{Change, Class, DiffReport, Status, SurveyDiff};
+use super::{Change, Class, DiffReport, Status, SurveyDiff, plural};
 
 /// Renders the report as JSON.
 pub fn render_json(report: &DiffReport) -> String {
@@ -227,10 +227,6 @@ fn escape(text: &str) -> String {
 /// Makes canvass's own Markdown (ids in code spans) safe in a table cell.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 #[cfg(test)]
