@@ -243,6 +243,38 @@ mod tests {
         assert_eq!(word_diff("a b c", "a c"), "a ~~b~~ c");
     }
 
+    fn survey(classes: &[Class], versions: (u32, u32)) -> SurveyDiff {
+        SurveyDiff {
+            id: "nps".to_string(),
+            status: Status::Changed,
+            renamed_from: None,
+            base_version: Some(versions.0),
+            head_version: Some(versions.1),
+            changes: classes
+                .iter()
+                .map(|class| Change::new("x changed", "x", *class))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_verdict_leads_with_what_needs_action() {
+        use Class::*;
+        assert!(verdict(&[]).contains("no survey changed"));
+        assert_eq!(
+            verdict(&[survey(&[Content, Content, Content, Operational], (1, 1))]),
+            "**canvass:** 1 survey changed — ✅ 3 content and 1 operational change, nothing breaking"
+        );
+        assert_eq!(
+            verdict(&[survey(&[Breaking, Content], (1, 1))]),
+            "**canvass:** 1 survey changed — ⚠️ 1 breaking change in `nps` without a version bump"
+        );
+        assert_eq!(
+            verdict(&[survey(&[Breaking, Breaking], (1, 2))]),
+            "**canvass:** 1 survey changed — 🔶 2 breaking changes, with a version bump"
+        );
+    }
+
     #[test]
     fn cells_escape_markdown_and_pipes() {
         assert_eq!(escape("a|b *c* <d>\nx"), "a\\|b \\*c\\* \\<d\\><br>x");
