@@ -39,6 +39,20 @@ pub fn check_workspace(root: &Path) -> CheckReport {
     CheckReport { diagnostics, files }
 }
 
+/// Adds `check --base REV`'s version discipline to a report: breaking changes since `base`
+/// need a `version` bump (E090), and a bump needs a breaking change (W091).
+pub fn check_versions(
+    report: &mut CheckReport,
+    root: &Path,
+    base: &str,
+) -> Result<(), crate::diff::DiffError> {
+    report
+        .diagnostics
+        .extend(crate::diff::version_discipline(root, Some(base))?);
+    crate::diag::sort(&mut report.diagnostics);
+    Ok(())
+}
+
 /// Checks only the named files (survey, distribution or settings files, or survey
 /// folders), reading a distribution's survey beside it for cross-references.
 pub fn check_paths(paths: &[PathBuf]) -> CheckReport {

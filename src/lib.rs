@@ -11,7 +11,8 @@
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
-//! - [`token`]: signed response links and keyed recipient hashes.
+//! - [`token`]: signed response links and keyed recipient hashes;
+//! - [`diff`]: what a change to the files means for the answers, against a git revision.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
@@ -21,6 +22,7 @@
 pub mod answer;
 pub mod check;
 pub mod diag;
+pub mod diff;
 pub mod fsutil;
 pub mod load;
 pub mod model;

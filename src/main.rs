@@ -41,6 +41,15 @@ enum Format {
     Github,
 }
 
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum DiffFormat {
+    /// A pull-request comment: a verdict and a table per survey.
+    #[default]
+    Md,
+    /// The changes as JSON, for programs.
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a workspace: settings, a survey with rules, schemas, a CI workflow.
@@ -71,6 +80,19 @@ enum Command {
         /// Fail on warnings too.
         #[arg(long)]
         deny_warnings: bool,
+        /// Also check version discipline against this git revision: a breaking change
+        /// needs a `version` bump, and a bump needs a breaking change.
+        #[arg(long, value_name = "REV")]
+        base: Option<String>,
+    },
+    /// Describe what changed in surveys and rules since a git revision, by meaning.
+    Diff {
+        /// The revision to compare with (default: the merge base with the default branch).
+        #[arg(long, value_name = "REV")]
+        base: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: DiffFormat,
     },
     /// Print a JSON Schema.
     Schema {
@@ -147,15 +169,21 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             paths,
             format,
             deny_warnings,
+            base,
         } => {
-            let report = if paths.is_empty() {
-                canvass::check::check_workspace(&workspace_root(cli.workspace)?)
+            let mut report = if paths.is_empty() {
+                canvass::check::check_workspace(&workspace_root(cli.workspace.clone())?)
             } else {
                 if let Some(missing) = paths.iter().find(|p| !p.exists()) {
                     return Err(format!("{} does not exist", missing.display()));
                 }
                 canvass::check::check_paths(&paths)
             };
+            if let Some(base) = base {
+                let root = workspace_root(cli.workspace)?;
+                canvass::check::check_versions(&mut report, &root, &base)
+                    .map_err(|e| e.to_string())?;
+            }
             print_diagnostics(&report.diagnostics, format, color);
             let (errors, warnings) = diag::count(&report.diagnostics);
             if matches!(format, Format::Human) {
@@ -173,6 +201,20 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Diff { base, format } => {
+            let root = workspace_root(cli.workspace)?;
+            let report =
+                canvass::diff::diff_workspace(&root, base.as_deref()).map_err(|e| e.to_string())?;
+            eprintln!(
+                "compared with {} ({})",
+                report.base.description, report.base.commit
+            );
+            match format {
+                DiffFormat::Md => print!("{}", canvass::diff::render_markdown(&report)),
+                DiffFormat::Json => print!("{}", canvass::diff::render_json(&report)),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Schema { kind } => {
             print!("{}", kind.text());

@@ -194,8 +194,8 @@ const INIT_GITIGNORE: &str = "\
 ";
 
 const INIT_WORKFLOW: &str = "\
-# Checks surveys on every push and pull request, and comments on pull requests with
-# what changed in meaning.
+# Checks surveys on every push and pull request; on a pull request, also checks that
+# breaking changes bump the survey's `version`, and comments with what changed in meaning.
 name: canvass
 on:
   push:
@@ -206,26 +206,34 @@ permissions:
 jobs:
   check:
     runs-on: ubuntu-latest
+    env:
+      BASE: origin/${{ github.base_ref }}
     steps:
       - uses: actions/checkout@v4
         with:
+          # canvass diff reads the base branch's files from git: fetch the history.
           fetch-depth: 0
       - run: cargo install canvass --locked
       - name: Check surveys
+        if: github.event_name != 'pull_request'
         run: canvass check --format github
-      - name: Version discipline
+      - name: Check surveys and version discipline
         if: github.event_name == 'pull_request'
-        run: canvass check --base origin/${{ github.base_ref }} --format github
+        run: canvass check --base \"$BASE\" --format github
       - name: Summaries are up to date
         run: canvass report --check
       - name: Describe the change
-        if: github.event_name == 'pull_request'
-        run: canvass diff --base origin/${{ github.base_ref }} --format md > canvass-diff.md
+        id: describe
+        if: ${{ !cancelled() && github.event_name == 'pull_request' }}
+        run: canvass diff --base \"$BASE\" --format md > canvass-diff.md
       - name: Comment on the pull request
-        if: github.event_name == 'pull_request'
+        # Pull requests from forks get a read-only token: the comment fails, the job does not.
+        if: ${{ !cancelled() && steps.describe.outcome == 'success' }}
+        continue-on-error: true
         env:
           GH_TOKEN: ${{ github.token }}
-        run: gh pr comment ${{ github.event.pull_request.number }} --body-file canvass-diff.md --edit-last || gh pr comment ${{ github.event.pull_request.number }} --body-file canvass-diff.md
+          PR: ${{ github.event.pull_request.number }}
+        run: gh pr comment \"$PR\" --body-file canvass-diff.md --edit-last || gh pr comment \"$PR\" --body-file canvass-diff.md
 ";
 
 /// `canvass init [DIR]`: a workspace that passes `canvass check` as it is; returns the
@@ -316,6 +324,30 @@ mod tests {
             );
             assert!(with_id(&t, "abc").contains("\nid: abc\n"));
         }
+    }
+
+    #[test]
+    fn the_workflow_comments_even_when_the_check_fails() {
+        let source = crate::load::Source::new("canvass.yml", INIT_WORKFLOW);
+        let (json, _) = crate::load::to_json(&crate::load::parse(&source).unwrap());
+        let steps = json["jobs"]["check"]["steps"].as_array().unwrap();
+        let step = |name: &str| steps.iter().find(|s| s["name"] == name).unwrap();
+        for name in ["Describe the change", "Comment on the pull request"] {
+            assert!(step(name)["if"].as_str().unwrap().contains("!cancelled()"));
+        }
+        assert!(
+            step("Comment on the pull request")["if"]
+                .as_str()
+                .unwrap()
+                .contains("steps.describe.outcome")
+        );
+        assert!(
+            step("Check surveys and version discipline")["run"]
+                .as_str()
+                .unwrap()
+                .contains("--base")
+        );
+        assert_eq!(steps[0]["with"]["fetch-depth"], 0);
     }
 
     #[test]
