@@ -11,7 +11,9 @@
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
-//! - [`token`]: signed response links and keyed recipient hashes.
+//! - [`token`]: signed response links and keyed recipient hashes;
+//! - [`render`]: e-mail, web page, chat and print from minijinja templates;
+//! - [`preview`]: the live preview server of every rendering.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
@@ -25,6 +27,8 @@ pub mod fsutil;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod preview;
+pub mod render;
 pub mod scaffold;
 pub mod schema;
 pub mod store;
