@@ -37,6 +37,15 @@ fn email_message(
     Ok(Renderer::builtin().email(&context)?.formatted())
 }
 
+/// A recipient with a name and no other values.
+fn named(address: &str, name: &str) -> Recipient {
+    Recipient {
+        address: address.into(),
+        name: Some(name.into()),
+        values: BTreeMap::new(),
+    }
+}
+
 #[test]
 fn every_format_of_one_survey_in_two_locales() {
     let (survey, rules) = example("support-csat");
@@ -129,11 +138,7 @@ print(json.dumps(out))
 #[test]
 fn the_email_reads_back_in_an_independent_parser() {
     let (survey, rules) = example("nps");
-    let recipient = Recipient {
-        address: "ana.novak@example.com".into(),
-        name: Some("Anže Čebašek".into()),
-        values: BTreeMap::new(),
-    };
+    let recipient = named("ana.novak@example.com", "Anže Čebašek");
     let eml = email_message(&survey, rules.first(), "sl", &recipient).unwrap();
     let Some(parsed) = parse_with_python(&eml) else {
         return;
@@ -296,11 +301,10 @@ fn survey_texts_stay_strings_in_chat() {
 #[test]
 fn a_name_with_line_breaks_cannot_inject_headers() {
     let (survey, rules) = example("support-csat");
-    let recipient = Recipient {
-        address: "ana@example.com".into(),
-        name: Some("Ana\r\nBcc: victim@example.com\r\n\r\n<script>x</script>".into()),
-        values: BTreeMap::new(),
-    };
+    let recipient = named(
+        "ana@example.com",
+        "Ana\r\nBcc: victim@example.com\r\n\r\n<script>x</script>",
+    );
     let eml = email_message(&survey, rules.first(), "en", &recipient).unwrap();
     let text = String::from_utf8_lossy(&eml);
     let headers = text.split_once("\r\n\r\n").unwrap().0;
@@ -338,11 +342,7 @@ fn an_address_with_line_breaks_is_refused() {
 #[test]
 fn placeholders_are_substituted_once_and_never_evaluated() {
     let (survey, rules) = example("support-csat");
-    let recipient = Recipient {
-        address: "ana@example.com".into(),
-        name: Some("{{ survey }} {% if 1 %}x{% endif %}".into()),
-        values: BTreeMap::new(),
-    };
+    let recipient = named("ana@example.com", "{{ survey }} {% if 1 %}x{% endif %}");
     let eml = email_message(&survey, rules.first(), "en", &recipient).unwrap();
     let Some(parsed) = parse_with_python(&eml) else {
         return;

@@ -40,6 +40,7 @@ pub const TEMPLATES_DIR: &str = "templates";
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("email.html", include_str!("templates/email.html")),
     ("email.txt", include_str!("templates/email.txt")),
+    ("layout.html", include_str!("templates/layout.html")),
     ("page.html", include_str!("templates/page.html")),
     ("page.css", include_str!("templates/page.css")),
     ("thanks.html", include_str!("templates/thanks.html")),
