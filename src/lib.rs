@@ -13,6 +13,8 @@
 //! - [`store`]: the SQLite ledger, answers and suppressions;
 //! - [`token`]: signed response links and keyed recipient hashes;
 //! - [`diff`]: what a change to the files means for the answers, against a git revision.
+//! - [`render`]: e-mail, web page, chat and print from minijinja templates;
+//! - [`preview`]: the live preview server of every rendering.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
@@ -27,6 +29,8 @@ pub mod fsutil;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod preview;
+pub mod render;
 pub mod scaffold;
 pub mod schema;
 pub mod store;

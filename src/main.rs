@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use canvass::diag::{self, Diagnostic};
+use canvass::render::output;
 use canvass::schema::SchemaKind;
 
 /// Survey-as-code: check, render, send, collect and score customer surveys kept in git.
@@ -93,6 +94,29 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: DiffFormat,
+    },
+    /// Render a survey to files: e-mail (.eml), web page, Slack, Teams, text or print.
+    Render {
+        /// The survey id.
+        survey: String,
+        /// The format.
+        #[arg(long, value_enum)]
+        format: output::Format,
+        /// One locale (default: every locale of the survey).
+        #[arg(long)]
+        locale: Option<String>,
+        /// A JSON file with the recipient: {"address", "name", "values"} (default: a sample).
+        #[arg(long, value_name = "FILE.json")]
+        recipient: Option<PathBuf>,
+        /// The folder to write into.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
+    /// Serve a live preview of every survey, format and locale on 127.0.0.1.
+    Preview {
+        /// The port (0 picks a free one).
+        #[arg(long, default_value_t = 7878)]
+        port: u16,
     },
     /// Print a JSON Schema.
     Schema {
@@ -214,6 +238,48 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
                 DiffFormat::Md => print!("{}", canvass::diff::render_markdown(&report)),
                 DiffFormat::Json => print!("{}", canvass::diff::render_json(&report)),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Render {
+            survey,
+            format,
+            locale,
+            recipient,
+            out,
+        } => {
+            let root = workspace_root(cli.workspace)?;
+            let (ws, _) = canvass::workspace::Workspace::load(&root);
+            let renderer = canvass::render::Renderer::new(&root).map_err(|e| e.to_string())?;
+            let (key, _) = canvass::token::Key::from_env_or_dev(&ws.state_dir())
+                .map_err(|e| format!("cannot read the development key: {e}"))?;
+            let recipient = match recipient {
+                Some(path) => output::read_recipient(&path).map_err(|e| e.to_string())?,
+                None => canvass::render::Recipient::sample(),
+            };
+            let request = output::Request {
+                survey: &survey,
+                format,
+                locale: locale.as_deref(),
+                recipient: &recipient,
+            };
+            let files =
+                output::write(&ws, &renderer, &key, &request, &out).map_err(|e| e.to_string())?;
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview { port } => {
+            let root = workspace_root(cli.workspace)?;
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let preview = canvass::preview::Preview::bind(&root, port)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let addr = preview.addr().map_err(|e| e.to_string())?;
+                println!("preview at http://{addr}/ (Ctrl-C stops it)");
+                preview.run().await.map_err(|e| e.to_string())
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema { kind } => {

@@ -1,0 +1,102 @@
+//! Helpers shared by the rendering tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use canvass::model::{Rule, Survey};
+use canvass::token::{Claims, Key};
+
+/// The example workspace shipped with the repository.
+pub fn example_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme")
+}
+
+/// A survey of the example workspace and its rules.
+pub fn example(id: &str) -> (Survey, Vec<Rule>) {
+    let (ws, problems) = canvass::workspace::Workspace::load(&example_root());
+    assert!(problems.is_empty(), "{problems:?}");
+    let entry = ws.survey(id).expect("the example survey exists");
+    let rules = entry
+        .distribution
+        .as_ref()
+        .map(|d| d.value.rules.clone())
+        .unwrap_or_default();
+    (entry.survey.as_ref().unwrap().value.clone(), rules)
+}
+
+/// A token signed with a fixed key, so that snapshots are stable.
+pub fn fixed_token(survey: &Survey) -> String {
+    let key = Key::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    key.sign(&Claims {
+        survey: survey.id.clone(),
+        version: survey.version,
+        rule: "after-ticket".into(),
+        recipient: key.recipient("ana.novak@example.com"),
+        delivery: "d1".into(),
+        expires: 1_900_000_000,
+    })
+}
+
+/// A fixed `Date` (2027-01-15).
+pub fn fixed_date() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+/// The message with its random MIME boundaries replaced by a fixed one.
+pub fn normalize_boundaries(eml: &[u8]) -> String {
+    let mut text = String::from_utf8(eml.to_vec()).unwrap();
+    let boundaries: Vec<String> = text
+        .match_indices("boundary=\"")
+        .map(|(at, m)| {
+            let rest = &text[at + m.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect();
+    for (i, boundary) in boundaries.iter().enumerate() {
+        text = text.replace(boundary.as_str(), &format!("BOUNDARY{i}"));
+    }
+    text.replace("\r\n", "\n")
+}
+
+/// Whether an external tool runs: when it does not, the test skips with a note, unless
+/// `CI` is set, where it fails.
+pub fn require(what: &str, command: &[&str]) -> bool {
+    let ok = Command::new(command[0])
+        .args(&command[1..])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is needed when CI is set (`{}` failed)",
+            command.join(" ")
+        );
+        eprintln!(
+            "note: skipping, {what} is not available (`{}` failed)",
+            command.join(" ")
+        );
+    }
+    ok
+}
+
+/// Copies the example workspace into `dir`.
+pub fn copy_example(dir: &Path) {
+    copy_dir(&example_root(), dir);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != ".canvass" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
