@@ -11,7 +11,8 @@
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
-//! - [`token`]: signed response links and keyed recipient hashes.
+//! - [`token`]: signed response links and keyed recipient hashes;
+//! - [`import`], [`score`] and [`report`]: answers in and out, folded into summaries.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
@@ -22,11 +23,14 @@ pub mod answer;
 pub mod check;
 pub mod diag;
 pub mod fsutil;
+pub mod import;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod scaffold;
 pub mod schema;
+pub mod score;
 pub mod store;
 pub mod token;
 pub mod when;
