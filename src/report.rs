@@ -181,14 +181,15 @@ fn version_markdown(
     );
     md.push_str("| Metric | Score | 95% interval | n | Method |\n|---|---:|---|---:|---|\n");
     for metric in &version.metrics {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            metric_name(metric),
-            format_score(metric.kind, metric.score),
-            format_interval(metric.kind, metric.interval),
-            metric.n,
-            metric.method
+        table_row(
+            &mut md,
+            &[
+                &metric_name(metric),
+                &format_score(metric.kind, metric.score),
+                &format_interval(metric.kind, metric.interval),
+                &metric.n,
+                &metric.method,
+            ],
         );
     }
     md.push('\n');
@@ -231,13 +232,14 @@ fn metric_details(
             metric_name(metric)
         );
         for item in &metric.items {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} |",
-                item.question,
-                item.weight,
-                format_score(MetricKind::Weighted, item.score),
-                item.n
+            table_row(
+                &mut md,
+                &[
+                    &item.question,
+                    &item.weight,
+                    &format_score(MetricKind::Weighted, item.score),
+                    &item.n,
+                ],
             );
         }
         md.push('\n');
@@ -310,13 +312,16 @@ fn trend_markdown(
                 ),
                 None => ("–".to_string(), "–".to_string()),
             };
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {change} | {p} |",
-                point.period,
-                m.n,
-                format_score(metric.kind, m.score),
-                format_interval(metric.kind, m.interval)
+            table_row(
+                &mut md,
+                &[
+                    &point.period,
+                    &m.n,
+                    &format_score(metric.kind, m.score),
+                    &format_interval(metric.kind, m.interval),
+                    &change,
+                    &p,
+                ],
             );
         }
         md.push('\n');
@@ -378,17 +383,27 @@ fn response_rates_markdown(version: &VersionSummary) -> String {
         "### Response rate\n\n| Rule | Responses | People reached | Rate |\n|---|---:|---:|---:|\n",
     );
     for rate in &version.response_rates {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} |",
-            rate.rule,
-            rate.responses,
-            rate.delivered,
-            rate.rate.map_or("–".to_string(), |r| format!("{r:.1}%"))
+        table_row(
+            &mut md,
+            &[
+                &rate.rule,
+                &rate.responses,
+                &rate.delivered,
+                &rate.rate.map_or("–".to_string(), |r| format!("{r:.1}%")),
+            ],
         );
     }
     md.push('\n');
     md
+}
+
+/// Appends a Markdown table row.
+fn table_row(md: &mut String, cells: &[&dyn std::fmt::Display]) {
+    md.push('|');
+    for cell in cells {
+        let _ = write!(md, " {cell} |");
+    }
+    md.push('\n');
 }
 
 fn metric_name(metric: &MetricResult) -> String {

@@ -26,8 +26,16 @@ struct MetricSpec {
     title: Option<String>,
     question: Option<String>,
     top_box: Vec<AnswerValue>,
-    /// Weighted items: question id, weight, and the scale's ends (None for yes/no).
-    items: Vec<(String, f64, Option<(i64, i64)>)>,
+    items: Vec<Item>,
+}
+
+/// A weighted scorecard's item.
+#[derive(Debug, Clone)]
+struct Item {
+    question: String,
+    weight: f64,
+    /// The scale's ends; `None` for yes/no.
+    range: Option<(i64, i64)>,
 }
 
 impl MetricSpec {
@@ -46,7 +54,11 @@ impl MetricSpec {
                     .questions
                     .iter()
                     .filter_map(|id| survey.question(id))
-                    .map(|q| (q.id.clone(), q.weight(), q.range()))
+                    .map(|q| Item {
+                        question: q.id.clone(),
+                        weight: q.weight(),
+                        range: q.range(),
+                    })
                     .collect(),
             })
             .collect()
@@ -160,11 +172,12 @@ impl Accumulator {
             }
             Accumulator::Weighted { overall, items } => {
                 let (mut points, mut max) = (0.0, 0.0);
-                for ((id, weight, range), item) in spec.items.iter().zip(items.iter_mut()) {
-                    if let Some(share) = answers.get(id).and_then(|v| item_share(v, *range)) {
-                        item.add(share);
-                        points += weight * share;
-                        max += weight;
+                for (item, moments) in spec.items.iter().zip(items.iter_mut()) {
+                    let answer = answers.get(&item.question);
+                    if let Some(share) = answer.and_then(|v| item_share(v, item.range)) {
+                        moments.add(share);
+                        points += item.weight * share;
+                        max += item.weight;
                     }
                 }
                 if max > 0.0 {
@@ -725,9 +738,9 @@ impl MetricResult {
                 .items
                 .iter()
                 .zip(items)
-                .map(|((question, weight, _), m)| ItemScore {
-                    question: question.clone(),
-                    weight: *weight,
+                .map(|(item, m)| ItemScore {
+                    question: item.question.clone(),
+                    weight: item.weight,
                     n: m.n,
                     score: m.mean().map(|x| 100.0 * x),
                 })

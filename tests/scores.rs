@@ -11,6 +11,9 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
+        if entry.file_name() == ".canvass" {
+            continue; // local state of a manual run, never part of the example
+        }
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
             copy_dir(&entry.path(), &target);
@@ -64,7 +67,12 @@ fn import_report_check_and_determinism() {
     import(&root, &root.join("answers/nps.csv"), "nps")
         .success()
         .stdout(predicate::str::contains("imported before"));
-    import(&root, &root.join("answers/support-csat.csv"), "support-csat").success();
+    import(
+        &root,
+        &root.join("answers/support-csat.csv"),
+        "support-csat",
+    )
+    .success();
     canvass(&root).arg("report").assert().success();
     let results = root.join("surveys/nps/results");
     let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
@@ -73,21 +81,36 @@ fn import_report_check_and_determinism() {
     let svg = String::from_utf8(read(&results.join("v1-recommend-distribution.svg"))).unwrap();
     assert!(svg.contains("<title") && svg.contains("<desc"));
 
-    let json: serde_json::Value = serde_json::from_slice(&read(&results.join("summary.json"))).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&read(&results.join("summary.json"))).unwrap();
     assert_eq!(
         canvass::schema::SchemaKind::Summary.errors(&json),
         Vec::<String>::new()
     );
     assert_eq!(json["versions"][0]["metrics"][0]["n"], 120);
     let empty: serde_json::Value =
-        serde_json::from_slice(&read(&root.join("surveys/onboarding/results/summary.json"))).unwrap();
-    assert_eq!(empty["versions"][0]["metrics"][0]["score"], serde_json::Value::Null);
-    assert_eq!(canvass::schema::SchemaKind::Summary.errors(&empty), Vec::<String>::new());
+        serde_json::from_slice(&read(&root.join("surveys/onboarding/results/summary.json")))
+            .unwrap();
+    assert_eq!(
+        empty["versions"][0]["metrics"][0]["score"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        canvass::schema::SchemaKind::Summary.errors(&empty),
+        Vec::<String>::new()
+    );
 
     let first = read(&results.join("summary.md"));
-    canvass(&root).args(["report", "--check"]).assert().success();
+    canvass(&root)
+        .args(["report", "--check"])
+        .assert()
+        .success();
     canvass(&root).arg("report").assert().success().stdout("");
-    assert_eq!(read(&results.join("summary.md")), first, "same answers, same bytes");
+    assert_eq!(
+        read(&results.join("summary.md")),
+        first,
+        "same answers, same bytes"
+    );
 
     std::fs::write(results.join("summary.json"), "{}").unwrap();
     canvass(&root)
@@ -95,7 +118,11 @@ fn import_report_check_and_determinism() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("summary.json"));
-    assert_eq!(read(&results.join("summary.json")), b"{}", "--check writes nothing");
+    assert_eq!(
+        read(&results.join("summary.json")),
+        b"{}",
+        "--check writes nothing"
+    );
 }
 
 #[test]
@@ -114,7 +141,9 @@ fn every_problem_is_reported_and_nothing_stored() {
     .unwrap();
     import(&root, &file, "nps")
         .code(1)
-        .stderr(predicate::str::contains("row 1, column `colour`: unknown column"))
+        .stderr(predicate::str::contains(
+            "row 1, column `colour`: unknown column",
+        ))
         .stderr(predicate::str::contains(
             "row 2, column `recommend`: expected a whole number from 0 to 10, got `11`",
         ))
@@ -123,8 +152,14 @@ fn every_problem_is_reported_and_nothing_stored() {
             "row 4, column `contact`: must be empty: it is asked only when recommend <= 6",
         ))
         .stderr(predicate::str::contains("row 5, column `submitted_at`"))
-        .stderr(predicate::str::contains("5 problems found; nothing was imported"));
-    assert_eq!(export(&root, "nps", "csv").lines().count(), 1, "only the header");
+        .stderr(predicate::str::contains(
+            "5 problems found; nothing was imported",
+        ));
+    assert_eq!(
+        export(&root, "nps", "csv").lines().count(),
+        1,
+        "only the header"
+    );
 }
 
 #[test]
@@ -132,7 +167,10 @@ fn export_then_import_round_trips() {
     let (_dir, root) = acme();
     import(&root, &root.join("answers/nps.csv"), "nps").success();
     let csv = export(&root, "nps", "csv");
-    assert!(!csv.contains("@example"), "respondents are exported as keys");
+    assert!(
+        !csv.contains("@example"),
+        "respondents are exported as keys"
+    );
     let jsonl = export(&root, "nps", "jsonl");
     assert_eq!(jsonl.lines().count(), 120);
 

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::model::MetricKind;
+use crate::score::stats::Interval;
 use crate::score::{Distribution, NpsShares, TrendPoint};
 
 const WIDTH: f64 = 640.0;
@@ -116,12 +117,12 @@ pub fn nps_bar(name: &str, shares: &NpsShares) -> String {
 /// A metric's score per period as a line with its 95% interval as a band.
 pub fn trend(name: &str, kind: MetricKind, points: &[TrendPoint], metric: usize) -> String {
     let height = 220.0;
-    let values: Vec<(usize, f64, Option<(f64, f64)>)> = points
+    let values: Vec<(usize, f64, Option<Interval>)> = points
         .iter()
         .enumerate()
         .filter_map(|(i, p)| {
             let m = &p.metrics[metric];
-            Some((i, m.score?, m.interval.map(|iv| (iv.low, iv.high))))
+            Some((i, m.score?, m.interval))
         })
         .collect();
     let desc: Vec<String> = points
@@ -144,7 +145,7 @@ pub fn trend(name: &str, kind: MetricKind, points: &[TrendPoint], metric: usize)
         MetricKind::TopBox | MetricKind::Weighted => (0.0, 100.0),
         MetricKind::Mean => values
             .iter()
-            .flat_map(|(_, s, iv)| [Some(*s), iv.map(|i| i.0), iv.map(|i| i.1)])
+            .flat_map(|(_, s, iv)| [Some(*s), iv.map(|i| i.low), iv.map(|i| i.high)])
             .flatten()
             .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x))),
     };
@@ -153,22 +154,22 @@ pub fn trend(name: &str, kind: MetricKind, points: &[TrendPoint], metric: usize)
     } else {
         (lo - 1.0, lo + 1.0)
     };
-    let (left, right, top, bottom) = (50.0, WIDTH - 20.0, 15.0, height - 30.0);
+    let (left, right, top, bottom) = (50.0, WIDTH - 30.0, 15.0, height - 30.0);
     let step = (right - left) / (points.len().max(2) - 1) as f64;
     let x = |i: usize| left + step * i as f64;
     let y = |v: f64| bottom - (bottom - top) * (v - lo) / (hi - lo);
-    let banded: Vec<(usize, (f64, f64))> = values
+    let banded: Vec<(usize, Interval)> = values
         .iter()
         .filter_map(|(i, _, iv)| Some((*i, (*iv)?)))
         .collect();
     if banded.len() >= 2 {
         let upper = banded
             .iter()
-            .map(|(i, (_, h))| format!("{:.1},{:.1}", x(*i), y(*h)));
+            .map(|(i, iv)| format!("{:.1},{:.1}", x(*i), y(iv.high)));
         let lower = banded
             .iter()
             .rev()
-            .map(|(i, (l, _))| format!("{:.1},{:.1}", x(*i), y(*l)));
+            .map(|(i, iv)| format!("{:.1},{:.1}", x(*i), y(iv.low)));
         let polygon: Vec<String> = upper.chain(lower).collect();
         let _ = writeln!(
             svg,

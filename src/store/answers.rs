@@ -340,7 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
         let r = response("a", "2026-01-02T00:00:00Z", 3);
-        assert_eq!(store.record_responses(&[r.clone()]).unwrap(), 1);
+        assert_eq!(store.record_responses(std::slice::from_ref(&r)).unwrap(), 1);
         assert_eq!(store.record_responses(&[r]).unwrap(), 0);
     }
 
