@@ -12,9 +12,10 @@
 //! - [`plan`]: who receives what, and why others are skipped;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
 //! - [`token`]: signed response links and keyed recipient hashes;
-//! - [`diff`]: what a change to the files means for the answers, against a git revision.
+//! - [`diff`]: what a change to the files means for the answers, against a git revision;
 //! - [`render`]: e-mail, web page, chat and print from minijinja templates;
-//! - [`preview`]: the live preview server of every rendering.
+//! - [`preview`]: the live preview server of every rendering;
+//! - [`import`], [`score`] and [`report`]: answers in and out, folded into summaries.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
@@ -26,13 +27,16 @@ pub mod check;
 pub mod diag;
 pub mod diff;
 pub mod fsutil;
+pub mod import;
 pub mod load;
 pub mod model;
 pub mod plan;
 pub mod preview;
 pub mod render;
+pub mod report;
 pub mod scaffold;
 pub mod schema;
+pub mod score;
 pub mod store;
 pub mod token;
 pub mod when;

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+mod answers;
 mod suppressions;
 
+pub use answers::{ImportOutcome, NewResponse, ReadError, Segments, StoredResponse};
 pub use suppressions::SuppressionReason;
 
 /// The store's file inside the state folder.
@@ -80,7 +82,7 @@ CREATE TABLE IF NOT EXISTS responses (
     answers         TEXT NOT NULL,         -- JSON: question id -> value
     segments        TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS responses_counting ON responses (survey, counts, confirmed);
+CREATE INDEX IF NOT EXISTS responses_counting ON responses (survey, counts, confirmed, submitted_at);
 CREATE INDEX IF NOT EXISTS responses_key ON responses (survey, response_key);
 
 CREATE TABLE IF NOT EXISTS imports (
