@@ -431,7 +431,7 @@ fn check_reports_a_broken_template_override() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| d["code"] == "E090")
+        .find(|d| d["code"] == "E085")
         .expect("the template error is reported");
     assert!(
         error["file"]

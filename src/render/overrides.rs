@@ -46,7 +46,7 @@ pub fn check_overrides(root: &Path) -> Vec<Diagnostic> {
         if let Some(file) = file.filter(|f| !f.starts_with('.') && !names.contains(&f.as_str())) {
             let mut d = Diagnostic::file_error(
                 display_path(&path),
-                "W092",
+                "W087",
                 format!("`{file}` overrides no template, so canvass ignores it"),
             );
             d.severity = crate::diag::Severity::Warning;
@@ -67,7 +67,7 @@ fn check_override(name: &'static str, path: &Path) -> Option<Diagnostic> {
         Err(e) => {
             return Some(Diagnostic::file_error(
                 display,
-                "E090",
+                "E085",
                 format!("cannot read the template: {e}"),
             ));
         }
@@ -84,7 +84,7 @@ fn check_override(name: &'static str, path: &Path) -> Option<Diagnostic> {
         }
         Err(other) => Some(Diagnostic::file_error(
             source.name.clone(),
-            "E091",
+            "E086",
             other.to_string(),
         )),
     }
@@ -103,7 +103,7 @@ fn template_diagnostic(source: &Arc<Source>, error: &minijinja::Error) -> Diagno
         Some(detail) => format!("{}: {detail}", error.kind()),
         None => error.kind().to_string(),
     };
-    Diagnostic::error(source, span, "E090", format!("template error: {message}"))
+    Diagnostic::error(source, span, "E085", format!("template error: {message}"))
         .with_help("templates are minijinja (Jinja2) syntax; see the built-in ones in the docs")
 }
 
@@ -200,10 +200,10 @@ mod tests {
         std::fs::write(templates.join("txt.txt"), "").unwrap();
         let found = check_overrides(dir.path());
         assert_eq!(found.len(), 2, "{found:?}");
-        let error = found.iter().find(|d| d.code == "E090").unwrap();
+        let error = found.iter().find(|d| d.code == "E085").unwrap();
         assert_eq!(error.line(), 2);
         assert!(error.message.contains("nope"), "{}", error.message);
-        let warning = found.iter().find(|d| d.code == "W092").unwrap();
+        let warning = found.iter().find(|d| d.code == "W087").unwrap();
         assert!(warning.help.as_deref().unwrap().contains("text.txt"));
     }
 }
