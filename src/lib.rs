@@ -10,6 +10,7 @@
 //! - [`answer`]: one response validated against its survey, for every channel;
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
+//! - [`send`]: transports, the send loop, retries and test sends;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
 //! - [`token`]: signed response links and keyed recipient hashes.
 //!
@@ -25,8 +26,10 @@ pub mod fsutil;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod scaffold;
 pub mod schema;
+pub mod send;
 pub mod store;
 pub mod token;
 pub mod when;

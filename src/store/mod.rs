@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+mod ledger;
 mod suppressions;
 
+pub use ledger::{Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
 
 /// The store's file inside the state folder.
