@@ -30,7 +30,9 @@ pub struct CheckReport {
 pub fn check_workspace(root: &Path) -> CheckReport {
     let (ws, mut diagnostics) = Workspace::load(root);
     diagnostics.extend(check_loaded(&ws));
-    let files = usize::from(ws.root.join(workspace::SETTINGS_FILE).exists())
+    diagnostics.extend(crate::render::check_overrides(root));
+    let files = crate::render::override_count(root)
+        + usize::from(ws.root.join(workspace::SETTINGS_FILE).exists())
         + ws.surveys
             .iter()
             .map(|s| 1 + usize::from(s.dir.join(workspace::DISTRIBUTION_FILE).exists()))

@@ -12,7 +12,9 @@
 //! - [`plan`]: who receives what, and why others are skipped;
 //! - [`send`]: transports, the send loop, retries and test sends;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
-//! - [`token`]: signed response links and keyed recipient hashes.
+//! - [`token`]: signed response links and keyed recipient hashes;
+//! - [`render`]: e-mail, web page, chat and print from minijinja templates;
+//! - [`preview`]: the live preview server of every rendering.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
@@ -26,6 +28,7 @@ pub mod fsutil;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod preview;
 pub mod render;
 pub mod scaffold;
 pub mod schema;

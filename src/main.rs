@@ -12,6 +12,7 @@ use canvass::plan::{self, PlanSummary};
 use canvass::send::{self, Reply, RuleReport, SendOptions, Setup};
 
 use canvass::diag::{self, Diagnostic};
+use canvass::render::output;
 use canvass::schema::SchemaKind;
 
 /// Survey-as-code: check, render, send, collect and score customer surveys kept in git.
@@ -44,6 +45,35 @@ enum Format {
     Json,
     /// GitHub Actions workflow commands (annotations).
     Github,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RenderFormat {
+    /// A complete e-mail message (.eml).
+    Email,
+    /// The web form (.html).
+    Html,
+    /// A Slack Block Kit message (.slack.json).
+    Slack,
+    /// A Teams Adaptive Card (.teams.json).
+    Teams,
+    /// SMS or WhatsApp text (.txt).
+    Text,
+    /// A printable page with a QR code (.print.html).
+    Print,
+}
+
+impl From<RenderFormat> for output::Format {
+    fn from(format: RenderFormat) -> Self {
+        match format {
+            RenderFormat::Email => output::Format::Email,
+            RenderFormat::Html => output::Format::Html,
+            RenderFormat::Slack => output::Format::Slack,
+            RenderFormat::Teams => output::Format::Teams,
+            RenderFormat::Text => output::Format::Text,
+            RenderFormat::Print => output::Format::Print,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +155,29 @@ enum Command {
         workers: usize,
         #[command(flatten)]
         clock: Clock,
+    },
+    /// Render a survey to files: e-mail (.eml), web page, Slack, Teams, text or print.
+    Render {
+        /// The survey id.
+        survey: String,
+        /// The format.
+        #[arg(long, value_enum)]
+        format: RenderFormat,
+        /// One locale (default: every locale of the survey).
+        #[arg(long)]
+        locale: Option<String>,
+        /// A JSON file with the recipient: {"address", "name", "values"} (default: a sample).
+        #[arg(long, value_name = "FILE.json")]
+        recipient: Option<PathBuf>,
+        /// The folder to write into.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
+    /// Serve a live preview of every survey, format and locale on 127.0.0.1.
+    Preview {
+        /// The port (0 picks a free one).
+        #[arg(long, default_value_t = 7878)]
+        port: u16,
     },
     /// Print a JSON Schema.
     Schema {
@@ -296,6 +349,48 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
                 Some(to) => test_send(&setup, target.as_deref(), &to, options.now),
                 None => send_command(&setup, target.as_deref(), &options, yes),
             }
+        }
+        Command::Render {
+            survey,
+            format,
+            locale,
+            recipient,
+            out,
+        } => {
+            let root = workspace_root(cli.workspace)?;
+            let (ws, _) = canvass::workspace::Workspace::load(&root);
+            let renderer = canvass::render::Renderer::new(&root).map_err(|e| e.to_string())?;
+            let (key, _) = canvass::token::Key::from_env_or_dev(&ws.state_dir())
+                .map_err(|e| format!("cannot read the development key: {e}"))?;
+            let recipient = match recipient {
+                Some(path) => output::read_recipient(&path).map_err(|e| e.to_string())?,
+                None => canvass::render::Recipient::sample(),
+            };
+            let request = output::Request {
+                survey: &survey,
+                format: format.into(),
+                locale: locale.as_deref(),
+                recipient: &recipient,
+            };
+            let files =
+                output::write(&ws, &renderer, &key, &request, &out).map_err(|e| e.to_string())?;
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview { port } => {
+            let root = workspace_root(cli.workspace)?;
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let preview = canvass::preview::Preview::bind(&root, port)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let addr = preview.addr().map_err(|e| e.to_string())?;
+                println!("preview at http://{addr}/ (Ctrl-C stops it)");
+                preview.run().await.map_err(|e| e.to_string())
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Schema { kind } => {
             print!("{}", kind.text());
