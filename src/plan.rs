@@ -572,10 +572,10 @@ impl<'a> Planner<'a> {
             }
             FollowUp::Send(seq) => seq,
         };
-        if seq == 0 {
-            if let Some(skip) = self.first_message_skip(person, &recipient)? {
-                return Ok(Decision::Skip(skip));
-            }
+        if seq == 0
+            && let Some(skip) = self.first_message_skip(person, &recipient)?
+        {
+            return Ok(Decision::Skip(skip));
         }
         let locale = self.locale(person);
         Ok(self.in_window(

@@ -179,12 +179,12 @@ fn decode_qp(text: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
-            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'='
+            && let Some(Ok(b)) = joined.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -221,7 +221,7 @@ impl Workspace {
         std::fs::create_dir_all(root.join("audiences")).unwrap();
         let mut csv = String::from("email,first_name,locale,tz,plan,closed_at\n");
         for i in 0..people {
-            let locale = if i % 3 == 0 { "sl" } else { "en" };
+            let locale = if i.is_multiple_of(3) { "sl" } else { "en" };
             csv.push_str(&format!(
                 "person{i}@example.com,Name{i},{locale},Europe/Ljubljana,pro,2026-05-30T08:00:00Z\n"
             ));
@@ -332,7 +332,7 @@ fn every_planned_recipient_gets_one_message_in_their_locale_with_working_links()
             .trim_end_matches("@example.com")
             .parse()
             .unwrap();
-        let locale = if i % 3 == 0 { "sl" } else { "en" };
+        let locale = if i.is_multiple_of(3) { "sl" } else { "en" };
         assert_eq!(mail.header("Content-Language"), locale, "{to}");
         assert_eq!(
             mail.header("List-Unsubscribe-Post"),
@@ -380,7 +380,11 @@ fn temporary_failures_are_retried_permanent_ones_reported_and_dropped_connection
         &["send", "alpha/main", "--yes", "--retry-backoff-ms", "50"],
     );
     assert!(!ok, "a permanent failure fails the run: {out}");
-    assert!(out.contains("failed: audience line 6: 550"), "{out}");
+    assert!(
+        out.contains("failed: audience line 6: permanent error (550)"),
+        "{out}"
+    );
+    assert!(out.contains("sent 11 (2 after a retry)"), "{out}");
     assert!(
         !out.contains("person4@"),
         "no addresses in the report: {out}"
