@@ -10,6 +10,7 @@
 //! - [`answer`]: one response validated against its survey, for every channel;
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
+//! - [`send`]: transports, the send loop, retries and test sends;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
 //! - [`token`]: signed response links and keyed recipient hashes;
 //! - [`diff`]: what a change to the files means for the answers, against a git revision;
@@ -37,6 +38,7 @@ pub mod report;
 pub mod scaffold;
 pub mod schema;
 pub mod score;
+pub mod send;
 pub mod store;
 pub mod token;
 pub mod when;

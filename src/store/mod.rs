@@ -13,9 +13,11 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 mod answers;
+mod ledger;
 mod suppressions;
 
 pub use answers::{ImportOutcome, NewResponse, ReadError, Segments, StoredResponse};
+pub use ledger::{Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
 
 /// The store's file inside the state folder.
