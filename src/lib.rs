@@ -10,6 +10,7 @@
 //! - [`answer`]: one response validated against its survey, for every channel;
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
+//! - [`serve`]: the HTTP collector for one-click links, forms, open links and unsubscribes;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
 //! - [`token`]: signed response links and keyed recipient hashes.
 //!
@@ -27,6 +28,7 @@ pub mod model;
 pub mod plan;
 pub mod scaffold;
 pub mod schema;
+pub mod serve;
 pub mod store;
 pub mod token;
 pub mod when;

@@ -12,8 +12,12 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+mod collect;
 mod suppressions;
 
+pub use collect::{
+    CollectedResponse, CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write,
+};
 pub use suppressions::SuppressionReason;
 
 /// The store's file inside the state folder.
