@@ -12,7 +12,8 @@
 //! - [`plan`]: who receives what, and why others are skipped;
 //! - [`serve`]: the HTTP collector for one-click links, forms, open links and unsubscribes;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
-//! - [`token`]: signed response links and keyed recipient hashes.
+//! - [`token`]: signed response links and keyed recipient hashes;
+//! - [`import`], [`score`] and [`report`]: answers in and out, folded into summaries.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
@@ -23,11 +24,14 @@ pub mod answer;
 pub mod check;
 pub mod diag;
 pub mod fsutil;
+pub mod import;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod scaffold;
 pub mod schema;
+pub mod score;
 pub mod serve;
 pub mod store;
 pub mod token;

@@ -1,6 +1,6 @@
 //! The `canvass` command line: parses arguments and calls the library.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -81,6 +81,42 @@ enum Command {
     },
     /// Print a new random signing key, to export as CANVASS_KEY.
     Key,
+    /// Import answers gathered elsewhere (CSV or JSON Lines), validated like the web form.
+    #[command(disable_version_flag = true)]
+    Import {
+        /// The file (`.jsonl`/`.ndjson` for JSON Lines, CSV otherwise).
+        file: PathBuf,
+        /// The survey the answers belong to.
+        #[arg(long)]
+        survey: String,
+        /// The survey version answered (default: the current one).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Write the answers that count, one row per response, in the shape import reads.
+    #[command(disable_version_flag = true)]
+    Export {
+        /// The survey.
+        #[arg(long)]
+        survey: String,
+        /// The survey version (default: the current one).
+        #[arg(long)]
+        version: Option<u32>,
+        /// The format.
+        #[arg(long, value_enum, default_value_t)]
+        format: canvass::import::Format,
+        /// The file to write (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Write each survey's results/summary.md, summary.json and charts from the answers.
+    Report {
+        /// The surveys (default: all).
+        surveys: Vec<String>,
+        /// Write nothing; exit 1 when a committed summary is not what report would write.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print a JSON Schema.
     Schema {
         /// Which file's schema.
@@ -192,6 +228,70 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             println!("{}", canvass::token::generate());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import {
+            file,
+            survey,
+            version,
+        } => {
+            let workspace = load_workspace(cli.workspace)?;
+            match canvass::import::import_file(&workspace, &file, &survey, version) {
+                Ok(canvass::store::ImportOutcome::Imported { added }) => {
+                    println!("imported {added} response{} into `{survey}`", plural(added));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(canvass::store::ImportOutcome::AlreadyImported) => {
+                    println!("{} was imported before; nothing to do", file.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(canvass::import::ImportError::Invalid { path, errors }) => {
+                    for error in &errors {
+                        eprintln!("{}: {error}", path.display());
+                    }
+                    eprintln!(
+                        "{} problem{} found; nothing was imported",
+                        errors.len(),
+                        plural(errors.len())
+                    );
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Command::Export {
+            survey,
+            version,
+            format,
+            output,
+        } => {
+            let workspace = load_workspace(cli.workspace)?;
+            let mut out: Box<dyn std::io::Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let rows = canvass::import::export(&workspace, &survey, version, format, &mut out)
+                .map_err(|e| e.to_string())?;
+            out.flush().map_err(|e| e.to_string())?;
+            eprintln!("exported {rows} response{}", plural(rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { surveys, check } => {
+            let workspace = load_workspace(cli.workspace)?;
+            let changed =
+                canvass::report::report(&workspace, &surveys, check).map_err(|e| e.to_string())?;
+            let verb = if check { "stale" } else { "wrote" };
+            for path in &changed {
+                println!("{verb} {}", canvass::workspace::display_path(path));
+            }
+            Ok(if check && !changed.is_empty() {
+                eprintln!("the summaries are out of date: run `canvass report` and commit them");
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Command::Schema { kind } => {
             print!("{}", kind.text());
             Ok(ExitCode::SUCCESS)
@@ -219,6 +319,12 @@ fn serve(root: &std::path::Path, bind: std::net::SocketAddr) -> Result<(), Strin
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
+}
+
+/// Loads the workspace; files with problems are left out (`canvass check` reports them).
+fn load_workspace(cli_workspace: Option<PathBuf>) -> Result<canvass::workspace::Workspace, String> {
+    let root = workspace_root(cli_workspace)?;
+    Ok(canvass::workspace::Workspace::load(&root).0)
 }
 
 fn print_diagnostics(diagnostics: &[Diagnostic], format: Format, color: bool) {

@@ -23,18 +23,22 @@ pub enum SchemaKind {
     Distribution,
     /// `canvass.yaml`
     Workspace,
+    /// `surveys/<id>/results/summary.json`, written by `canvass report`
+    Summary,
 }
 
 const SURVEY: &str = include_str!("../schemas/survey.schema.json");
 const DISTRIBUTION: &str = include_str!("../schemas/distribution.schema.json");
 const WORKSPACE: &str = include_str!("../schemas/workspace.schema.json");
+const SUMMARY: &str = include_str!("../schemas/summary.schema.json");
 
 impl SchemaKind {
     /// Every kind, for `canvass init` writing them all.
-    pub const ALL: [SchemaKind; 3] = [
+    pub const ALL: [SchemaKind; 4] = [
         SchemaKind::Survey,
         SchemaKind::Distribution,
         SchemaKind::Workspace,
+        SchemaKind::Summary,
     ];
 
     /// The schema's JSON text, as shipped in `schemas/`.
@@ -43,6 +47,7 @@ impl SchemaKind {
             SchemaKind::Survey => SURVEY,
             SchemaKind::Distribution => DISTRIBUTION,
             SchemaKind::Workspace => WORKSPACE,
+            SchemaKind::Summary => SUMMARY,
         }
     }
 
@@ -52,11 +57,12 @@ impl SchemaKind {
             SchemaKind::Survey => "survey.schema.json",
             SchemaKind::Distribution => "distribution.schema.json",
             SchemaKind::Workspace => "workspace.schema.json",
+            SchemaKind::Summary => "summary.schema.json",
         }
     }
 
     fn compiled(self) -> &'static (Value, Validator) {
-        static CACHE: [OnceLock<(Value, Validator)>; 3] = [const { OnceLock::new() }; 3];
+        static CACHE: [OnceLock<(Value, Validator)>; 4] = [const { OnceLock::new() }; 4];
         CACHE[self as usize].get_or_init(|| {
             let schema: Value =
                 serde_json::from_str(self.text()).expect("embedded schemas are valid JSON");

@@ -16,7 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use super::pages::{HONEYPOT_FIELD, SESSION_FIELD, Target, with_extras};
 use super::{App, ClientAddr, MAX_BODY, REQUEST_TIMEOUT, Served};
 use crate::answer::{Answers, FieldError, is_complete, validate_response};
-use crate::store::{CollectedResponse, LinkFetch, Write};
+use crate::store::{LinkFetch, NewResponse, Segments, Write};
 use crate::token::{Claims, TokenError};
 
 /// The Content-Security-Policy of every response: scripts only from this server (the
@@ -86,7 +86,7 @@ struct Link {
     claims: Claims,
     served: Arc<Served>,
     locale: String,
-    segments: serde_json::Value,
+    segments: Segments,
 }
 
 async fn healthz(Shared(app): Shared<App>) -> Response {
@@ -308,7 +308,7 @@ async fn open_submit(
                 claims,
                 locale,
                 served,
-                segments: serde_json::json!({}),
+                segments: Segments::new(),
             };
             let response = app.response(&link, "open", true, &answers);
             app.store_and_thank(response, &link.served, &link.locale)
@@ -405,7 +405,7 @@ impl App {
             .unwrap_or_else(|| served.survey.default_locale().to_string());
         let segments = context
             .and_then(|c| serde_json::from_str(&c.segments).ok())
-            .unwrap_or_else(|| serde_json::json!({}));
+            .unwrap_or_default();
         Ok(Link {
             claims,
             served,
@@ -446,14 +446,14 @@ impl App {
         source: &str,
         confirmed: bool,
         answers: &Answers,
-    ) -> CollectedResponse {
+    ) -> NewResponse {
         let channel = self
             .0
             .channels
             .get(&(link.claims.survey.clone(), link.claims.rule.clone()))
             .copied()
             .unwrap_or(if source == "open" { "link" } else { "email" });
-        CollectedResponse {
+        NewResponse {
             survey: link.claims.survey.clone(),
             version: link.claims.version,
             definition_hash: link.served.hash.clone(),
@@ -462,16 +462,17 @@ impl App {
             source: source.to_string(),
             rule: (source != "open").then(|| link.claims.rule.clone()),
             locale: Some(link.locale.clone()),
+            submitted_at: crate::store::now_rfc3339(),
             confirmed,
             complete: is_complete(&link.served.survey, answers),
-            answers: serde_json::to_value(answers).unwrap_or_default(),
+            answers: answers.clone(),
             segments: link.segments.clone(),
         }
     }
 
     async fn store_and_thank(
         &self,
-        response: CollectedResponse,
+        response: NewResponse,
         served: &Served,
         locale: &str,
     ) -> Response {

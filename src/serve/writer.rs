@@ -53,7 +53,7 @@ impl Writer {
     }
 }
 
-fn run(mut store: Store, queue: &mpsc::Receiver<Job>) {
+fn run(store: Store, queue: &mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         let batch = gather(first, queue);
         let (writes, waiters): (Vec<Write>, Vec<_>) =

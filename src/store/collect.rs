@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, SuppressionReason, now_rfc3339};
+use super::{NewResponse, Store, StoreError, SuppressionReason, now_rfc3339};
 use crate::model::Survey;
 
 /// Survey definitions by version, so that an answer to an older version can be validated
@@ -26,35 +26,6 @@ CREATE TABLE IF NOT EXISTS survey_definitions (
 /// opened by a mail security scanner rather than by a person.
 pub const SCAN_WINDOW_SECS: i64 = 10;
 
-/// One response to store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CollectedResponse {
-    /// The survey id.
-    pub survey: String,
-    /// The version the answer was given on (the token's).
-    pub version: u32,
-    /// The hash of the definition the answer was validated against.
-    pub definition_hash: String,
-    /// One response per key: a delivery id or an open-link session.
-    pub response_key: String,
-    /// email, slack, teams, link or print.
-    pub channel: String,
-    /// oneclick, form or open.
-    pub source: String,
-    /// The distribution rule, when the response came through one.
-    pub rule: Option<String>,
-    /// The locale the survey was shown in.
-    pub locale: Option<String>,
-    /// False for an answer recorded by a GET, which a scanner may have made.
-    pub confirmed: bool,
-    /// Every required, shown question answered.
-    pub complete: bool,
-    /// Question id → value, as JSON.
-    pub answers: serde_json::Value,
-    /// The delivery's segment columns, as JSON.
-    pub segments: serde_json::Value,
-}
-
 /// A fetch of a response link, for spotting scanners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkFetch {
@@ -70,7 +41,7 @@ pub struct LinkFetch {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     /// A response, replacing the one that counted for its key.
-    Response(Box<CollectedResponse>),
+    Response(Box<NewResponse>),
     /// A fetch of a one-click or unsubscribe link.
     Fetch(LinkFetch),
     /// An unsubscribe, by recipient key.
@@ -98,22 +69,24 @@ pub struct DeliveryContext {
 impl Store {
     /// Commits a batch of writes in one transaction: one disk flush for many answers.
     /// Either every write is durable when this returns `Ok`, or none is.
-    pub fn commit_writes(&mut self, writes: &[Write]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
+    pub fn commit_writes(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.error(e))?;
         let now = now_rfc3339();
         let result = writes.iter().try_for_each(|write| match write {
-            Write::Response(response) => insert_response(&tx, response, &now),
-            Write::Fetch(fetch) => tx
+            Write::Response(response) => self.record_unless_displacing(response),
+            Write::Fetch(fetch) => self
+                .conn
                 .execute(
                     "INSERT INTO link_fetches (delivery, fetched_at, question, value) \
                      VALUES (?1, ?2, ?3, ?4)",
                     params![fetch.delivery, now, fetch.question, fetch.value],
                 )
                 .map(drop),
-            Write::Suppress(recipient) => tx
+            Write::Suppress(recipient) => self
+                .conn
                 .execute(
                     "INSERT OR IGNORE INTO suppressions (recipient, reason, created_at) \
                      VALUES (?1, ?2, ?3)",
@@ -122,6 +95,25 @@ impl Store {
                 .map(drop),
         });
         result.and_then(|()| tx.commit()).map_err(|e| self.error(e))
+    }
+
+    /// Records a response, unless it is provisional and a confirmed one already counts
+    /// for its key: a GET never displaces an answer a person confirmed (the fetch itself
+    /// is still recorded in `link_fetches`).
+    fn record_unless_displacing(&self, response: &NewResponse) -> rusqlite::Result<()> {
+        if !response.confirmed {
+            let confirmed_counts: bool = self.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM responses WHERE survey = ?1 \
+                 AND response_key = ?2 AND counts = 1 AND confirmed = 1)",
+                params![response.survey, response.response_key],
+                |row| row.get(0),
+            )?;
+            if confirmed_counts {
+                return Ok(());
+            }
+        }
+        self.insert_responses(std::slice::from_ref(response))
+            .map(drop)
     }
 
     /// Remembers the definition of each survey version served, keeping the first seen.
@@ -245,57 +237,12 @@ impl Store {
     }
 }
 
-/// Inserts a response. It takes over as the counted one for its key unless it is
-/// provisional and a confirmed one already counts: a GET never displaces an answer a
-/// person confirmed.
-fn insert_response(
-    tx: &rusqlite::Transaction<'_>,
-    response: &CollectedResponse,
-    now: &str,
-) -> rusqlite::Result<()> {
-    let confirmed_counts: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM responses WHERE survey = ?1 AND response_key = ?2 \
-             AND counts = 1 AND confirmed = 1)",
-        params![response.survey, response.response_key],
-        |row| row.get(0),
-    )?;
-    let counts = response.confirmed || !confirmed_counts;
-    if counts {
-        tx.execute(
-            "UPDATE responses SET counts = 0 WHERE survey = ?1 AND response_key = ?2 AND counts = 1",
-            params![response.survey, response.response_key],
-        )?;
-    }
-    tx.execute(
-        "INSERT INTO responses (survey, version, definition_hash, response_key, channel, source, \
-         rule, locale, submitted_at, confirmed, complete, counts, answers, segments) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
-            response.survey,
-            response.version,
-            response.definition_hash,
-            response.response_key,
-            response.channel,
-            response.source,
-            response.rule,
-            response.locale,
-            now,
-            response.confirmed,
-            response.complete,
-            counts,
-            response.answers.to_string(),
-            response.segments.to_string(),
-        ],
-    )?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn response(key: &str, confirmed: bool, score: i64) -> Write {
-        Write::Response(Box::new(CollectedResponse {
+        Write::Response(Box::new(NewResponse {
             survey: "nps".into(),
             version: 1,
             definition_hash: "h".into(),
@@ -304,17 +251,22 @@ mod tests {
             source: "oneclick".into(),
             rule: None,
             locale: None,
+            submitted_at: now_rfc3339(),
             confirmed,
             complete: true,
-            answers: serde_json::json!({ "score": score }),
-            segments: serde_json::json!({}),
+            answers: [(
+                "score".to_string(),
+                crate::model::AnswerValue::Number(score),
+            )]
+            .into(),
+            segments: Default::default(),
         }))
     }
 
     #[test]
     fn a_provisional_answer_never_displaces_a_confirmed_one() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_in(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         store.commit_writes(&[response("d1", false, 1)]).unwrap();
         store.commit_writes(&[response("d1", true, 9)]).unwrap();
         store.commit_writes(&[response("d1", false, 0)]).unwrap();
@@ -329,7 +281,7 @@ mod tests {
     #[test]
     fn fetching_every_button_at_once_marks_a_scan() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_in(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         let fetch = |delivery: &str, value: &str| {
             Write::Fetch(LinkFetch {
                 delivery: delivery.into(),

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+mod answers;
 mod collect;
 mod suppressions;
 
-pub use collect::{
-    CollectedResponse, CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write,
-};
+pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write};
+
+pub use answers::{ImportOutcome, NewResponse, ReadError, Segments, StoredResponse};
 pub use suppressions::SuppressionReason;
 
 /// The store's file inside the state folder.
@@ -84,7 +85,7 @@ CREATE TABLE IF NOT EXISTS responses (
     answers         TEXT NOT NULL,         -- JSON: question id -> value
     segments        TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS responses_counting ON responses (survey, counts, confirmed);
+CREATE INDEX IF NOT EXISTS responses_counting ON responses (survey, counts, confirmed, submitted_at);
 CREATE INDEX IF NOT EXISTS responses_key ON responses (survey, response_key);
 
 CREATE TABLE IF NOT EXISTS imports (

@@ -1,0 +1,441 @@
+//! `canvass report`: each survey's summary written as `surveys/<id>/results/summary.md`,
+//! `summary.json` and the SVG charts the Markdown embeds.
+//!
+//! The output depends only on the answers and the survey, never on the time of the run,
+//! so committed summaries change only when the answers do and `--check` can tell CI
+//! whether they are current. `summary.json` keeps full precision; only the Markdown rounds.
+
+mod svg;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::model::{MetricKind, Survey};
+use crate::score::{Fold, MetricResult, Summary, VersionSummary, stats::Interval};
+use crate::store::{ReadError, STATE_DB, Store, StoreError};
+use crate::workspace::{SURVEYS_DIR, Workspace};
+
+/// The folder, inside a survey's folder, that holds its results.
+pub const RESULTS_DIR: &str = "results";
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// No survey with this id loaded.
+    #[error(
+        "no survey `{0}` in the workspace (or its survey.yaml has errors; run `canvass check`)"
+    )]
+    UnknownSurvey(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One file of a survey's results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultFile {
+    /// Where it goes.
+    pub path: PathBuf,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Folds a survey's counting responses from the store (none when the workspace has no
+/// store yet) into its summary.
+pub fn summarize(workspace: &Workspace, survey: &Survey) -> Result<Summary, StoreError> {
+    let settings = &workspace.settings.report;
+    let mut fold = Fold::new(survey, settings.period);
+    let db = workspace.state_dir().join(STATE_DB);
+    let delivered = if db.exists() {
+        let store = Store::open(&db)?;
+        store
+            .for_each_counting_response(&survey.id, |r| {
+                fold.add(&r);
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .map_err(|e| match e {
+                ReadError::Store(e) => e,
+                ReadError::Callback(never) => match never {},
+            })?;
+        store.delivered_by_rule(&survey.id)?
+    } else {
+        Default::default()
+    };
+    Ok(fold.finish(&delivered, settings.min_n))
+}
+
+/// The files of a survey's results: the Markdown, the JSON and the charts.
+pub fn render(workspace: &Workspace, summary: &Summary) -> Vec<ResultFile> {
+    let dir = workspace
+        .root
+        .join(SURVEYS_DIR)
+        .join(&summary.survey)
+        .join(RESULTS_DIR);
+    let mut json = serde_json::to_string_pretty(summary).expect("summaries serialize");
+    json.push('\n');
+    let mut files = vec![ResultFile {
+        path: dir.join("summary.json"),
+        bytes: json.into_bytes(),
+    }];
+    let mut markdown = format!(
+        "# {} — results\n\n<!-- Written by `canvass report` from the answers; do not edit. -->\n\n",
+        summary.title
+    );
+    for version in &summary.versions {
+        markdown.push_str(&version_markdown(summary, version, &dir, &mut files));
+    }
+    files.insert(
+        0,
+        ResultFile {
+            path: dir.join("summary.md"),
+            bytes: markdown.into_bytes(),
+        },
+    );
+    files
+}
+
+/// Writes (or, with `check`, compares) the results of the surveys named, or of all.
+/// Returns the files that were written, or with `check` those that are stale.
+pub fn report(
+    workspace: &Workspace,
+    surveys: &[String],
+    check: bool,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let mut changed = Vec::new();
+    for survey in selected(workspace, surveys)? {
+        let summary = summarize(workspace, survey)?;
+        for file in render(workspace, &summary) {
+            let current = std::fs::read(&file.path).ok();
+            if current.as_deref() == Some(file.bytes.as_slice()) {
+                continue;
+            }
+            if !check {
+                write(&file)?;
+            }
+            changed.push(file.path);
+        }
+    }
+    Ok(changed)
+}
+
+fn selected<'a>(workspace: &'a Workspace, ids: &[String]) -> Result<Vec<&'a Survey>, ReportError> {
+    if ids.is_empty() {
+        return Ok(workspace
+            .surveys
+            .iter()
+            .filter_map(|e| e.survey.as_ref().map(|s| &s.value))
+            .collect());
+    }
+    ids.iter()
+        .map(|id| {
+            workspace
+                .survey(id)
+                .and_then(|e| e.survey.as_ref())
+                .map(|s| &s.value)
+                .ok_or_else(|| ReportError::UnknownSurvey(id.clone()))
+        })
+        .collect()
+}
+
+fn write(file: &ResultFile) -> Result<(), ReportError> {
+    let wrap = |source| ReportError::Write {
+        path: file.path.clone(),
+        source,
+    };
+    if let Some(parent) = file.path.parent() {
+        std::fs::create_dir_all(parent).map_err(wrap)?;
+    }
+    crate::fsutil::write_atomic(&file.path, &file.bytes).map_err(wrap)
+}
+
+fn version_markdown(
+    summary: &Summary,
+    version: &VersionSummary,
+    dir: &Path,
+    files: &mut Vec<ResultFile>,
+) -> String {
+    let v = version.version;
+    let mut md = format!("## Version {v}\n\n");
+    let span = match (&version.first_submitted, &version.last_submitted) {
+        (Some(first), Some(last)) => format!(
+            ", submitted from {} to {}",
+            first.get(..10).unwrap_or(first),
+            last.get(..10).unwrap_or(last)
+        ),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        md,
+        "{} response{}{span}. Intervals are 95%; `n` counts the answers to each metric's question.\n",
+        version.responses,
+        if version.responses == 1 { "" } else { "s" }
+    );
+    md.push_str("| Metric | Score | 95% interval | n | Method |\n|---|---:|---|---:|---|\n");
+    for metric in &version.metrics {
+        table_row(
+            &mut md,
+            &[
+                &metric_name(metric),
+                &format_score(metric.kind, metric.score),
+                &format_interval(metric.kind, metric.interval),
+                &metric.n,
+                &metric.method,
+            ],
+        );
+    }
+    md.push('\n');
+    for metric in &version.metrics {
+        md.push_str(&metric_details(metric, v, dir, files));
+    }
+    md.push_str(&distributions_markdown(version, dir, files));
+    md.push_str(&trend_markdown(summary, version, dir, files));
+    md.push_str(&segments_markdown(summary, version));
+    md.push_str(&response_rates_markdown(version));
+    md
+}
+
+fn metric_details(
+    metric: &MetricResult,
+    version: u32,
+    dir: &Path,
+    files: &mut Vec<ResultFile>,
+) -> String {
+    let mut md = String::new();
+    if let Some(shares) = &metric.shares {
+        let name = format!("v{version}-{}-groups.svg", metric.id);
+        files.push(ResultFile {
+            path: dir.join(&name),
+            bytes: svg::nps_bar(&metric_name(metric), shares).into_bytes(),
+        });
+        let _ = writeln!(
+            md,
+            "![{}: {:.1}% detractors, {:.1}% passives, {:.1}% promoters]({name})\n",
+            metric_name(metric),
+            shares.detractors,
+            shares.passives,
+            shares.promoters
+        );
+    }
+    if !metric.items.is_empty() {
+        let _ = writeln!(
+            md,
+            "**{}** by item:\n\n| Item | Weight | Score | n |\n|---|---:|---:|---:|",
+            metric_name(metric)
+        );
+        for item in &metric.items {
+            table_row(
+                &mut md,
+                &[
+                    &item.question,
+                    &item.weight,
+                    &format_score(MetricKind::Weighted, item.score),
+                    &item.n,
+                ],
+            );
+        }
+        md.push('\n');
+    }
+    md
+}
+
+fn distributions_markdown(
+    version: &VersionSummary,
+    dir: &Path,
+    files: &mut Vec<ResultFile>,
+) -> String {
+    let mut md = String::from("### Distribution of answers\n\n");
+    for distribution in &version.distributions {
+        let name = format!(
+            "v{}-{}-distribution.svg",
+            version.version, distribution.question
+        );
+        files.push(ResultFile {
+            path: dir.join(&name),
+            bytes: svg::distribution(distribution).into_bytes(),
+        });
+        let _ = writeln!(
+            md,
+            "![Answers to `{}` (n = {})]({name})\n",
+            distribution.question, distribution.n
+        );
+    }
+    md
+}
+
+fn trend_markdown(
+    summary: &Summary,
+    version: &VersionSummary,
+    dir: &Path,
+    files: &mut Vec<ResultFile>,
+) -> String {
+    if version.trend.is_empty() {
+        return String::new();
+    }
+    let mut md = format!("### Trend by {}\n\n", summary.period);
+    for (i, metric) in version.metrics.iter().enumerate() {
+        let name = format!("v{}-{}-trend.svg", version.version, metric.id);
+        files.push(ResultFile {
+            path: dir.join(&name),
+            bytes: svg::trend(&metric_name(metric), metric.kind, &version.trend, i).into_bytes(),
+        });
+        let _ = writeln!(
+            md,
+            "**{}**\n\n![{} by {} with its 95% interval]({name})\n",
+            metric_name(metric),
+            metric_name(metric),
+            summary.period
+        );
+        md.push_str(
+            "| Period | n | Score | 95% interval | Change | p-value |\n|---|---:|---:|---|---:|---:|\n",
+        );
+        for point in &version.trend {
+            let m = &point.metrics[i];
+            let (change, p) = match &m.change {
+                Some(c) => (
+                    format_delta(metric.kind, c.delta),
+                    c.test.map_or("–".to_string(), |t| {
+                        format!(
+                            "{:.3}{}",
+                            t.p_value,
+                            if t.significant { " (significant)" } else { "" }
+                        )
+                    }),
+                ),
+                None => ("–".to_string(), "–".to_string()),
+            };
+            table_row(
+                &mut md,
+                &[
+                    &point.period,
+                    &m.n,
+                    &format_score(metric.kind, m.score),
+                    &format_interval(metric.kind, m.interval),
+                    &change,
+                    &p,
+                ],
+            );
+        }
+        md.push('\n');
+    }
+    md
+}
+
+fn segments_markdown(summary: &Summary, version: &VersionSummary) -> String {
+    if version.segments.is_empty() {
+        return String::new();
+    }
+    let hidden = format!("n < {}", summary.min_n);
+    let mut md = format!(
+        "### Segments\n\nA cell with fewer than {} answers shows no score; when only one cell \
+         of a segment is hidden, the next smallest is hidden too (\"hidden\"), so no small \
+         group can be singled out.\n\n",
+        summary.min_n
+    );
+    for dimension in &version.segments {
+        let _ = write!(
+            md,
+            "#### {}\n\n| {} | Responses |",
+            dimension.dimension, dimension.dimension
+        );
+        for metric in &version.metrics {
+            let _ = write!(md, " {} |", metric_name(metric));
+        }
+        md.push_str("\n|---|---:|");
+        md.push_str(&"---:|".repeat(version.metrics.len()));
+        md.push('\n');
+        for cell in &dimension.cells {
+            let responses = cell.responses.map_or(hidden.clone(), |n| n.to_string());
+            let _ = write!(md, "| {} | {responses} |", cell.value);
+            for (metric, result) in cell.metrics.iter().zip(&version.metrics) {
+                let text = match metric.suppressed {
+                    Some(crate::score::Suppression::MinN) => hidden.clone(),
+                    Some(crate::score::Suppression::Complementary) => "hidden".to_string(),
+                    None => format!(
+                        "{} ({}; n = {})",
+                        format_score(result.kind, metric.score),
+                        format_interval(result.kind, metric.interval),
+                        metric.n.unwrap_or_default()
+                    ),
+                };
+                let _ = write!(md, " {text} |");
+            }
+            md.push('\n');
+        }
+        md.push('\n');
+    }
+    md
+}
+
+fn response_rates_markdown(version: &VersionSummary) -> String {
+    if version.response_rates.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "### Response rate\n\n| Rule | Responses | People reached | Rate |\n|---|---:|---:|---:|\n",
+    );
+    for rate in &version.response_rates {
+        table_row(
+            &mut md,
+            &[
+                &rate.rule,
+                &rate.responses,
+                &rate.delivered,
+                &rate.rate.map_or("–".to_string(), |r| format!("{r:.1}%")),
+            ],
+        );
+    }
+    md.push('\n');
+    md
+}
+
+/// Appends a Markdown table row.
+fn table_row(md: &mut String, cells: &[&dyn std::fmt::Display]) {
+    md.push('|');
+    for cell in cells {
+        let _ = write!(md, " {cell} |");
+    }
+    md.push('\n');
+}
+
+fn metric_name(metric: &MetricResult) -> String {
+    metric.title.clone().unwrap_or_else(|| metric.id.clone())
+}
+
+/// A score rounded for people: NPS in signed points, shares in percent, means to two
+/// decimals; "–" when there is none.
+pub fn format_score(kind: MetricKind, score: Option<f64>) -> String {
+    match (kind, score) {
+        (_, None) => "–".to_string(),
+        (MetricKind::Nps, Some(x)) => format!("{x:+.1}"),
+        (MetricKind::Mean, Some(x)) => format!("{x:.2}"),
+        (_, Some(x)) => format!("{x:.1}%"),
+    }
+}
+
+fn format_delta(kind: MetricKind, delta: f64) -> String {
+    match kind {
+        MetricKind::Mean => format!("{delta:+.2}"),
+        MetricKind::Nps => format!("{delta:+.1}"),
+        _ => format!("{delta:+.1} pp"),
+    }
+}
+
+fn format_interval(kind: MetricKind, interval: Option<Interval>) -> String {
+    match interval {
+        None => "–".to_string(),
+        Some(i) => format!(
+            "{} to {}",
+            format_score(kind, Some(i.low)),
+            format_score(kind, Some(i.high))
+        ),
+    }
+}

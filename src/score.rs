@@ -1,0 +1,1272 @@
+//! Folding answers into score summaries: one pass over the responses that count, in
+//! constant memory per group (survey version, period, segment cell), then the scores with
+//! their intervals, the trend with significance tests, and segments with small-cell
+//! suppression.
+//!
+//! Scores are in the units people read: NPS in points (−100…100), top-box and weighted
+//! scores in percent, means on the question's scale. A score nobody answered is `None`,
+//! never 0; an interval that cannot be computed (one answer, no spread) is `None`.
+
+pub mod stats;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::answer::Answers;
+use crate::model::{AnswerValue, MetricKind, Period, QuestionType, Survey};
+use crate::store::StoredResponse;
+use stats::{Interval, Test};
+
+/// A metric resolved against its survey, ready to fold answers.
+#[derive(Debug, Clone)]
+struct MetricSpec {
+    id: String,
+    kind: MetricKind,
+    title: Option<String>,
+    question: Option<String>,
+    top_box: Vec<AnswerValue>,
+    items: Vec<Item>,
+}
+
+/// A weighted scorecard's item.
+#[derive(Debug, Clone)]
+struct Item {
+    question: String,
+    weight: f64,
+    /// The scale's ends; `None` for yes/no.
+    range: Option<(i64, i64)>,
+}
+
+impl MetricSpec {
+    fn resolve(survey: &Survey) -> Vec<MetricSpec> {
+        let locale = survey.default_locale();
+        survey
+            .metrics
+            .iter()
+            .map(|m| MetricSpec {
+                id: m.id.clone(),
+                kind: m.kind,
+                title: m.title.as_ref().map(|t| t.get(locale, locale).to_string()),
+                question: m.question.clone(),
+                top_box: m.values.clone(),
+                items: m
+                    .questions
+                    .iter()
+                    .filter_map(|id| survey.question(id))
+                    .map(|q| Item {
+                        question: q.id.clone(),
+                        weight: q.weight(),
+                        range: q.range(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn method(&self) -> &'static str {
+        match self.kind {
+            MetricKind::Nps => "nps_wald",
+            MetricKind::TopBox => "top_box_wilson",
+            MetricKind::Mean => "mean_t",
+            MetricKind::Weighted => "weighted_share_t",
+        }
+    }
+
+    fn answer<'a>(&self, answers: &'a Answers) -> Option<&'a AnswerValue> {
+        answers.get(self.question.as_deref()?)
+    }
+}
+
+/// Running mean and variance (Welford), exact for all-equal answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moments {
+    /// Answers seen.
+    pub n: u64,
+    /// Their mean.
+    pub mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    /// Adds one value.
+    pub fn add(&mut self, x: f64) {
+        self.n += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.n as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// The sample variance (n − 1), `None` below two values.
+    pub fn variance(&self) -> Option<f64> {
+        (self.n >= 2).then(|| (self.m2 / (self.n - 1) as f64).max(0.0))
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.n > 0).then_some(self.mean)
+    }
+
+    fn welch(&self) -> (f64, f64, u64) {
+        (self.mean, self.variance().unwrap_or(0.0), self.n)
+    }
+}
+
+/// One metric's running state.
+#[derive(Debug, Clone, PartialEq)]
+enum Accumulator {
+    Nps {
+        promoters: u64,
+        passives: u64,
+        detractors: u64,
+    },
+    TopBox {
+        hits: u64,
+        n: u64,
+    },
+    Mean(Moments),
+    Weighted {
+        overall: Moments,
+        items: Vec<Moments>,
+    },
+}
+
+impl Accumulator {
+    fn new(spec: &MetricSpec) -> Accumulator {
+        match spec.kind {
+            MetricKind::Nps => Accumulator::Nps {
+                promoters: 0,
+                passives: 0,
+                detractors: 0,
+            },
+            MetricKind::TopBox => Accumulator::TopBox { hits: 0, n: 0 },
+            MetricKind::Mean => Accumulator::Mean(Moments::default()),
+            MetricKind::Weighted => Accumulator::Weighted {
+                overall: Moments::default(),
+                items: vec![Moments::default(); spec.items.len()],
+            },
+        }
+    }
+
+    fn add(&mut self, spec: &MetricSpec, answers: &Answers) {
+        match self {
+            Accumulator::Nps {
+                promoters,
+                passives,
+                detractors,
+            } => match spec.answer(answers).and_then(AnswerValue::as_number) {
+                Some(9..) => *promoters += 1,
+                Some(7..=8) => *passives += 1,
+                Some(_) => *detractors += 1,
+                None => {}
+            },
+            Accumulator::TopBox { hits, n } => {
+                if let Some(value) = spec.answer(answers) {
+                    *n += 1;
+                    *hits += u64::from(spec.top_box.contains(value));
+                }
+            }
+            Accumulator::Mean(moments) => {
+                if let Some(x) = spec.answer(answers).and_then(AnswerValue::as_number) {
+                    moments.add(x as f64);
+                }
+            }
+            Accumulator::Weighted { overall, items } => {
+                let (mut points, mut max) = (0.0, 0.0);
+                for (item, moments) in spec.items.iter().zip(items.iter_mut()) {
+                    let answer = answers.get(&item.question);
+                    if let Some(share) = answer.and_then(|v| item_share(v, item.range)) {
+                        moments.add(share);
+                        points += item.weight * share;
+                        max += item.weight;
+                    }
+                }
+                if max > 0.0 {
+                    overall.add(points / max);
+                }
+            }
+        }
+    }
+
+    fn n(&self) -> u64 {
+        match self {
+            Accumulator::Nps {
+                promoters,
+                passives,
+                detractors,
+            } => promoters + passives + detractors,
+            Accumulator::TopBox { n, .. } => *n,
+            Accumulator::Mean(m) | Accumulator::Weighted { overall: m, .. } => m.n,
+        }
+    }
+
+    /// The score, its interval and (for NPS) its standard error, in display units.
+    fn estimate(&self) -> (Option<f64>, Option<Interval>, Option<f64>) {
+        match self {
+            Accumulator::Nps { .. } => {
+                let Some((p, _, d)) = self.nps_shares() else {
+                    return (None, None, None);
+                };
+                let score = 100.0 * (p - d);
+                let se = stats::nps_standard_error(p, d, self.n()).map(|se| 100.0 * se);
+                let interval = se.map(|se| stats::wald(score, se, -100.0, 100.0));
+                (Some(score), interval, se)
+            }
+            Accumulator::TopBox { hits, n } => {
+                let share = (*n > 0).then(|| 100.0 * *hits as f64 / *n as f64);
+                let interval = stats::wilson(*hits, *n).map(|i| Interval {
+                    low: 100.0 * i.low,
+                    high: 100.0 * i.high,
+                });
+                (share, interval, None)
+            }
+            Accumulator::Mean(m) => (m.mean(), mean_interval(m, 1.0), None),
+            Accumulator::Weighted { overall, .. } => (
+                overall.mean().map(|x| 100.0 * x),
+                mean_interval(overall, 100.0),
+                None,
+            ),
+        }
+    }
+
+    fn nps_shares(&self) -> Option<(f64, f64, f64)> {
+        let Accumulator::Nps {
+            promoters,
+            passives,
+            detractors,
+        } = self
+        else {
+            return None;
+        };
+        let n = self.n();
+        (n > 0).then(|| {
+            let share = |count: &u64| *count as f64 / n as f64;
+            (share(promoters), share(passives), share(detractors))
+        })
+    }
+
+    /// Whether `self` (the later period) differs from `earlier`.
+    fn test_against(&self, earlier: &Accumulator) -> Option<Test> {
+        match (earlier, self) {
+            (Accumulator::Nps { .. }, Accumulator::Nps { .. }) => {
+                let (a, _, se_a) = earlier.estimate();
+                let (b, _, se_b) = self.estimate();
+                stats::z_test(a?, se_a.unwrap_or(0.0), b?, se_b.unwrap_or(0.0))
+            }
+            (Accumulator::TopBox { hits: ha, n: na }, Accumulator::TopBox { hits: hb, n: nb }) => {
+                stats::two_proportion_test(*ha, *na, *hb, *nb)
+            }
+            (Accumulator::Mean(a), Accumulator::Mean(b))
+            | (
+                Accumulator::Weighted { overall: a, .. },
+                Accumulator::Weighted { overall: b, .. },
+            ) => {
+                let scale = if matches!(self, Accumulator::Weighted { .. }) {
+                    100.0
+                } else {
+                    1.0
+                };
+                let scaled =
+                    |(mean, var, n): (f64, f64, u64)| (mean * scale, var * scale * scale, n);
+                stats::welch_test(scaled(a.welch()), scaled(b.welch()))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn mean_interval(m: &Moments, scale: f64) -> Option<Interval> {
+    let interval = stats::t_interval(m.mean, m.variance()?, m.n)?;
+    Some(Interval {
+        low: scale * interval.low,
+        high: scale * interval.high,
+    })
+}
+
+/// A scorecard item's answer as a share of its maximum: yes = 1, no = 0, a rating
+/// (v − min) / (max − min).
+fn item_share(value: &AnswerValue, range: Option<(i64, i64)>) -> Option<f64> {
+    match (value, range) {
+        (AnswerValue::Number(v), Some((lo, hi))) if hi > lo => {
+            Some((v - lo) as f64 / (hi - lo) as f64)
+        }
+        (AnswerValue::Word(w), None) if w == "yes" => Some(1.0),
+        (AnswerValue::Word(w), None) if w == "no" => Some(0.0),
+        _ => None,
+    }
+}
+
+/// The running state of every metric for one group of responses.
+#[derive(Debug, Clone, PartialEq)]
+struct Cell {
+    responses: u64,
+    metrics: Vec<Accumulator>,
+}
+
+impl Cell {
+    fn new(specs: &[MetricSpec]) -> Cell {
+        Cell {
+            responses: 0,
+            metrics: specs.iter().map(Accumulator::new).collect(),
+        }
+    }
+
+    fn add(&mut self, specs: &[MetricSpec], answers: &Answers) {
+        self.responses += 1;
+        for (acc, spec) in self.metrics.iter_mut().zip(specs) {
+            acc.add(spec, answers);
+        }
+    }
+}
+
+/// A question whose answers are counted per value.
+#[derive(Debug, Clone)]
+struct Histogram {
+    question: String,
+    kind: QuestionType,
+    values: Vec<AnswerValue>,
+    counts: Vec<u64>,
+}
+
+impl Histogram {
+    fn add(&mut self, answers: &Answers) {
+        let Some(value) = answers.get(&self.question) else {
+            return;
+        };
+        let index = match (value, self.values.first()) {
+            (AnswerValue::Number(v), Some(AnswerValue::Number(lo))) => usize::try_from(v - lo).ok(),
+            _ => self.values.iter().position(|x| x == value),
+        };
+        if let Some(count) = index.and_then(|i| self.counts.get_mut(i)) {
+            *count += 1;
+        }
+    }
+}
+
+/// Everything folded for one survey version.
+#[derive(Debug, Clone)]
+struct VersionFold {
+    overall: Cell,
+    histograms: Vec<Histogram>,
+    trend: BTreeMap<String, Cell>,
+    segments: BTreeMap<String, BTreeMap<String, Cell>>,
+    by_rule: BTreeMap<String, u64>,
+    first: Option<String>,
+    last: Option<String>,
+    /// The last day seen and its period, since answers arrive in time order.
+    period_cache: Option<(String, String)>,
+}
+
+/// Folds a survey's responses, one at a time, into its summary.
+#[derive(Debug, Clone)]
+pub struct Fold {
+    survey: Survey,
+    specs: Vec<MetricSpec>,
+    period: Period,
+    versions: BTreeMap<u32, VersionFold>,
+}
+
+impl Fold {
+    /// Starts a fold for a survey, grouping the trend by `period`.
+    pub fn new(survey: &Survey, period: Period) -> Fold {
+        Fold {
+            survey: survey.clone(),
+            specs: MetricSpec::resolve(survey),
+            period,
+            versions: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one response that counts.
+    pub fn add(&mut self, response: &StoredResponse) {
+        let fold = self
+            .versions
+            .entry(response.version)
+            .or_insert_with(|| VersionFold::new(&self.survey, &self.specs));
+        fold.add(response, &self.specs, self.period);
+    }
+
+    /// The summary: every version seen (and the survey's current version, even with no
+    /// answers), cells below `min_n` suppressed; `delivered` gives the people reached per
+    /// (version, rule) for the response rates.
+    pub fn finish(mut self, delivered: &BTreeMap<(u32, String), u64>, min_n: u32) -> Summary {
+        let current = self.survey.version;
+        if !self.versions.contains_key(&current) {
+            let empty = VersionFold::new(&self.survey, &self.specs);
+            self.versions.insert(current, empty);
+        }
+        let versions = self
+            .versions
+            .iter()
+            .rev()
+            .map(|(version, fold)| fold.summary(*version, &self.specs, delivered, min_n))
+            .collect();
+        Summary {
+            survey: self.survey.id.clone(),
+            title: self
+                .survey
+                .title
+                .get(self.survey.default_locale(), "")
+                .to_string(),
+            period: match self.period {
+                Period::Week => "week",
+                Period::Month => "month",
+            },
+            min_n,
+            confidence: stats::CONFIDENCE,
+            versions,
+        }
+    }
+}
+
+/// The value for `key`, created on first use, without allocating a key for every answer
+/// as `entry` would.
+fn entry_for<'a, V>(
+    map: &'a mut BTreeMap<String, V>,
+    key: &str,
+    make: impl FnOnce() -> V,
+) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), make());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+/// The segment dimensions a response belongs to: locale, channel, rule, and its segment
+/// columns.
+fn dimensions(response: &StoredResponse) -> impl Iterator<Item = (&str, &str)> {
+    let fixed = [
+        ("locale", response.locale.as_deref()),
+        ("channel", Some(response.channel.as_str())),
+        ("rule", response.rule.as_deref()),
+    ];
+    fixed.into_iter().filter_map(|(d, v)| Some((d, v?))).chain(
+        response
+            .segments
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(d, v)| (d.as_str(), v.as_str())),
+    )
+}
+
+/// The period of an RFC 3339 UTC time: `2026-09` for months, `2026-W36` for ISO weeks.
+pub fn period_of(submitted_at: &str, period: Period) -> String {
+    let day = submitted_at.get(..10).unwrap_or(submitted_at);
+    match period {
+        Period::Month => day.get(..7).unwrap_or(day).to_string(),
+        Period::Week => match day.parse::<jiff::civil::Date>() {
+            Ok(date) => {
+                let week = date.iso_week_date();
+                format!("{:04}-W{:02}", week.year(), week.week())
+            }
+            Err(_) => day.to_string(),
+        },
+    }
+}
+
+impl VersionFold {
+    fn new(survey: &Survey, specs: &[MetricSpec]) -> VersionFold {
+        let histograms = survey
+            .questions
+            .iter()
+            .filter(|q| q.kind != QuestionType::Text)
+            .map(|q| {
+                let values = q.values();
+                Histogram {
+                    question: q.id.clone(),
+                    kind: q.kind,
+                    counts: vec![0; values.len()],
+                    values,
+                }
+            })
+            .collect();
+        VersionFold {
+            overall: Cell::new(specs),
+            histograms,
+            trend: BTreeMap::new(),
+            segments: BTreeMap::new(),
+            by_rule: BTreeMap::new(),
+            first: None,
+            last: None,
+            period_cache: None,
+        }
+    }
+
+    fn add(&mut self, response: &StoredResponse, specs: &[MetricSpec], period: Period) {
+        let answers = &response.answers;
+        self.overall.add(specs, answers);
+        for histogram in &mut self.histograms {
+            histogram.add(answers);
+        }
+        let day = response.submitted_at.get(..10).unwrap_or_default();
+        if self.period_cache.as_ref().is_none_or(|(d, _)| d != day) {
+            let key = period_of(&response.submitted_at, period);
+            self.period_cache = Some((day.to_string(), key));
+        }
+        let (_, key) = self.period_cache.as_ref().expect("set above");
+        entry_for(&mut self.trend, key, || Cell::new(specs)).add(specs, answers);
+        for (dimension, value) in dimensions(response) {
+            let cells = entry_for(&mut self.segments, dimension, BTreeMap::new);
+            entry_for(cells, value, || Cell::new(specs)).add(specs, answers);
+        }
+        if let Some(rule) = &response.rule {
+            *entry_for(&mut self.by_rule, rule, || 0) += 1;
+        }
+        if self.first.is_none() {
+            self.first = Some(response.submitted_at.clone());
+        }
+        match &mut self.last {
+            Some(last) => response.submitted_at.clone_into(last),
+            None => self.last = Some(response.submitted_at.clone()),
+        }
+    }
+
+    fn summary(
+        &self,
+        version: u32,
+        specs: &[MetricSpec],
+        delivered: &BTreeMap<(u32, String), u64>,
+        min_n: u32,
+    ) -> VersionSummary {
+        VersionSummary {
+            version,
+            responses: self.overall.responses,
+            first_submitted: self.first.clone(),
+            last_submitted: self.last.clone(),
+            metrics: specs
+                .iter()
+                .zip(&self.overall.metrics)
+                .map(|(spec, acc)| MetricResult::new(spec, acc))
+                .collect(),
+            distributions: self.histograms.iter().map(Distribution::new).collect(),
+            trend: self.trend(specs),
+            segments: self.segments(specs, u64::from(min_n)),
+            response_rates: self.response_rates(version, delivered),
+        }
+    }
+
+    fn trend(&self, specs: &[MetricSpec]) -> Vec<TrendPoint> {
+        let mut previous: Option<(&String, &Cell)> = None;
+        let mut points = Vec::new();
+        for (period, cell) in &self.trend {
+            let metrics = specs
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    let acc = &cell.metrics[i];
+                    let (score, interval, _) = acc.estimate();
+                    let change = previous.and_then(|(from, before)| {
+                        let earlier = before.metrics[i].estimate().0?;
+                        Some(Change {
+                            from: from.clone(),
+                            delta: score? - earlier,
+                            test: acc.test_against(&before.metrics[i]),
+                        })
+                    });
+                    TrendMetric {
+                        id: spec.id.clone(),
+                        n: acc.n(),
+                        score,
+                        interval,
+                        change,
+                    }
+                })
+                .collect();
+            points.push(TrendPoint {
+                period: period.clone(),
+                responses: cell.responses,
+                metrics,
+            });
+            previous = Some((period, cell));
+        }
+        points
+    }
+
+    fn segments(&self, specs: &[MetricSpec], min_n: u64) -> Vec<SegmentDimension> {
+        let mut dimensions: Vec<SegmentDimension> = self
+            .segments
+            .iter()
+            .map(|(dimension, cells)| SegmentDimension {
+                dimension: dimension.clone(),
+                cells: cells
+                    .iter()
+                    .map(|(value, cell)| SegmentCell {
+                        value: value.clone(),
+                        responses: (cell.responses >= min_n).then_some(cell.responses),
+                        metrics: specs
+                            .iter()
+                            .zip(&cell.metrics)
+                            .map(|(spec, acc)| SegmentMetric::new(spec, acc, min_n))
+                            .collect(),
+                        sizes: cell.metrics.iter().map(Accumulator::n).collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        for dimension in &mut dimensions {
+            for metric in 0..specs.len() {
+                suppress_complement(&mut dimension.cells, metric);
+            }
+        }
+        dimensions
+    }
+
+    fn response_rates(
+        &self,
+        version: u32,
+        delivered: &BTreeMap<(u32, String), u64>,
+    ) -> Vec<ResponseRate> {
+        let mut rules: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for (rule, count) in &self.by_rule {
+            rules.entry(rule).or_default().0 = *count;
+        }
+        for ((v, rule), count) in delivered {
+            if *v == version {
+                rules.entry(rule).or_default().1 = *count;
+            }
+        }
+        rules
+            .into_iter()
+            .map(|(rule, (responses, delivered))| ResponseRate {
+                rule: rule.to_string(),
+                responses,
+                delivered,
+                rate: (delivered > 0).then(|| 100.0 * responses as f64 / delivered as f64),
+            })
+            .collect()
+    }
+}
+
+/// When exactly one cell of a dimension is suppressed for a metric, its score could be
+/// derived from the total and the other cells: suppress the next smallest cell too.
+fn suppress_complement(cells: &mut [SegmentCell], metric: usize) {
+    let suppressed = cells
+        .iter()
+        .filter(|c| c.metrics[metric].suppressed.is_some() && c.sizes[metric] > 0)
+        .count();
+    if suppressed != 1 {
+        return;
+    }
+    let smallest = cells
+        .iter_mut()
+        .filter(|c| c.metrics[metric].suppressed.is_none() && c.sizes[metric] > 0)
+        .min_by_key(|c| c.sizes[metric]);
+    if let Some(cell) = smallest {
+        cell.metrics[metric].suppress(Suppression::Complementary);
+    }
+}
+
+/// The summary of one survey: what `summary.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// The survey id.
+    pub survey: String,
+    /// The survey's title in its default locale.
+    pub title: String,
+    /// The trend's period: `week` or `month`.
+    pub period: &'static str,
+    /// The smallest segment cell whose score is shown.
+    pub min_n: u32,
+    /// The level of every interval and test.
+    pub confidence: f64,
+    /// Per survey version, newest first; versions are never mixed.
+    pub versions: Vec<VersionSummary>,
+}
+
+/// The scores of one survey version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionSummary {
+    /// The version.
+    pub version: u32,
+    /// Responses that count.
+    pub responses: u64,
+    /// The first answer's time.
+    pub first_submitted: Option<String>,
+    /// The last answer's time.
+    pub last_submitted: Option<String>,
+    /// Each metric over all responses.
+    pub metrics: Vec<MetricResult>,
+    /// The answers' distribution for every rated question.
+    pub distributions: Vec<Distribution>,
+    /// The metrics per period, oldest first.
+    pub trend: Vec<TrendPoint>,
+    /// The metrics per segment cell.
+    pub segments: Vec<SegmentDimension>,
+    /// Responses over people reached, per rule.
+    pub response_rates: Vec<ResponseRate>,
+}
+
+/// One metric's score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricResult {
+    /// The metric id.
+    pub id: String,
+    /// nps | top_box | mean | weighted.
+    pub kind: MetricKind,
+    /// The metric's title, if the survey gives one.
+    pub title: Option<String>,
+    /// The question scored (not for weighted).
+    pub question: Option<String>,
+    /// The method: nps_wald | top_box_wilson | mean_t | weighted_share_t.
+    pub method: &'static str,
+    /// Answers to the question (unanswered excluded).
+    pub n: u64,
+    /// The score, `None` with no answers.
+    pub score: Option<f64>,
+    /// The 95% interval, `None` where it cannot be computed.
+    pub interval: Option<Interval>,
+    /// The standard error (NPS, in points).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standard_error: Option<f64>,
+    /// Promoters, passives and detractors in percent (NPS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares: Option<NpsShares>,
+    /// Per-item scores (weighted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemScore>,
+}
+
+impl MetricResult {
+    fn new(spec: &MetricSpec, acc: &Accumulator) -> MetricResult {
+        let (score, interval, standard_error) = acc.estimate();
+        let shares = acc.nps_shares().map(|(p, pa, d)| NpsShares {
+            promoters: 100.0 * p,
+            passives: 100.0 * pa,
+            detractors: 100.0 * d,
+        });
+        let items = match acc {
+            Accumulator::Weighted { items, .. } => spec
+                .items
+                .iter()
+                .zip(items)
+                .map(|(item, m)| ItemScore {
+                    question: item.question.clone(),
+                    weight: item.weight,
+                    n: m.n,
+                    score: m.mean().map(|x| 100.0 * x),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        MetricResult {
+            id: spec.id.clone(),
+            kind: spec.kind,
+            title: spec.title.clone(),
+            question: spec.question.clone(),
+            method: spec.method(),
+            n: acc.n(),
+            score,
+            interval,
+            standard_error,
+            shares,
+            items,
+        }
+    }
+}
+
+/// The NPS groups' shares in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NpsShares {
+    /// 9–10.
+    pub promoters: f64,
+    /// 7–8.
+    pub passives: f64,
+    /// 0–6.
+    pub detractors: f64,
+}
+
+/// A scorecard item's score as a percent of its maximum.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemScore {
+    /// The question.
+    pub question: String,
+    /// Its weight.
+    pub weight: f64,
+    /// Answers.
+    pub n: u64,
+    /// The mean share of the maximum, in percent.
+    pub score: Option<f64>,
+}
+
+/// How often each value was given.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Distribution {
+    /// The question.
+    pub question: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: QuestionType,
+    /// Answers.
+    pub n: u64,
+    /// Every possible value, in scale order, with its count.
+    pub counts: Vec<ValueCount>,
+}
+
+impl Distribution {
+    fn new(histogram: &Histogram) -> Distribution {
+        Distribution {
+            question: histogram.question.clone(),
+            kind: histogram.kind,
+            n: histogram.counts.iter().sum(),
+            counts: histogram
+                .values
+                .iter()
+                .zip(&histogram.counts)
+                .map(|(value, count)| ValueCount {
+                    value: value.clone(),
+                    count: *count,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One bar of a distribution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValueCount {
+    /// The answer.
+    pub value: AnswerValue,
+    /// How many gave it.
+    pub count: u64,
+}
+
+/// The metrics in one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendPoint {
+    /// `2026-09` or `2026-W36`.
+    pub period: String,
+    /// Responses in the period.
+    pub responses: u64,
+    /// Each metric.
+    pub metrics: Vec<TrendMetric>,
+}
+
+/// A metric in one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendMetric {
+    /// The metric id.
+    pub id: String,
+    /// Answers.
+    pub n: u64,
+    /// The score.
+    pub score: Option<f64>,
+    /// Its 95% interval.
+    pub interval: Option<Interval>,
+    /// The change from the previous period with answers.
+    pub change: Option<Change>,
+}
+
+/// A change between two periods.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// The earlier period.
+    pub from: String,
+    /// This score minus the earlier one.
+    pub delta: f64,
+    /// The significance test, `None` when it cannot be computed.
+    pub test: Option<Test>,
+}
+
+/// One segment dimension (locale, channel, rule, or a segment column).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentDimension {
+    /// The dimension's name.
+    pub dimension: String,
+    /// Its cells, by value.
+    pub cells: Vec<SegmentCell>,
+}
+
+/// The metrics for one segment value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentCell {
+    /// The segment value.
+    pub value: String,
+    /// Responses, `None` below min_n.
+    pub responses: Option<u64>,
+    /// Each metric.
+    pub metrics: Vec<SegmentMetric>,
+    #[serde(skip)]
+    sizes: Vec<u64>,
+}
+
+/// Why a cell's score is hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suppression {
+    /// Fewer answers than min_n.
+    MinN,
+    /// Hidden so that a suppressed cell cannot be derived from the total.
+    Complementary,
+}
+
+/// A metric in one segment cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentMetric {
+    /// The metric id.
+    pub id: String,
+    /// Answers, `None` when suppressed.
+    pub n: Option<u64>,
+    /// The score, `None` when suppressed or unanswered.
+    pub score: Option<f64>,
+    /// Its 95% interval.
+    pub interval: Option<Interval>,
+    /// Why the score is hidden, if it is.
+    pub suppressed: Option<Suppression>,
+}
+
+impl SegmentMetric {
+    fn new(spec: &MetricSpec, acc: &Accumulator, min_n: u64) -> SegmentMetric {
+        let (score, interval, _) = acc.estimate();
+        let mut metric = SegmentMetric {
+            id: spec.id.clone(),
+            n: Some(acc.n()),
+            score,
+            interval,
+            suppressed: None,
+        };
+        if acc.n() < min_n {
+            metric.suppress(Suppression::MinN);
+        }
+        metric
+    }
+
+    fn suppress(&mut self, why: Suppression) {
+        self.n = None;
+        self.score = None;
+        self.interval = None;
+        self.suppressed = Some(why);
+    }
+}
+
+/// Responses over people reached for one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResponseRate {
+    /// The rule.
+    pub rule: String,
+    /// Responses that count.
+    pub responses: u64,
+    /// People with a delivered message.
+    pub delivered: u64,
+    /// The rate in percent, `None` with no deliveries.
+    pub rate: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected values computed independently with Python 3 and SciPy 1.17:
+    //! NPS by the formula in `statistics.pstdev` form (the population SD of the +1/0/−1
+    //! scores over √n equals √((p + d − (p − d)²)/n)); Wilson with
+    //! `scipy.stats.binomtest(k, n).proportion_ci(method="wilson")`; the t interval with
+    //! `scipy.stats.t.interval(0.95, n - 1, loc=mean, scale=stdev/√n)`; Welch with
+    //! `scipy.stats.ttest_ind(b, a, equal_var=False)`; the pooled two-proportion z test
+    //! typed out with `scipy.stats.norm.sf`; the weighted scores by hand.
+    use super::*;
+    use serde_json::json;
+
+    fn survey() -> Survey {
+        serde_json::from_value(json!({
+            "id": "s", "version": 2, "locales": ["en"], "title": "T",
+            "questions": [
+                {"id": "rec", "type": "nps", "text": "x"},
+                {"id": "sat", "type": "rating", "text": "x", "scale": {"min": 1, "max": 5}},
+                {"id": "ok", "type": "yes_no", "text": "x", "weight": 2}
+            ],
+            "metrics": [
+                {"id": "nps", "kind": "nps", "question": "rec"},
+                {"id": "csat", "kind": "top_box", "question": "sat", "values": [4, 5]},
+                {"id": "mean", "kind": "mean", "question": "sat"},
+                {"id": "card", "kind": "weighted", "questions": ["ok", "sat"]}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn response(version: u32, at: &str, answers: &[(&str, AnswerValue)]) -> StoredResponse {
+        StoredResponse {
+            version,
+            response_key: at.to_string(),
+            channel: "email".into(),
+            rule: Some("r".into()),
+            locale: Some("en".into()),
+            submitted_at: at.to_string(),
+            complete: true,
+            answers: answers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            segments: Segments::new(),
+        }
+    }
+
+    fn nps_answer(score: i64) -> StoredResponse {
+        response(
+            2,
+            "2026-09-01T00:00:00Z",
+            &[("rec", AnswerValue::Number(score))],
+        )
+    }
+
+    fn fold(responses: &[StoredResponse]) -> Summary {
+        let mut fold = Fold::new(&survey(), Period::Month);
+        for r in responses {
+            fold.add(r);
+        }
+        fold.finish(&BTreeMap::new(), 10)
+    }
+
+    fn metric<'a>(summary: &'a Summary, id: &str) -> &'a MetricResult {
+        summary.versions[0]
+            .metrics
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap()
+    }
+
+    fn close(actual: f64, expected: f64) {
+        assert!((actual - expected).abs() < 1e-9, "{actual} != {expected}");
+    }
+
+    use crate::store::Segments;
+
+    #[test]
+    fn nps_score_and_wald_interval() {
+        // [10, 9, 9, 10, 9, 8, 7, 8, 3, 6]: p = 0.5, d = 0.2, score 30,
+        // SE = 100·√((0.7 − 0.09)/10) = 24.69817807045694, 30 ± 1.959964·SE.
+        let answers: Vec<_> = [10, 9, 9, 10, 9, 8, 7, 8, 3, 6]
+            .into_iter()
+            .map(nps_answer)
+            .collect();
+        let summary = fold(&answers);
+        let nps = metric(&summary, "nps");
+        close(nps.score.unwrap(), 30.0);
+        close(nps.standard_error.unwrap(), 24.698_178_070_456_94);
+        let interval = nps.interval.unwrap();
+        close(interval.low, -18.407_539_501_852_57);
+        close(interval.high, 78.407_539_501_852_57);
+        let shares = nps.shares.unwrap();
+        close(shares.passives, 30.0);
+        assert_eq!(nps.n, 10);
+    }
+
+    #[test]
+    fn nps_interval_is_clipped() {
+        let mut answers: Vec<_> = (0..9).map(|_| nps_answer(10)).collect();
+        answers.push(nps_answer(0));
+        let interval = metric(&fold(&answers), "nps").interval.unwrap();
+        assert_eq!(interval.high, 100.0);
+    }
+
+    fn sat(values: &[i64]) -> Vec<StoredResponse> {
+        values
+            .iter()
+            .map(|v| {
+                response(
+                    2,
+                    "2026-09-01T00:00:00Z",
+                    &[("sat", AnswerValue::Number(*v))],
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn top_box_with_wilson_interval() {
+        // 8 of 10 in the top box: binomtest(8, 10) Wilson = (49.016247153664175, 94.33178485456249)
+        let summary = fold(&sat(&[5, 4, 4, 5, 5, 4, 4, 5, 2, 3]));
+        let csat = metric(&summary, "csat");
+        close(csat.score.unwrap(), 80.0);
+        close(csat.interval.unwrap().low, 49.016_247_153_664_175);
+        close(csat.interval.unwrap().high, 94.331_784_854_562_49);
+        // 0 of 5: (0, 43.44824647831748): honest at 0%
+        let none = fold(&sat(&[1, 2, 3, 1, 2]));
+        close(
+            metric(&none, "csat").interval.unwrap().high,
+            43.448_246_478_317_48,
+        );
+    }
+
+    #[test]
+    fn mean_with_t_interval() {
+        // [1, 2, 3, 4, 5, 5]: mean 3.3333, t.interval = (1.6196121095757903, 5.047054557090877)
+        let summary = fold(&sat(&[1, 2, 3, 4, 5, 5]));
+        let mean = metric(&summary, "mean");
+        close(mean.score.unwrap(), 10.0 / 3.0);
+        close(mean.interval.unwrap().low, 1.619_612_109_575_790_3);
+        close(mean.interval.unwrap().high, 5.047_054_557_090_877);
+    }
+
+    #[test]
+    fn weighted_scorecard() {
+        // ok weight 2 (yes = 1), sat weight 1 ((v − 1)/4):
+        // (yes, 5) → 3/3 = 1; (no, 3) → 0.5/3; (yes, —) → 2/2 = 1; mean 0.72222 → 72.22%;
+        // items: ok 2/3 = 66.67%, sat (1 + 0.5)/2 = 75%.
+        let yes = AnswerValue::word("yes");
+        let summary = fold(&[
+            response(
+                2,
+                "2026-09-01T00:00:00Z",
+                &[("ok", yes.clone()), ("sat", AnswerValue::Number(5))],
+            ),
+            response(
+                2,
+                "2026-09-01T00:00:00Z",
+                &[
+                    ("ok", AnswerValue::word("no")),
+                    ("sat", AnswerValue::Number(3)),
+                ],
+            ),
+            response(2, "2026-09-01T00:00:00Z", &[("ok", yes)]),
+        ]);
+        let card = metric(&summary, "card");
+        close(card.score.unwrap(), 100.0 * (1.0 + 1.0 / 6.0 + 1.0) / 3.0);
+        close(card.items[0].score.unwrap(), 200.0 / 3.0);
+        close(card.items[1].score.unwrap(), 75.0);
+        assert_eq!(card.n, 3);
+    }
+
+    #[test]
+    fn no_answers_one_answer_and_no_spread() {
+        let empty = fold(&[]);
+        for m in &empty.versions[0].metrics {
+            assert_eq!((m.n, m.score, m.interval), (0, None, None), "{}", m.id);
+        }
+        assert_eq!(
+            empty.versions[0].version, 2,
+            "the current version is listed"
+        );
+        let one = fold(&[nps_answer(9)]);
+        assert_eq!(metric(&one, "nps").score, Some(100.0));
+        assert_eq!(metric(&one, "nps").interval, None);
+        let equal = fold(&sat(&[4, 4, 4]));
+        assert_eq!(metric(&equal, "mean").score, Some(4.0));
+        assert_eq!(metric(&equal, "mean").interval, None);
+        let json = serde_json::to_string(&equal).unwrap();
+        assert!(!json.contains("NaN") && !json.contains("inf"));
+    }
+
+    #[test]
+    fn versions_are_never_mixed() {
+        let summary = fold(&[
+            response(
+                1,
+                "2026-08-01T00:00:00Z",
+                &[("rec", AnswerValue::Number(0))],
+            ),
+            nps_answer(10),
+            nps_answer(10),
+        ]);
+        let versions: Vec<(u32, u64)> = summary
+            .versions
+            .iter()
+            .map(|v| (v.version, v.metrics[0].n))
+            .collect();
+        assert_eq!(versions, [(2, 2), (1, 1)]);
+        assert_eq!(summary.versions[0].metrics[0].score, Some(100.0));
+    }
+
+    #[test]
+    fn trend_tests_the_change() {
+        // September [10, 9, 9, 10, 9, 8, 7, 8, 3, 6] (30), October
+        // [10, 10, 9, 9, 9, 10, 8, 9, 10, 7] (80, SE 12.649110640673515):
+        // z = 50/√(24.698² + 12.649²) = 1.801874925391118, p = 0.07156508609119941.
+        let mut answers: Vec<_> = [10, 9, 9, 10, 9, 8, 7, 8, 3, 6]
+            .into_iter()
+            .map(nps_answer)
+            .collect();
+        answers.extend([10, 10, 9, 9, 9, 10, 8, 9, 10, 7].into_iter().map(|s| {
+            response(
+                2,
+                "2026-10-03T00:00:00Z",
+                &[("rec", AnswerValue::Number(s))],
+            )
+        }));
+        let summary = fold(&answers);
+        let trend = &summary.versions[0].trend;
+        assert_eq!(trend.len(), 2);
+        let change = trend[1].metrics[0].change.as_ref().unwrap();
+        assert_eq!(change.from, "2026-09");
+        close(change.delta, 50.0);
+        let test = change.test.unwrap();
+        close(test.statistic, 1.801_874_925_391_118);
+        close(test.p_value, 0.071_565_086_091_199_41);
+        assert!(!test.significant);
+    }
+
+    #[test]
+    fn significance_tests_match_scipy() {
+        // ttest_ind(B, A, equal_var=False) with A = [4, 5, 3, 4, 5, 4],
+        // B = [2, 3, 3, 2, 4, 1, 2]: t = -3.6202550912505513, p = 0.004076374549941956
+        let moments = |values: &[f64]| {
+            let mut m = Moments::default();
+            values.iter().for_each(|v| m.add(*v));
+            m.welch()
+        };
+        let a = moments(&[4.0, 5.0, 3.0, 4.0, 5.0, 4.0]);
+        let b = moments(&[2.0, 3.0, 3.0, 2.0, 4.0, 1.0, 2.0]);
+        let welch = stats::welch_test(a, b).unwrap();
+        close(welch.statistic, -3.620_255_091_250_551_3);
+        close(welch.p_value, 0.004_076_374_549_941_956);
+        assert!(welch.significant);
+        // 30/50 vs 45/60, pooled: z = 1.6818357317441646, p = 0.09260069782067576
+        let z = stats::two_proportion_test(30, 50, 45, 60).unwrap();
+        close(z.statistic, 1.681_835_731_744_164_6);
+        close(z.p_value, 0.092_600_697_820_675_76);
+        assert!(
+            stats::two_proportion_test(5, 5, 7, 7).is_none(),
+            "no spread"
+        );
+    }
+
+    fn in_plan(plan: &str, score: i64) -> StoredResponse {
+        let mut r = nps_answer(score);
+        r.segments.insert("plan".into(), plan.into());
+        r
+    }
+
+    fn plan_cells(summary: &Summary) -> Vec<(String, Option<Suppression>)> {
+        let plan = summary.versions[0]
+            .segments
+            .iter()
+            .find(|d| d.dimension == "plan")
+            .unwrap();
+        plan.cells
+            .iter()
+            .map(|c| (c.value.clone(), c.metrics[0].suppressed))
+            .collect()
+    }
+
+    #[test]
+    fn small_cells_are_suppressed_with_their_complement() {
+        let mut answers: Vec<_> = (0..12).map(|i| in_plan("a", i % 11)).collect();
+        answers.extend((0..15).map(|i| in_plan("b", i % 11)));
+        answers.extend((0..3).map(|i| in_plan("c", i)));
+        let summary = fold(&answers);
+        assert_eq!(
+            plan_cells(&summary),
+            [
+                ("a".into(), Some(Suppression::Complementary)),
+                ("b".into(), None),
+                ("c".into(), Some(Suppression::MinN)),
+            ]
+        );
+        let c = &summary.versions[0]
+            .segments
+            .iter()
+            .find(|d| d.dimension == "plan")
+            .unwrap()
+            .cells[2];
+        assert_eq!(
+            (c.responses, c.metrics[0].score, c.metrics[0].n),
+            (None, None, None)
+        );
+        answers.extend((0..4).map(|i| in_plan("d", i)));
+        let two_small = plan_cells(&fold(&answers));
+        assert_eq!(two_small[0].1, None, "two hidden cells protect each other");
+    }
+
+    #[test]
+    fn weeks_and_months() {
+        assert_eq!(period_of("2026-09-02T05:08:00Z", Period::Month), "2026-09");
+        // 2027-01-01 is a Friday of ISO week 53 of 2026.
+        assert_eq!(period_of("2027-01-01T00:00:00Z", Period::Week), "2026-W53");
+    }
+}

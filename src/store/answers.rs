@@ -1,0 +1,399 @@
+//! Answers: recording responses, confirming one-click answers, reading them back for
+//! reports and exports, the ledger of imported files, and delivery counts for response
+//! rates.
+//!
+//! A response key names one response opportunity (a delivery, an open-link session, an
+//! imported respondent). A second answer under the same key replaces the first: both rows
+//! are kept, and `counts` marks the one that counts, so nothing is ever lost.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, StoreError, now_rfc3339};
+use crate::answer::Answers;
+
+/// Segment values kept with a response: column name → value.
+pub type Segments = BTreeMap<String, String>;
+
+/// A response to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewResponse {
+    /// The survey id.
+    pub survey: String,
+    /// The survey version answered; reports never mix versions.
+    pub version: u32,
+    /// [`crate::model::Survey::definition_hash`] of the definition answered.
+    pub definition_hash: String,
+    /// One response opportunity: a delivery id, an open-link session, an import key.
+    pub response_key: String,
+    /// email | slack | teams | link | print | import.
+    pub channel: String,
+    /// oneclick | form | open | import.
+    pub source: String,
+    /// The distribution rule, when the response came from one.
+    pub rule: Option<String>,
+    /// The locale the survey was answered in.
+    pub locale: Option<String>,
+    /// RFC 3339, UTC.
+    pub submitted_at: String,
+    /// False for a one-click answer a link scanner may have made; see
+    /// [`Store::confirm_response`].
+    pub confirmed: bool,
+    /// Every required, shown question answered ([`crate::answer::is_complete`]).
+    pub complete: bool,
+    /// The validated answers ([`crate::answer::validate_response`]).
+    pub answers: Answers,
+    /// Segment values (audience or import columns).
+    pub segments: Segments,
+}
+
+/// A stored response that counts, as the report and the export read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    /// The survey version answered.
+    pub version: u32,
+    /// The response key.
+    pub response_key: String,
+    /// The channel.
+    pub channel: String,
+    /// The rule, if any.
+    pub rule: Option<String>,
+    /// The locale, if known.
+    pub locale: Option<String>,
+    /// RFC 3339, UTC.
+    pub submitted_at: String,
+    /// Every required, shown question answered.
+    pub complete: bool,
+    /// The answers.
+    pub answers: Answers,
+    /// The segment values.
+    pub segments: Segments,
+}
+
+/// Why reading responses stopped: the store failed, or the caller's callback did.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError<E> {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The callback returned an error.
+    #[error(transparent)]
+    Callback(E),
+}
+
+/// Whether an import was applied or had been applied before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// The rows were recorded; `added` is how many were new (an identical row already
+    /// counting under its key is not stored again).
+    Imported {
+        /// Rows stored.
+        added: usize,
+    },
+    /// A file with this digest was imported before; nothing was done.
+    AlreadyImported,
+}
+
+const INSERT_RESPONSE: &str = "INSERT INTO responses (survey, version, definition_hash, \
+     response_key, channel, source, rule, locale, submitted_at, confirmed, complete, counts, \
+     answers, segments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13)";
+const SAME_AS_COUNTING: &str = "SELECT 1 FROM responses WHERE survey = ?1 AND response_key = ?2 \
+     AND counts = 1 AND version = ?3 AND submitted_at = ?4 AND answers = ?5 AND segments = ?6 \
+     AND confirmed >= ?7";
+const SUPERSEDE: &str =
+    "UPDATE responses SET counts = 0 WHERE survey = ?1 AND response_key = ?2 AND counts = 1";
+
+impl Store {
+    /// Records responses in one transaction. Each new response becomes the one that counts
+    /// for its (survey, response key); the older ones stay, no longer counting. A response
+    /// identical to the one already counting for its key is skipped, so replaying the same
+    /// answers adds nothing. Returns how many rows were stored.
+    pub fn record_responses(&self, responses: &[NewResponse]) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.error(e))?;
+        let added = self
+            .insert_responses(responses)
+            .map_err(|e| self.error(e))?;
+        tx.commit().map_err(|e| self.error(e))?;
+        Ok(added)
+    }
+
+    /// Records an imported file's responses and its digest in one transaction, unless a
+    /// file with the same digest was imported before.
+    pub fn record_import(
+        &self,
+        digest: &str,
+        survey: &str,
+        responses: &[NewResponse],
+    ) -> Result<ImportOutcome, StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.error(e))?;
+        let seen = self
+            .conn
+            .query_row("SELECT 1 FROM imports WHERE digest = ?1", [digest], |_| {
+                Ok(())
+            })
+            .optional()
+            .map_err(|e| self.error(e))?;
+        if seen.is_some() {
+            return Ok(ImportOutcome::AlreadyImported);
+        }
+        let added = self
+            .insert_responses(responses)
+            .map_err(|e| self.error(e))?;
+        self.conn
+            .execute(
+                "INSERT INTO imports (digest, survey, rows, imported_at) VALUES (?1, ?2, ?3, ?4)",
+                params![digest, survey, responses.len() as i64, now_rfc3339()],
+            )
+            .map_err(|e| self.error(e))?;
+        tx.commit().map_err(|e| self.error(e))?;
+        Ok(ImportOutcome::Imported { added })
+    }
+
+    pub(super) fn insert_responses(&self, responses: &[NewResponse]) -> rusqlite::Result<usize> {
+        let mut same = self.conn.prepare_cached(SAME_AS_COUNTING)?;
+        let mut supersede = self.conn.prepare_cached(SUPERSEDE)?;
+        let mut insert = self.conn.prepare_cached(INSERT_RESPONSE)?;
+        let mut added = 0;
+        for r in responses {
+            let answers = serde_json::to_string(&r.answers).expect("answers serialize");
+            let segments = serde_json::to_string(&r.segments).expect("segments serialize");
+            let key = (&r.survey, &r.response_key);
+            if same.exists(params![
+                key.0,
+                key.1,
+                r.version,
+                r.submitted_at,
+                answers,
+                segments,
+                r.confirmed
+            ])? {
+                continue;
+            }
+            supersede.execute(params![key.0, key.1])?;
+            insert.execute(params![
+                r.survey,
+                r.version,
+                r.definition_hash,
+                r.response_key,
+                r.channel,
+                r.source,
+                r.rule,
+                r.locale,
+                r.submitted_at,
+                r.confirmed,
+                r.complete,
+                answers,
+                segments
+            ])?;
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Confirms the counting response of a key (a one-click answer followed by the form's
+    /// POST, which a link scanner does not make). Returns whether there was one to confirm.
+    pub fn confirm_response(&self, survey: &str, response_key: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE responses SET confirmed = 1 \
+                 WHERE survey = ?1 AND response_key = ?2 AND counts = 1",
+                params![survey, response_key],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(changed > 0)
+    }
+
+    /// Calls `each` with every counting, confirmed response of a survey, oldest first,
+    /// one row at a time, so memory does not grow with the number of answers.
+    pub fn for_each_counting_response<E>(
+        &self,
+        survey: &str,
+        mut each: impl FnMut(StoredResponse) -> Result<(), E>,
+    ) -> Result<(), ReadError<E>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT version, response_key, channel, rule, locale, submitted_at, complete, \
+                 answers, segments FROM responses \
+                 WHERE survey = ?1 AND counts = 1 AND confirmed = 1 ORDER BY submitted_at, id",
+            )
+            .map_err(|e| self.error(e))?;
+        let mut rows = statement.query([survey]).map_err(|e| self.error(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.error(e))? {
+            let response = stored_response(row).map_err(|e| self.error(e))?;
+            each(response).map_err(ReadError::Callback)?;
+        }
+        Ok(())
+    }
+
+    /// Distinct recipients with at least one message delivered (status `sent`), per
+    /// (survey version, rule): the denominator of the response rate.
+    pub fn delivered_by_rule(
+        &self,
+        survey: &str,
+    ) -> Result<BTreeMap<(u32, String), u64>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT version, rule, COUNT(DISTINCT recipient) FROM deliveries \
+                 WHERE survey = ?1 AND status = 'sent' GROUP BY version, rule",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([survey], |row| {
+                Ok(((row.get(0)?, row.get(1)?), row.get::<_, i64>(2)? as u64))
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.error(e))
+    }
+}
+
+fn stored_response(row: &Row<'_>) -> rusqlite::Result<StoredResponse> {
+    let json = |index: usize| -> rusqlite::Result<String> { row.get(index) };
+    let answers = serde_json::from_str(&json(7)?).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let segments = serde_json::from_str(&json(8)?).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(StoredResponse {
+        version: row.get(0)?,
+        response_key: row.get(1)?,
+        channel: row.get(2)?,
+        rule: row.get(3)?,
+        locale: row.get(4)?,
+        submitted_at: row.get(5)?,
+        complete: row.get(6)?,
+        answers,
+        segments,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AnswerValue;
+
+    fn response(key: &str, at: &str, score: i64) -> NewResponse {
+        NewResponse {
+            survey: "nps".into(),
+            version: 1,
+            definition_hash: "h".into(),
+            response_key: key.into(),
+            channel: "email".into(),
+            source: "form".into(),
+            rule: Some("r".into()),
+            locale: Some("en".into()),
+            submitted_at: at.into(),
+            confirmed: true,
+            complete: true,
+            answers: [("recommend".to_string(), AnswerValue::Number(score))].into(),
+            segments: [("plan".to_string(), "pro".to_string())].into(),
+        }
+    }
+
+    fn counting(store: &Store) -> Vec<(String, i64)> {
+        let mut seen = Vec::new();
+        store
+            .for_each_counting_response("nps", |r| {
+                seen.push((r.response_key, r.answers["recommend"].as_number().unwrap()));
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .unwrap();
+        seen
+    }
+
+    #[test]
+    fn a_second_answer_replaces_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let first = [
+            response("a", "2026-01-02T00:00:00Z", 3),
+            response("b", "2026-01-01T00:00:00Z", 9),
+        ];
+        assert_eq!(store.record_responses(&first).unwrap(), 2);
+        assert_eq!(
+            store
+                .record_responses(&[response("a", "2026-01-03T00:00:00Z", 10)])
+                .unwrap(),
+            1
+        );
+        assert_eq!(counting(&store), [("b".into(), 9), ("a".into(), 10)]);
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3, "the replaced answer is kept");
+    }
+
+    #[test]
+    fn replaying_the_same_answer_adds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let r = response("a", "2026-01-02T00:00:00Z", 3);
+        assert_eq!(store.record_responses(std::slice::from_ref(&r)).unwrap(), 1);
+        assert_eq!(store.record_responses(&[r]).unwrap(), 0);
+    }
+
+    #[test]
+    fn provisional_answers_count_once_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let mut r = response("d1", "2026-01-02T00:00:00Z", 7);
+        r.confirmed = false;
+        store.record_responses(&[r]).unwrap();
+        assert!(counting(&store).is_empty());
+        assert!(store.confirm_response("nps", "d1").unwrap());
+        assert!(!store.confirm_response("nps", "unknown").unwrap());
+        assert_eq!(counting(&store), [("d1".into(), 7)]);
+    }
+
+    #[test]
+    fn an_import_is_applied_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let rows = [response("k", "2026-01-02T00:00:00Z", 5)];
+        assert_eq!(
+            store.record_import("d", "nps", &rows).unwrap(),
+            ImportOutcome::Imported { added: 1 }
+        );
+        assert_eq!(
+            store.record_import("d", "nps", &rows).unwrap(),
+            ImportOutcome::AlreadyImported
+        );
+    }
+
+    #[test]
+    fn delivered_counts_people_reached_per_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        for (id, rule, recipient, seq, status) in [
+            ("1", "r", "p1", 0, "sent"),
+            ("2", "r", "p1", 1, "sent"),
+            ("3", "r", "p2", 0, "failed"),
+            ("4", "s", "p3", 0, "sent"),
+        ] {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO deliveries (id, survey, version, rule, channel, recipient, seq, \
+                     locale, status, created_at, updated_at) \
+                     VALUES (?1, 'nps', 1, ?2, 'email', ?3, ?4, 'en', ?5, 't', 't')",
+                    params![id, rule, recipient, seq, status],
+                )
+                .unwrap();
+        }
+        let delivered = store.delivered_by_rule("nps").unwrap();
+        assert_eq!(delivered[&(1, "r".to_string())], 1);
+        assert_eq!(delivered[&(1, "s".to_string())], 1);
+    }
+}

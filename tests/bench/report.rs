@@ -1,0 +1,210 @@
+//! Benchmark: fold millions of generated answers into summaries, streaming, beside DuckDB
+//! computing the same NPS, top-box share and mean per month over the same CSV; then
+//! `canvass import` speed into the store and the report's fold reading the store back.
+//!
+//! `cargo bench --bench report` (rows: `CANVASS_BENCH_ROWS`, default 10 000 000;
+//! imported rows: `CANVASS_BENCH_IMPORT_ROWS`, default 1 000 000). DuckDB runs through
+//! `duckdb_peer.py` (PyPI `duckdb`); without it, that part is skipped with a note.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use canvass::model::{AnswerValue, Period, Survey};
+use canvass::score::Fold;
+use canvass::store::{Segments, StoredResponse};
+
+const SURVEY: &str = "id: bench
+version: 1
+locales: [en, de]
+title: Bench
+questions:
+  - { id: rec, type: nps, text: Recommend?, required: true }
+  - { id: sat, type: rating, text: Satisfied?, scale: { min: 1, max: 5 } }
+metrics:
+  - { id: nps, kind: nps, question: rec }
+  - { id: csat, kind: top_box, question: sat, values: [4, 5] }
+  - { id: sat_mean, kind: mean, question: sat }
+";
+
+fn main() {
+    let rows = env_number("CANVASS_BENCH_ROWS", 10_000_000);
+    let import_rows = env_number("CANVASS_BENCH_IMPORT_ROWS", 1_000_000);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let workspace = dir.path().join("ws");
+    std::fs::create_dir_all(workspace.join("surveys/bench")).unwrap();
+    std::fs::write(workspace.join("surveys/bench/survey.yaml"), SURVEY).unwrap();
+    let survey: Survey = serde_json::from_value(
+        canvass::workspace::Document::parse("survey.yaml", SURVEY)
+            .unwrap()
+            .json,
+    )
+    .unwrap();
+
+    let data = dir.path().join("answers.csv");
+    generate(&data, rows, false);
+    let small = dir.path().join("small.csv");
+    generate(&small, rows / 100, false);
+    fold_csv(&survey, &small);
+    let rss_small = peak_rss_kib();
+    let start = Instant::now();
+    let summary = fold_csv(&survey, &data);
+    let fold_seconds = start.elapsed().as_secs_f64();
+    let rss_large = peak_rss_kib();
+    let nps = summary.versions[0].metrics[0].score.unwrap_or_default();
+    println!(
+        "fold: {rows} answers in {fold_seconds:.2} s ({:.0} answers/s); NPS {nps:.3}",
+        rows as f64 / fold_seconds
+    );
+    println!(
+        "peak memory: {rss_small} KiB after {} answers, {rss_large} KiB after {rows}",
+        rows / 100
+    );
+    duckdb_peer(&data, fold_seconds);
+
+    let import_file = dir.path().join("import.csv");
+    generate(&import_file, import_rows, true);
+    let (ws, _) = canvass::workspace::Workspace::load(&workspace);
+    let start = Instant::now();
+    canvass::import::import_file(&ws, &import_file, "bench", None).expect("the import succeeds");
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "import: {import_rows} rows in {seconds:.2} s ({:.0} validated rows/s; target 200000)",
+        import_rows as f64 / seconds
+    );
+    let start = Instant::now();
+    let summary = canvass::report::summarize(&ws, &survey).unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "fold from the store: {} answers in {seconds:.2} s ({:.0} answers/s)",
+        summary.versions[0].responses,
+        summary.versions[0].responses as f64 / seconds
+    );
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Deterministic answers over 24 months, in time order: a linear congruential generator
+/// (the same answers on every run), NPS skewed towards promoters, CSAT 1–5, one answer in
+/// ten without a CSAT answer.
+fn generate(path: &Path, rows: usize, with_respondent: bool) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut out = std::io::BufWriter::new(file);
+    let header = if with_respondent { "respondent," } else { "" };
+    writeln!(out, "{header}submitted_at,rec,sat,locale").unwrap();
+    let start = 1_735_689_600_i64; // 2025-01-01T00:00:00Z
+    let span = 730 * 86_400_i64;
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |modulus: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % modulus
+    };
+    for i in 0..rows {
+        let second = start + span * i as i64 / rows.max(1) as i64;
+        let at = jiff::Timestamp::from_second(second).unwrap();
+        let rec = [10, 10, 9, 9, 9, 8, 8, 7, 6, 5, 3, 0][next(12) as usize];
+        let sat = match next(10) {
+            0 => String::new(),
+            n => (1 + n.min(9) / 2).to_string(),
+        };
+        let locale = if next(3) == 0 { "de" } else { "en" };
+        if with_respondent {
+            write!(out, "p{i}@example.com,").unwrap();
+        }
+        writeln!(out, "{at},{rec},{sat},{locale}").unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// Streams the CSV through the report's fold, reusing one response buffer.
+fn fold_csv(survey: &Survey, path: &Path) -> canvass::score::Summary {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let mut fold = Fold::new(survey, Period::Month);
+    let mut response = StoredResponse {
+        version: 1,
+        response_key: String::new(),
+        channel: "import".into(),
+        rule: None,
+        locale: None,
+        submitted_at: String::new(),
+        complete: true,
+        answers: BTreeMap::new(),
+        segments: Segments::new(),
+    };
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record).unwrap() {
+        response.submitted_at.clear();
+        response
+            .submitted_at
+            .push_str(std::str::from_utf8(&record[0]).unwrap());
+        set_number(&mut response, "rec", &record[1]);
+        set_number(&mut response, "sat", &record[2]);
+        let locale = std::str::from_utf8(&record[3]).unwrap();
+        match &mut response.locale {
+            Some(current) if current == locale => {}
+            slot => *slot = Some(locale.to_string()),
+        }
+        fold.add(&response);
+    }
+    fold.finish(&BTreeMap::new(), 10)
+}
+
+fn set_number(response: &mut StoredResponse, question: &str, cell: &[u8]) {
+    let value = std::str::from_utf8(cell).ok().and_then(|s| s.parse().ok());
+    match (value, response.answers.get_mut(question)) {
+        (Some(n), Some(slot)) => *slot = AnswerValue::Number(n),
+        (Some(n), None) => {
+            response
+                .answers
+                .insert(question.to_string(), AnswerValue::Number(n));
+        }
+        (None, _) => {
+            response.answers.remove(question);
+        }
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn duckdb_peer(data: &Path, fold_seconds: f64) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench/duckdb_peer.py");
+    let output = Command::new("python3").arg(script).arg(data).output();
+    match output {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            print!("{text}");
+            let seconds: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("duckdb seconds: "))
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(f64::NAN);
+            println!(
+                "canvass / duckdb: {:.2}× (target ≤ 2×)",
+                fold_seconds / seconds
+            );
+        }
+        Ok(out) => println!(
+            "note: DuckDB peer skipped: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => println!("note: DuckDB peer skipped (python3: {e})"),
+    }
+}

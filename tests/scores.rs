@@ -1,0 +1,191 @@
+//! `canvass import`, `export` and `report` end to end, on a copy of the example workspace.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == ".canvass" {
+            continue; // local state of a manual run, never part of the example
+        }
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn acme() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("acme");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme"),
+        &root,
+    );
+    (dir, root)
+}
+
+fn canvass(root: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("canvass").unwrap();
+    cmd.arg("-w").arg(root).env("CANVASS_KEY", KEY);
+    cmd
+}
+
+fn import(root: &Path, file: &Path, survey: &str) -> assert_cmd::assert::Assert {
+    canvass(root)
+        .args(["import", "--survey", survey])
+        .arg(file)
+        .assert()
+}
+
+fn export(root: &Path, survey: &str, format: &str) -> String {
+    let out = canvass(root)
+        .args(["export", "--survey", survey, "--format", format])
+        .assert()
+        .success();
+    String::from_utf8(out.get_output().stdout.clone()).unwrap()
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn import_report_check_and_determinism() {
+    let (_dir, root) = acme();
+    import(&root, &root.join("answers/nps.csv"), "nps")
+        .success()
+        .stdout(predicate::str::contains("imported 120 responses"));
+    import(&root, &root.join("answers/nps.csv"), "nps")
+        .success()
+        .stdout(predicate::str::contains("imported before"));
+    import(
+        &root,
+        &root.join("answers/support-csat.csv"),
+        "support-csat",
+    )
+    .success();
+    canvass(&root).arg("report").assert().success();
+    let results = root.join("surveys/nps/results");
+    let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
+    assert!(markdown.contains("| Metric | Score | 95% interval | n | Method |"));
+    assert!(markdown.contains("v1-nps-trend.svg"));
+    let svg = String::from_utf8(read(&results.join("v1-recommend-distribution.svg"))).unwrap();
+    assert!(svg.contains("<title") && svg.contains("<desc"));
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&read(&results.join("summary.json"))).unwrap();
+    assert_eq!(
+        canvass::schema::SchemaKind::Summary.errors(&json),
+        Vec::<String>::new()
+    );
+    assert_eq!(json["versions"][0]["metrics"][0]["n"], 120);
+    let empty: serde_json::Value =
+        serde_json::from_slice(&read(&root.join("surveys/onboarding/results/summary.json")))
+            .unwrap();
+    assert_eq!(
+        empty["versions"][0]["metrics"][0]["score"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        canvass::schema::SchemaKind::Summary.errors(&empty),
+        Vec::<String>::new()
+    );
+
+    let first = read(&results.join("summary.md"));
+    canvass(&root)
+        .args(["report", "--check"])
+        .assert()
+        .success();
+    canvass(&root).arg("report").assert().success().stdout("");
+    assert_eq!(
+        read(&results.join("summary.md")),
+        first,
+        "same answers, same bytes"
+    );
+
+    std::fs::write(results.join("summary.json"), "{}").unwrap();
+    canvass(&root)
+        .args(["report", "--check"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("summary.json"));
+    assert_eq!(
+        read(&results.join("summary.json")),
+        b"{}",
+        "--check writes nothing"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_and_nothing_stored() {
+    let (dir, root) = acme();
+    let file = dir.path().join("bad.csv");
+    std::fs::write(
+        &file,
+        "respondent,submitted_at,recommend,improve,contact,colour\n\
+         a@example.com,2026-09-01T10:00:00Z,11,,,\n\
+         b@example.com,2026-09-01T10:00:00Z,ten,,,\n\
+         c@example.com,2026-09-01T10:00:00Z,10,,yes,\n\
+         d@example.com,yesterday,9,,,\n\
+         e@example.com,2026-09-01T10:00:00Z,9,,,\n",
+    )
+    .unwrap();
+    import(&root, &file, "nps")
+        .code(1)
+        .stderr(predicate::str::contains(
+            "row 1, column `colour`: unknown column",
+        ))
+        .stderr(predicate::str::contains(
+            "row 2, column `recommend`: expected a whole number from 0 to 10, got `11`",
+        ))
+        .stderr(predicate::str::contains("row 3, column `recommend`"))
+        .stderr(predicate::str::contains(
+            "row 4, column `contact`: must be empty: it is asked only when recommend <= 6",
+        ))
+        .stderr(predicate::str::contains("row 5, column `submitted_at`"))
+        .stderr(predicate::str::contains(
+            "5 problems found; nothing was imported",
+        ));
+    assert_eq!(
+        export(&root, "nps", "csv").lines().count(),
+        1,
+        "only the header"
+    );
+}
+
+#[test]
+fn export_then_import_round_trips() {
+    let (_dir, root) = acme();
+    import(&root, &root.join("answers/nps.csv"), "nps").success();
+    let csv = export(&root, "nps", "csv");
+    assert!(
+        !csv.contains("@example"),
+        "respondents are exported as keys"
+    );
+    let jsonl = export(&root, "nps", "jsonl");
+    assert_eq!(jsonl.lines().count(), 120);
+
+    let (other_dir, other) = acme();
+    let exported = other_dir.path().join("export.csv");
+    std::fs::write(&exported, &csv).unwrap();
+    import(&other, &exported, "nps").success();
+    assert_eq!(export(&other, "nps", "csv"), csv);
+    import(&root, &exported, "nps")
+        .success()
+        .stdout(predicate::str::contains("imported 0 responses"));
+
+    let (json_dir, json_root) = acme();
+    let exported = json_dir.path().join("export.jsonl");
+    std::fs::write(&exported, &jsonl).unwrap();
+    import(&json_root, &exported, "nps").success();
+    assert_eq!(export(&json_root, "nps", "csv"), csv);
+}
