@@ -30,7 +30,9 @@ pub struct CheckReport {
 pub fn check_workspace(root: &Path) -> CheckReport {
     let (ws, mut diagnostics) = Workspace::load(root);
     diagnostics.extend(check_loaded(&ws));
-    let files = usize::from(ws.root.join(workspace::SETTINGS_FILE).exists())
+    diagnostics.extend(crate::render::check_overrides(root));
+    let files = crate::render::override_count(root)
+        + usize::from(ws.root.join(workspace::SETTINGS_FILE).exists())
         + ws.surveys
             .iter()
             .map(|s| 1 + usize::from(s.dir.join(workspace::DISTRIBUTION_FILE).exists()))
@@ -791,17 +793,25 @@ pub fn allowed_placeholders(audience: Option<&Audience>) -> Vec<String> {
 
 /// The `{{ placeholder }}` names used in a string, with their character offsets.
 pub fn placeholders(text: &str) -> Vec<(String, usize)> {
+    placeholder_spans(text)
+        .into_iter()
+        .map(|(name, range)| (name, text[..range.start].chars().count()))
+        .collect()
+}
+
+/// The `{{ placeholder }}` names used in a string, with the byte range of each whole
+/// `{{ … }}`, for substituting them.
+pub fn placeholder_spans(text: &str) -> Vec<(String, std::ops::Range<usize>)> {
     let mut found = Vec::new();
-    let mut rest = text;
     let mut consumed = 0;
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else { break };
-        let name = after[..close].trim().to_string();
-        let at = text[..consumed + open].chars().count();
-        found.push((name, at));
-        consumed += open + 2 + close + 2;
-        rest = &text[consumed..];
+    while let Some(open) = text[consumed..].find("{{") {
+        let start = consumed + open;
+        let Some(close) = text[start + 2..].find("}}") else {
+            break;
+        };
+        let end = start + 2 + close + 2;
+        found.push((text[start + 2..end - 2].trim().to_string(), start..end));
+        consumed = end;
     }
     found
 }

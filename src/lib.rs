@@ -10,9 +10,12 @@
 //! - [`answer`]: one response validated against its survey, for every channel;
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
+//! - [`send`]: transports, the send loop, retries and test sends;
 //! - [`serve`]: the HTTP collector for one-click links, forms, open links and unsubscribes;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
 //! - [`token`]: signed response links and keyed recipient hashes;
+//! - [`render`]: e-mail, web page, chat and print from minijinja templates;
+//! - [`preview`]: the live preview server of every rendering;
 //! - [`import`], [`score`] and [`report`]: answers in and out, folded into summaries.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
@@ -28,10 +31,13 @@ pub mod import;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod preview;
+pub mod render;
 pub mod report;
 pub mod scaffold;
 pub mod schema;
 pub mod score;
+pub mod send;
 pub mod serve;
 pub mod store;
 pub mod token;

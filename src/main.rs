@@ -4,9 +4,15 @@ use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
+use canvass::plan::{self, PlanSummary};
+use canvass::send::{self, Reply, RuleReport, SendOptions, Setup};
+
 use canvass::diag::{self, Diagnostic};
+use canvass::render::output;
 use canvass::schema::SchemaKind;
 
 /// Survey-as-code: check, render, send, collect and score customer surveys kept in git.
@@ -39,6 +45,35 @@ enum Format {
     Json,
     /// GitHub Actions workflow commands (annotations).
     Github,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RenderFormat {
+    /// A complete e-mail message (.eml).
+    Email,
+    /// The web form (.html).
+    Html,
+    /// A Slack Block Kit message (.slack.json).
+    Slack,
+    /// A Teams Adaptive Card (.teams.json).
+    Teams,
+    /// SMS or WhatsApp text (.txt).
+    Text,
+    /// A printable page with a QR code (.print.html).
+    Print,
+}
+
+impl From<RenderFormat> for output::Format {
+    fn from(format: RenderFormat) -> Self {
+        match format {
+            RenderFormat::Email => output::Format::Email,
+            RenderFormat::Html => output::Format::Html,
+            RenderFormat::Slack => output::Format::Slack,
+            RenderFormat::Teams => output::Format::Teams,
+            RenderFormat::Text => output::Format::Text,
+            RenderFormat::Print => output::Format::Print,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,12 +152,112 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Show who would receive what now, and why everyone else is skipped (counts only).
+    Plan {
+        /// SURVEY or SURVEY/RULE.
+        #[arg(required_unless_present = "all")]
+        target: Option<String>,
+        /// Every survey and rule of the workspace.
+        #[arg(long, conflicts_with = "target")]
+        all: bool,
+        /// What the rules do with this one address.
+        #[arg(long, value_name = "ADDRESS")]
+        explain: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: PlanFormat,
+        #[command(flatten)]
+        clock: Clock,
+    },
+    /// Send a survey by its rules over SMTP (or to .canvass/outbox/ when no server is set).
+    Send {
+        /// SURVEY or SURVEY/RULE.
+        #[arg(required_unless_present = "all")]
+        target: Option<String>,
+        /// Every survey and rule of the workspace.
+        #[arg(long, conflicts_with = "target")]
+        all: bool,
+        /// Plan and render everything, send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send at most N messages per rule.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// A test send to this address: one message per locale, not recorded.
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<String>,
+        /// Send again the messages whose outcome a killed run left unknown.
+        #[arg(long)]
+        resend_unknown: bool,
+        /// The first wait before retrying a temporary failure, in milliseconds.
+        #[arg(long, hide = true, default_value_t = 2000)]
+        retry_backoff_ms: u64,
+        /// Messages handed over at once.
+        #[arg(long, hide = true, default_value_t = 8)]
+        workers: usize,
+        #[command(flatten)]
+        clock: Clock,
+    },
+    /// Render a survey to files: e-mail (.eml), web page, Slack, Teams, text or print.
+    Render {
+        /// The survey id.
+        survey: String,
+        /// The format.
+        #[arg(long, value_enum)]
+        format: RenderFormat,
+        /// One locale (default: every locale of the survey).
+        #[arg(long)]
+        locale: Option<String>,
+        /// A JSON file with the recipient: {"address", "name", "values"} (default: a sample).
+        #[arg(long, value_name = "FILE.json")]
+        recipient: Option<PathBuf>,
+        /// The folder to write into.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
+    /// Serve a live preview of every survey, format and locale on 127.0.0.1.
+    Preview {
+        /// The port (0 picks a free one).
+        #[arg(long, default_value_t = 7878)]
+        port: u16,
+    },
     /// Print a JSON Schema.
     Schema {
         /// Which file's schema.
         #[arg(value_enum)]
         kind: SchemaKind,
     },
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum PlanFormat {
+    /// Counts for people.
+    #[default]
+    Human,
+    /// A JSON array with one object per rule.
+    Json,
+}
+
+/// The clock, fixed for tests and reproducible plans.
+#[derive(Debug, clap::Args)]
+struct Clock {
+    /// Plan as if it were this instant (RFC 3339).
+    #[arg(long, hide = true, env = "CANVASS_NOW", value_parser = parse_now)]
+    now: Option<jiff::Timestamp>,
+}
+
+impl Clock {
+    fn now(&self) -> jiff::Timestamp {
+        self.now.unwrap_or_else(jiff::Timestamp::now)
+    }
+}
+
+fn parse_now(text: &str) -> Result<jiff::Timestamp, String> {
+    text.parse()
+        .map_err(|e| format!("not an RFC 3339 instant: {e}"))
 }
 
 fn main() -> ExitCode {
@@ -292,6 +427,89 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Plan {
+            target,
+            explain,
+            format,
+            clock,
+            ..
+        } => {
+            let root = workspace_root(cli.workspace)?;
+            plan_command(
+                &root,
+                target.as_deref(),
+                explain.as_deref(),
+                format,
+                clock.now(),
+            )
+        }
+        Command::Send {
+            target,
+            dry_run,
+            limit,
+            yes,
+            to,
+            resend_unknown,
+            retry_backoff_ms,
+            workers,
+            clock,
+            ..
+        } => {
+            let root = workspace_root(cli.workspace)?;
+            let setup = Setup::open(&root, workers).map_err(|e| e.to_string())?;
+            let mut options = SendOptions::new(clock.now());
+            options.dry_run = dry_run;
+            options.limit = limit;
+            options.resend_unknown = resend_unknown;
+            options.workers = workers;
+            options.retry.backoff = Duration::from_millis(retry_backoff_ms);
+            match to {
+                Some(to) => test_send(&setup, target.as_deref(), &to, options.now),
+                None => send_command(&setup, target.as_deref(), &options, yes),
+            }
+        }
+        Command::Render {
+            survey,
+            format,
+            locale,
+            recipient,
+            out,
+        } => {
+            let root = workspace_root(cli.workspace)?;
+            let (ws, _) = canvass::workspace::Workspace::load(&root);
+            let renderer = canvass::render::Renderer::new(&root).map_err(|e| e.to_string())?;
+            let (key, _) = canvass::token::Key::from_env_or_dev(&ws.state_dir())
+                .map_err(|e| format!("cannot read the development key: {e}"))?;
+            let recipient = match recipient {
+                Some(path) => output::read_recipient(&path).map_err(|e| e.to_string())?,
+                None => canvass::render::Recipient::sample(),
+            };
+            let request = output::Request {
+                survey: &survey,
+                format: format.into(),
+                locale: locale.as_deref(),
+                recipient: &recipient,
+            };
+            let files =
+                output::write(&ws, &renderer, &key, &request, &out).map_err(|e| e.to_string())?;
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview { port } => {
+            let root = workspace_root(cli.workspace)?;
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let preview = canvass::preview::Preview::bind(&root, port)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let addr = preview.addr().map_err(|e| e.to_string())?;
+                println!("preview at http://{addr}/ (Ctrl-C stops it)");
+                preview.run().await.map_err(|e| e.to_string())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema { kind } => {
             print!("{}", kind.text());
             Ok(ExitCode::SUCCESS)
@@ -325,6 +543,245 @@ fn serve(root: &std::path::Path, bind: std::net::SocketAddr) -> Result<(), Strin
 fn load_workspace(cli_workspace: Option<PathBuf>) -> Result<canvass::workspace::Workspace, String> {
     let root = workspace_root(cli_workspace)?;
     Ok(canvass::workspace::Workspace::load(&root).0)
+}
+
+fn plan_command(
+    root: &std::path::Path,
+    target: Option<&str>,
+    explain: Option<&str>,
+    format: PlanFormat,
+    now: jiff::Timestamp,
+) -> Result<ExitCode, String> {
+    let setup = Setup::open(root, 1).map_err(|e| e.to_string())?;
+    let sender = setup.sender().map_err(|e| e.to_string())?;
+    let targets = plan::targets(&setup.ws, target).map_err(|e| e.to_string())?;
+    let mut explained = Vec::new();
+    let mut summaries = Vec::new();
+    for target in targets {
+        let planner = sender
+            .planner(target, &setup.store, now)
+            .map_err(|e| e.to_string())?;
+        match explain {
+            Some(address) => explained.push(plan::explain(&planner, address)),
+            None => summaries.push(plan::plan(&planner)),
+        }
+    }
+    let explained: Vec<_> = explained
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let summaries: Vec<_> = summaries
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    match (format, explain) {
+        (PlanFormat::Json, Some(_)) => println!("{}", to_json(&explained)),
+        (PlanFormat::Json, None) => println!("{}", to_json(&summaries)),
+        (PlanFormat::Human, Some(address)) => {
+            for e in &explained {
+                let line = e
+                    .line
+                    .map(|l| format!(" (audience line {l})"))
+                    .unwrap_or_default();
+                let locale = e
+                    .locale
+                    .as_ref()
+                    .map(|l| format!(" in {l}"))
+                    .unwrap_or_default();
+                println!("{}: {address}{line}: {}{locale}", e.rule, e.decision);
+            }
+        }
+        (PlanFormat::Human, None) => summaries.iter().for_each(print_plan),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn print_plan(summary: &PlanSummary) {
+    println!(
+        "{} ({}): {} in the audience, {} to send now",
+        summary.rule,
+        summary.channel,
+        summary.audience,
+        summary.due()
+    );
+    if summary.due() > 0 {
+        let locales: Vec<String> = summary
+            .by_locale
+            .iter()
+            .map(|(l, n)| format!("{l} {n}"))
+            .collect();
+        println!(
+            "  send: {} first, {} reminders, {} retries ({})",
+            summary.first,
+            summary.reminders,
+            summary.retries,
+            locales.join(", ")
+        );
+    }
+    if !summary.skipped.is_empty() {
+        let reasons: Vec<String> = summary
+            .skipped
+            .iter()
+            .map(|(reason, n)| format!("{} {n}", reason.name()))
+            .collect();
+        println!("  skip: {}", reasons.join(", "));
+    }
+}
+
+fn test_send(
+    setup: &Setup,
+    target: Option<&str>,
+    to: &str,
+    now: jiff::Timestamp,
+) -> Result<ExitCode, String> {
+    let sender = setup.sender().map_err(|e| e.to_string())?;
+    let mut failed = false;
+    for target in plan::targets(&setup.ws, target).map_err(|e| e.to_string())? {
+        let replies = sender
+            .send_test(target, to, now)
+            .map_err(|e| e.to_string())?;
+        for (locale, reply) in replies {
+            failed |= !matches!(reply, Reply::Accepted(_));
+            println!(
+                "{} [{locale}] test to {to}: {}",
+                target.name(),
+                reply_words(&reply)
+            );
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn reply_words(reply: &Reply) -> String {
+    match reply {
+        Reply::Accepted(words) => format!("accepted: {words}"),
+        Reply::Transient(words) => format!("refused for now: {words}"),
+        Reply::Permanent { reply, .. } => format!("refused: {reply}"),
+    }
+}
+
+fn send_command(
+    setup: &Setup,
+    target: Option<&str>,
+    options: &SendOptions,
+    yes: bool,
+) -> Result<ExitCode, String> {
+    let sender = setup.sender().map_err(|e| e.to_string())?;
+    let targets = plan::targets(&setup.ws, target).map_err(|e| e.to_string())?;
+    let mut total = 0;
+    for target in &targets {
+        let planner = sender
+            .planner(*target, &setup.store, options.now)
+            .map_err(|e| e.to_string())?;
+        let summary = plan::plan(&planner).map_err(|e| e.to_string())?;
+        total += options
+            .limit
+            .map_or(summary.due(), |l| l.min(summary.due()));
+        print_plan(&summary);
+    }
+    let destination = match &setup.outbox {
+        Some(dir) => format!("the outbox {}", dir.display()),
+        None => "the SMTP server".to_string(),
+    };
+    if setup.mail.is_remote() && !options.dry_run {
+        for missing in send::preflight(&setup.ws, &targets) {
+            eprintln!("warning: {missing}");
+        }
+    }
+    if total == 0 {
+        println!("nothing to send");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !yes && !options.dry_run && !confirm(total, &destination)? {
+        return Ok(ExitCode::from(1));
+    }
+    let bar = progress_bar(total);
+    let progress = |_accepted: bool| bar.inc(1);
+    let mut failed = false;
+    for target in targets {
+        let report = sender
+            .send(&setup.store, target, options, &progress)
+            .map_err(|e| e.to_string())?;
+        bar.suspend(|| print_report(&target.name(), &report, options.dry_run));
+        failed |= !report.failed.is_empty() || !report.deferred.is_empty();
+    }
+    bar.finish_and_clear();
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn confirm(total: u64, destination: &str) -> Result<bool, String> {
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "about to send {total} message{} to {destination}; pass --yes to confirm without a terminal",
+            plural(total as usize)
+        ));
+    }
+    eprint!(
+        "send {total} message{} to {destination}? [y/N] ",
+        plural(total as usize)
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} messages, {per_sec}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn print_report(rule: &str, report: &RuleReport, dry_run: bool) {
+    let verb = if dry_run { "would send" } else { "sent" };
+    println!(
+        "{rule}: {verb} {} ({} after a retry), {} failed, {} deferred",
+        report.sent,
+        report.retried,
+        report.failed.len(),
+        report.deferred.len()
+    );
+    if report.unknown > 0 {
+        println!(
+            "  {} message{} of an interrupted run may or may not have gone out (outcome unknown); \
+             they are not sent again unless you pass --resend-unknown",
+            report.unknown,
+            plural(report.unknown)
+        );
+    }
+    for failure in &report.failed {
+        println!(
+            "  failed: audience line {}: {}",
+            failure.line, failure.reply
+        );
+    }
+    for failure in &report.deferred {
+        println!(
+            "  deferred (a rerun retries): audience line {}: {}",
+            failure.line, failure.reply
+        );
+    }
 }
 
 fn print_diagnostics(diagnostics: &[Diagnostic], format: Format, color: bool) {

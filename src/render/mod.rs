@@ -1,0 +1,344 @@
+//! Rendering: a checked survey turned into everything a respondent sees.
+//!
+//! Every format (e-mail, web page, Slack, Teams, SMS text, print) is a minijinja template
+//! built into the binary; a workspace may override any of them with a file of the same
+//! name in `templates/`. Survey texts and recipients' values reach the templates only as
+//! values (see [`view`]), never as template source, and HTML templates escape them, so a
+//! `{{ … }}` or a `<script>` in a survey renders inert. Personalisation of rule texts (the
+//! e-mail subject) is a plain replacement of declared placeholder names.
+
+mod chat;
+mod email;
+pub mod output;
+mod overrides;
+mod page;
+mod print;
+pub mod view;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::model::{QuestionType, Rule, Survey};
+
+pub use chat::Delivery;
+pub use email::EmailContext;
+pub use overrides::{check_overrides, override_count};
+pub use page::{HONEYPOT_FIELD, PageContext, PageTarget, ThanksContext};
+pub use print::{Paper, PrintContext};
+use view::{QuestionView, SurveyView};
+
+/// The collector's address when `canvass.yaml` sets no `base_url`: a local `canvass serve`.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
+/// The workspace folder of template overrides.
+pub const TEMPLATES_DIR: &str = "templates";
+
+/// The built-in templates, by the name an override must have.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("email.html", include_str!("templates/email.html")),
+    ("email.txt", include_str!("templates/email.txt")),
+    ("page.html", include_str!("templates/page.html")),
+    ("page.css", include_str!("templates/page.css")),
+    ("thanks.html", include_str!("templates/thanks.html")),
+    ("print.html", include_str!("templates/print.html")),
+    ("slack.json", include_str!("templates/slack.json")),
+    ("teams.json", include_str!("templates/teams.json")),
+    ("text.txt", include_str!("templates/text.txt")),
+];
+
+/// Why something could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A template override could not be read.
+    #[error("cannot read the template {}: {source}", path.display())]
+    Read {
+        /// The override's path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A template does not compile or failed while rendering.
+    #[error("the template {name} failed: {source:#}")]
+    Template {
+        /// The template's name.
+        name: String,
+        /// minijinja's error, with the line.
+        source: Box<minijinja::Error>,
+    },
+    /// A JSON template wrote something that is not JSON.
+    #[error("the template {name} did not write valid JSON: {source}")]
+    Json {
+        /// The template's name.
+        name: &'static str,
+        /// The parser's complaint.
+        source: serde_json::Error,
+    },
+    /// An address (recipient, sender, reply-to) does not parse; CR and LF are refused here.
+    #[error("`{address}` is not an e-mail address: {reason}")]
+    Address {
+        /// The address as given.
+        address: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// lettre refused the message.
+    #[error("cannot build the e-mail: {0}")]
+    Email(#[from] lettre::error::Error),
+}
+
+impl RenderError {
+    fn template(name: &str, source: minijinja::Error) -> RenderError {
+        RenderError::Template {
+            name: name.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Someone a survey goes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub struct Recipient {
+    /// The e-mail address (or, for chat, whatever the channel uses).
+    pub address: String,
+    /// The name used in greetings and the `{{ name }}` placeholder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The audience columns declared as placeholders, by column name.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+impl Recipient {
+    /// The example recipient of previews and `canvass render` without `--recipient`.
+    pub fn sample() -> Recipient {
+        Recipient {
+            address: "ana.novak@example.com".into(),
+            name: Some("Ana".into()),
+            values: BTreeMap::from([("plan".to_string(), "pro".to_string())]),
+        }
+    }
+}
+
+/// The compiled templates: the built-in ones with a workspace's overrides on top.
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Renderer::builtin()
+    }
+}
+
+impl Renderer {
+    /// Only the built-in templates.
+    pub fn builtin() -> Renderer {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(true);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .expect("the built-in templates compile");
+        }
+        Renderer { env }
+    }
+
+    /// The built-in templates with the overrides in the workspace's `templates/`, compiled
+    /// once so that rendering many messages costs no parsing.
+    pub fn new(workspace_root: &Path) -> Result<Renderer, RenderError> {
+        let mut renderer = Renderer::builtin();
+        for (name, path) in overrides::override_files(workspace_root) {
+            let source = std::fs::read_to_string(&path)
+                .map_err(|source| RenderError::Read { path, source })?;
+            renderer.set_template(name, source)?;
+        }
+        Ok(renderer)
+    }
+
+    /// Replaces one template (an override, or a test's).
+    pub fn set_template(&mut self, name: &'static str, source: String) -> Result<(), RenderError> {
+        self.env
+            .add_template_owned(name, source)
+            .map_err(|e| RenderError::template(name, e))
+    }
+
+    fn render(&self, name: &str, context: impl Serialize) -> Result<String, RenderError> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(context))
+            .map_err(|e| RenderError::template(name, e))
+    }
+
+    fn render_json(
+        &self,
+        name: &'static str,
+        context: impl Serialize,
+    ) -> Result<serde_json::Value, RenderError> {
+        let text = self.render(name, context)?;
+        serde_json::from_str(&text).map_err(|source| RenderError::Json { name, source })
+    }
+}
+
+/// The addresses a delivery links to, all under the collector's `base_url`.
+#[derive(Debug, Clone, Copy)]
+pub struct Links<'a> {
+    /// The collector's public address, without a trailing slash.
+    pub base_url: &'a str,
+    /// The signed response token.
+    pub token: &'a str,
+}
+
+impl Links<'_> {
+    /// The personal web form: `{base_url}/s/{token}`.
+    pub fn survey(&self) -> String {
+        format!("{}/s/{}", self.base(), self.token)
+    }
+
+    /// A one-click answer: `{base_url}/r/{token}?q=QUESTION&v=VALUE`.
+    pub fn answer(&self, question: &str, value: &str) -> String {
+        format!(
+            "{}/r/{}?q={}&v={}",
+            self.base(),
+            self.token,
+            url_encode(question),
+            url_encode(value)
+        )
+    }
+
+    /// The one-click unsubscribe page (RFC 8058): `{base_url}/u/{token}`.
+    pub fn unsubscribe(&self) -> String {
+        format!("{}/u/{}", self.base(), self.token)
+    }
+
+    fn base(&self) -> &str {
+        self.base_url.trim_end_matches('/')
+    }
+}
+
+/// The survey's open link, for paper and social posts: `{base_url}/o/{survey}`.
+pub fn open_link(base_url: &str, survey: &str) -> String {
+    format!(
+        "{}/o/{}",
+        base_url.trim_end_matches('/'),
+        url_encode(survey)
+    )
+}
+
+/// The workspace's `base_url`, or the local collector's.
+pub fn base_url(settings: &crate::model::Settings) -> &str {
+    settings.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL)
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn url_encode(text: &str) -> Cow<'_, str> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    if text.bytes().all(unreserved) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if unreserved(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The question shown as one-click buttons: the rule's `embed`, else the first question
+/// when it has set answers.
+fn embedded_question<'a>(survey: &'a Survey, rule: Option<&Rule>) -> Option<&'a str> {
+    let question = match rule.and_then(|r| r.embed.as_deref()) {
+        Some(id) => survey.question(id)?,
+        None => survey.questions.first()?,
+    };
+    (question.kind != QuestionType::Text).then_some(question.id.as_str())
+}
+
+/// The embedded question of `view`, its choices carrying one-click links.
+fn with_answer_links(view: &SurveyView, id: Option<&str>, links: Links) -> Option<QuestionView> {
+    let mut question = view.question(id?)?.clone();
+    for choice in &mut question.choices {
+        choice.href = Some(links.answer(&question.id, &choice.value));
+    }
+    Some(question)
+}
+
+/// Replaces the declared placeholders (`{{ name }}`, `{{ survey }}` and the rule's
+/// audience columns) in a rule text by plain string replacement: the text is never
+/// evaluated as a template. Unknown placeholders (which `canvass check` reports) stay as
+/// written.
+pub fn personalize<'a>(
+    text: &'a str,
+    survey_title: &str,
+    recipient: &Recipient,
+    allowed: &[String],
+) -> Cow<'a, str> {
+    let spans = crate::check::placeholder_spans(text);
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut last = 0;
+    for (name, range) in spans {
+        let value = match name.as_str() {
+            _ if !allowed.contains(&name) => None,
+            "name" => Some(recipient.name.as_deref().unwrap_or("")),
+            "survey" => Some(survey_title),
+            column => recipient.values.get(column).map(String::as_str),
+        };
+        out.push_str(&text[last..range.start]);
+        out.push_str(value.unwrap_or(&text[range.clone()]));
+        last = range.end;
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_replaced_not_evaluated() {
+        let recipient = Recipient {
+            address: "a@example.com".into(),
+            name: Some("{{ survey }}".into()),
+            values: BTreeMap::from([("plan".into(), "pro".into())]),
+        };
+        let allowed = crate::check::allowed_placeholders(None);
+        assert_eq!(
+            personalize(
+                "{{name}}, {{ plan }} {{ survey }}",
+                "T",
+                &recipient,
+                &allowed
+            ),
+            "{{ survey }}, {{ plan }} T"
+        );
+    }
+
+    #[test]
+    fn links_are_encoded() {
+        let links = Links {
+            base_url: "https://x.example/",
+            token: "t.s",
+        };
+        assert_eq!(
+            links.answer("q", "a b"),
+            "https://x.example/r/t.s?q=q&v=a%20b"
+        );
+        assert_eq!(links.unsubscribe(), "https://x.example/u/t.s");
+        assert_eq!(
+            open_link("https://x.example", "nps"),
+            "https://x.example/o/nps"
+        );
+    }
+}

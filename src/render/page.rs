@@ -1,0 +1,119 @@
+//! The web page: the whole survey as a standalone form that works without JavaScript, and
+//! the page after an answer. The collector re-renders the form with the person's answers
+//! and an error beside each field when a submission is refused.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::view::SurveyView;
+use super::{RenderError, Renderer};
+use crate::answer::FieldError;
+use crate::model::Survey;
+
+/// The hidden field of the open-link form that people leave empty and bots fill in; the
+/// collector drops submissions where it is not empty.
+pub const HONEYPOT_FIELD: &str = "website";
+
+/// Where the form posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageTarget<'a> {
+    /// A personal link: `POST {base_url}/s/{token}`.
+    Token(&'a str),
+    /// The survey's open link: `POST {base_url}/o/{survey}`, with the honeypot field.
+    Open,
+}
+
+/// One rendering of the form.
+#[derive(Debug, Clone)]
+pub struct PageContext<'a> {
+    /// The survey.
+    pub survey: &'a Survey,
+    /// The locale to render in (the recipient's, or the browser's best match).
+    pub locale: &'a str,
+    /// The collector's public address.
+    pub base_url: &'a str,
+    /// Where the form posts.
+    pub target: PageTarget<'a>,
+    /// Answers to show already filled in, question id → raw value (a re-rendered
+    /// submission, or a one-click answer).
+    pub answers: &'a BTreeMap<String, String>,
+    /// Problems to show beside their fields.
+    pub errors: &'a [FieldError],
+}
+
+/// The page shown after an answer (or instead of the form, e.g. for an expired link).
+#[derive(Debug, Clone)]
+pub struct ThanksContext<'a> {
+    /// The survey.
+    pub survey: &'a Survey,
+    /// The locale to render in.
+    pub locale: &'a str,
+    /// The message; the survey's `thanks` text when `None`.
+    pub message: Option<&'a str>,
+    /// Whether to show the survey's incentive (only after a complete answer).
+    pub show_incentive: bool,
+}
+
+#[derive(Serialize)]
+struct PageView<'a> {
+    s: SurveyView,
+    action: String,
+    honeypot: Option<&'static str>,
+    answers: &'a BTreeMap<String, String>,
+    errors: BTreeMap<&'a str, &'a str>,
+}
+
+#[derive(Serialize)]
+struct ThanksView<'a> {
+    s: SurveyView,
+    message: String,
+    incentive: Option<&'a str>,
+}
+
+impl Renderer {
+    /// The survey's form page.
+    pub fn page(&self, context: &PageContext) -> Result<String, RenderError> {
+        let base = context.base_url.trim_end_matches('/');
+        let (action, honeypot) = match context.target {
+            PageTarget::Token(token) => (format!("{base}/s/{token}"), None),
+            PageTarget::Open => (
+                super::open_link(base, &context.survey.id),
+                Some(HONEYPOT_FIELD),
+            ),
+        };
+        let view = PageView {
+            s: SurveyView::new(context.survey, context.locale),
+            action,
+            honeypot,
+            answers: context.answers,
+            errors: context
+                .errors
+                .iter()
+                .map(|e| (e.question.as_str(), e.message.as_str()))
+                .collect(),
+        };
+        self.render("page.html", &view)
+    }
+
+    /// The thank-you page.
+    pub fn thanks(&self, context: &ThanksContext) -> Result<String, RenderError> {
+        let s = SurveyView::new(context.survey, context.locale);
+        let fallback = context.survey.default_locale();
+        let view = ThanksView {
+            message: context
+                .message
+                .map(str::to_string)
+                .or_else(|| s.thanks.clone())
+                .unwrap_or_default(),
+            incentive: context
+                .survey
+                .incentive
+                .as_ref()
+                .filter(|_| context.show_incentive)
+                .map(|t| t.get(context.locale, fallback)),
+            s,
+        };
+        self.render("thanks.html", &view)
+    }
+}

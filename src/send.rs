@@ -1,0 +1,1206 @@
+//! Sending: the transports (SMTP, the local outbox, chat webhooks), the send loop with
+//! its ledger, retries and throttle, and test sends.
+//!
+//! The loop streams the plan: each batch of due messages is recorded `handing` in the
+//! ledger (with the outcomes of the batch before, in one durable commit), handed to the
+//! transport by a few workers sharing its connection pool, and settled in the next commit.
+//! A run killed anywhere leaves at most one batch `handing`, which the next run reports as
+//! unknown instead of sending again.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use jiff::Timestamp;
+use lettre::Transport as _;
+use lettre::message::Mailbox;
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
+use lettre::message::header::HeaderName;
+use lettre::transport::smtp::PoolConfig;
+
+use crate::model::{Channel, parse_duration};
+use crate::plan::{Decision, Due, Person, PlanError, PlanSummary, Planner, Target};
+use crate::render::view::SurveyView;
+use crate::render::{DEFAULT_BASE_URL, Delivery, EmailContext, Recipient, RenderError, Renderer};
+use crate::store::{Handing, Outcome, Status, Store, StoreError, SuppressionReason};
+use crate::token::{Claims, Key};
+use crate::workspace::Workspace;
+
+/// The SMTP server, as `smtp://user:pass@host:587` (STARTTLS), `smtps://…:465` (implicit
+/// TLS) or `smtp://host:25?tls=none` (plain text, for a local test server).
+pub const SMTP_URL_ENV: &str = "CANVASS_SMTP_URL";
+/// The DKIM private key: a PEM file's path or its content (RSA), or a base64 Ed25519 key.
+pub const DKIM_KEY_ENV: &str = "CANVASS_DKIM_KEY";
+/// The DKIM selector (default `canvass`).
+pub const DKIM_SELECTOR_ENV: &str = "CANVASS_DKIM_SELECTOR";
+/// The outbox folder inside the state folder, used when no SMTP server is configured.
+pub const OUTBOX_DIR: &str = "outbox";
+/// The lock folder inside the state folder.
+pub const LOCKS_DIR: &str = "locks";
+/// How long a response link stays valid when the rule says nothing.
+const DEFAULT_EXPIRES: &str = "30d";
+/// How long to wait for the SMTP server at each step.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why sending failed as a whole (one message's failure is an outcome, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another process is sending the same rule.
+    #[error(
+        "another `canvass send` is sending {0} right now (it holds {1}); wait for it to finish"
+    )]
+    Locked(String, PathBuf),
+    /// The SMTP settings are unusable.
+    #[error("{SMTP_URL_ENV} is not usable: {0}")]
+    Smtp(String),
+    /// The DKIM key is unusable.
+    #[error("{DKIM_KEY_ENV} is not usable: {0}")]
+    Dkim(String),
+    /// A chat rule's webhook variable is not set.
+    #[error("the rule {rule} posts to the webhook in ${env}, which is not set")]
+    NoWebhook {
+        /// The rule.
+        rule: String,
+        /// The variable.
+        env: String,
+    },
+    /// The workspace does not pass `canvass check`.
+    #[error("the workspace has {0} error(s); run `canvass check` and fix them first")]
+    Invalid(usize),
+    /// The key is missing or weak.
+    #[error("a real send signs links with the workspace key: {0}")]
+    Key(crate::token::TokenError),
+    /// A message could not be rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A message ready for a transport.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// An e-mail.
+    Email(Box<lettre::Message>),
+    /// A chat card (Slack Block Kit or a Teams message) as JSON.
+    Card(serde_json::Value),
+}
+
+/// What the receiving server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Accepted, with the server's words.
+    Accepted(String),
+    /// Refused for now (4xx, or the connection failed): worth retrying.
+    Transient(String),
+    /// Refused for good (5xx); `bounced` when the address itself does not exist.
+    Permanent {
+        /// The server's words.
+        reply: String,
+        /// Whether the mailbox is unknown (the person is then suppressed).
+        bounced: bool,
+    },
+}
+
+/// Something that takes messages: an SMTP server, the outbox, a chat webhook.
+pub trait Transport: Send + Sync {
+    /// Hands one message over and reports the answer.
+    fn deliver(&self, message: Outgoing) -> Reply;
+    /// Whether messages leave this machine, so that throttles and the preflight apply.
+    fn is_remote(&self) -> bool;
+}
+
+/// SMTP through lettre's pooled, TLS-capable transport, with optional DKIM signing.
+pub struct Smtp {
+    transport: lettre::SmtpTransport,
+    dkim: Option<Dkim>,
+}
+
+struct Dkim {
+    pem: String,
+    algorithm: DkimSigningAlgorithm,
+    selector: String,
+    by_domain: Mutex<HashMap<String, std::sync::Arc<DkimConfig>>>,
+}
+
+impl Smtp {
+    /// A transport for `url` (see [`SMTP_URL_ENV`]) with `pool` connections at most.
+    /// `smtp://` means STARTTLS unless `?tls=none` or `?tls=opportunistic` says otherwise.
+    pub fn new(url: &str, pool: u32, dkim: Option<(String, String)>) -> Result<Smtp, SendError> {
+        let builder = lettre::SmtpTransport::from_url(&secure_by_default(url)?)
+            .map_err(|e| SendError::Smtp(e.to_string()))?;
+        let transport = builder
+            .timeout(Some(SMTP_TIMEOUT))
+            .pool_config(PoolConfig::new().max_size(pool.max(1)))
+            .build();
+        let dkim = dkim
+            .map(|(key, selector)| Dkim::new(&key, selector))
+            .transpose()?;
+        Ok(Smtp { transport, dkim })
+    }
+
+    /// The transport of `CANVASS_SMTP_URL` and the DKIM variables, `None` when unset.
+    pub fn from_env(pool: u32) -> Result<Option<Smtp>, SendError> {
+        let Some(url) = env_value(SMTP_URL_ENV) else {
+            return Ok(None);
+        };
+        let dkim = env_value(DKIM_KEY_ENV).map(|key| {
+            let selector = env_value(DKIM_SELECTOR_ENV).unwrap_or_else(|| "canvass".into());
+            (key, selector)
+        });
+        Smtp::new(&url, pool, dkim).map(Some)
+    }
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Rewrites canvass's URL conventions into lettre's: STARTTLS unless told otherwise.
+fn secure_by_default(url: &str) -> Result<String, SendError> {
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return Ok(url.to_string());
+    };
+    let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let tls = query.split('&').find_map(|p| p.strip_prefix("tls="));
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("tls="))
+        .collect();
+    match tls {
+        None | Some("required" | "starttls") => pairs.push("tls=required"),
+        Some("opportunistic") => pairs.push("tls=opportunistic"),
+        Some("none" | "off" | "false") => {}
+        Some(other) => {
+            return Err(SendError::Smtp(format!(
+                "`tls={other}` is not one of required, opportunistic, none"
+            )));
+        }
+    }
+    Ok(match pairs.as_slice() {
+        [] => format!("smtp://{base}"),
+        pairs => format!("smtp://{base}?{}", pairs.join("&")),
+    })
+}
+
+impl Dkim {
+    fn new(key: &str, selector: String) -> Result<Dkim, SendError> {
+        let pem = if key.contains("-----BEGIN") || !Path::new(key).is_file() {
+            key.to_string()
+        } else {
+            std::fs::read_to_string(key).map_err(|e| SendError::Dkim(e.to_string()))?
+        };
+        let algorithm = if pem.contains("-----BEGIN") {
+            DkimSigningAlgorithm::Rsa
+        } else {
+            DkimSigningAlgorithm::Ed25519
+        };
+        DkimSigningKey::new(&pem, algorithm).map_err(|e| SendError::Dkim(format!("{e:?}")))?;
+        Ok(Dkim {
+            pem,
+            algorithm,
+            selector,
+            by_domain: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The signing settings for a sender domain (parsed once per domain).
+    fn config(&self, domain: &str) -> std::sync::Arc<DkimConfig> {
+        let mut configs = self.by_domain.lock().unwrap_or_else(|e| e.into_inner());
+        configs
+            .entry(domain.to_string())
+            .or_insert_with(|| {
+                let key = DkimSigningKey::new(&self.pem, self.algorithm)
+                    .expect("the key parsed when the transport was built");
+                let headers = [
+                    "From",
+                    "To",
+                    "Subject",
+                    "Date",
+                    "Message-ID",
+                    "List-Unsubscribe",
+                    "List-Unsubscribe-Post",
+                ]
+                .map(HeaderName::new_from_ascii_str)
+                .to_vec();
+                let relaxed = DkimCanonicalization {
+                    header: DkimCanonicalizationType::Relaxed,
+                    body: DkimCanonicalizationType::Relaxed,
+                };
+                std::sync::Arc::new(DkimConfig::new(
+                    self.selector.clone(),
+                    domain.to_string(),
+                    key,
+                    headers,
+                    relaxed,
+                ))
+            })
+            .clone()
+    }
+
+    fn sign(&self, message: &mut lettre::Message) {
+        let domain = message.envelope().from().map(|a| a.domain().to_string());
+        if let Some(domain) = domain {
+            message.sign(&self.config(&domain));
+        }
+    }
+}
+
+impl Transport for Smtp {
+    fn deliver(&self, message: Outgoing) -> Reply {
+        let Outgoing::Email(mut message) = message else {
+            return Reply::Permanent {
+                reply: "an SMTP server takes e-mails only".into(),
+                bounced: false,
+            };
+        };
+        if let Some(dkim) = &self.dkim {
+            dkim.sign(&mut message);
+        }
+        match self.transport.send(&message) {
+            Ok(response) => {
+                Reply::Accepted(smtp_words(response.code().to_string(), response.message()))
+            }
+            Err(e) => classify_smtp_error(&e),
+        }
+    }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
+}
+
+fn smtp_words<'a>(code: String, lines: impl Iterator<Item = &'a str>) -> String {
+    let mut words = code;
+    for line in lines {
+        words.push(' ');
+        words.push_str(line);
+    }
+    words
+}
+
+/// 4xx and network failures are transient; 5xx are permanent, and a bounce when the
+/// enhanced status says the mailbox is unknown (5.1.x).
+fn classify_smtp_error(error: &lettre::transport::smtp::Error) -> Reply {
+    let reply = error.to_string();
+    if error.is_permanent() {
+        let bounced = reply.contains("5.1.")
+            || error
+                .status()
+                .is_some_and(|c| c.to_string() == "550" && reply.contains("mailbox"));
+        Reply::Permanent { reply, bounced }
+    } else {
+        Reply::Transient(reply)
+    }
+}
+
+/// The local outbox: each message becomes a file, for development and the quickstart.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    dir: PathBuf,
+    counter: std::sync::Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    /// The outbox in a state folder, created if needed.
+    pub fn new(state_dir: &Path) -> Result<Outbox, SendError> {
+        let dir = state_dir.join(OUTBOX_DIR);
+        std::fs::create_dir_all(&dir).map_err(|source| SendError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Outbox {
+            dir,
+            counter: std::sync::Arc::default(),
+        })
+    }
+
+    /// The folder the messages go to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Transport for Outbox {
+    fn deliver(&self, message: Outgoing) -> Reply {
+        let (name, bytes) = match &message {
+            Outgoing::Email(message) => {
+                let id = message_id(message);
+                (format!("{id}.eml"), message.formatted())
+            }
+            Outgoing::Card(card) => {
+                let n = self.counter.fetch_add(1, Ordering::Relaxed);
+                let stamp = Timestamp::now().as_millisecond();
+                (
+                    format!("card-{stamp}-{n}.json"),
+                    card.to_string().into_bytes(),
+                )
+            }
+        };
+        let path = self.dir.join(&name);
+        match crate::fsutil::write_atomic(&path, &bytes) {
+            Ok(()) => Reply::Accepted(format!("saved to {OUTBOX_DIR}/{name}")),
+            Err(e) => Reply::Transient(format!("cannot write {}: {e}", path.display())),
+        }
+    }
+
+    fn is_remote(&self) -> bool {
+        false
+    }
+}
+
+/// A file-name-safe form of the message's `Message-ID` (unique per delivery).
+fn message_id(message: &lettre::Message) -> String {
+    let raw = message
+        .headers()
+        .get_raw("Message-ID")
+        .unwrap_or("message")
+        .to_string();
+    raw.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '@'))
+        .collect()
+}
+
+/// A Slack or Teams incoming webhook.
+pub struct Webhook {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Webhook {
+    /// A webhook at `url`.
+    pub fn new(url: String) -> Webhook {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(SMTP_TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Webhook { url, agent }
+    }
+}
+
+impl Transport for Webhook {
+    fn deliver(&self, message: Outgoing) -> Reply {
+        let body = match message {
+            Outgoing::Card(card) => card.to_string(),
+            Outgoing::Email(_) => {
+                return Reply::Permanent {
+                    reply: "a webhook takes chat cards only".into(),
+                    bounced: false,
+                };
+            }
+        };
+        let response = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "application/json")
+            .send(body.as_bytes());
+        match response {
+            Err(e) => Reply::Transient(e.to_string()),
+            Ok(response) => {
+                let status = response.status();
+                let words = format!("HTTP {status}");
+                if status.is_success() {
+                    Reply::Accepted(words)
+                } else if status.as_u16() == 429 || status.is_server_error() {
+                    Reply::Transient(words)
+                } else {
+                    Reply::Permanent {
+                        reply: words,
+                        bounced: false,
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
+}
+
+/// How temporary failures are retried within a run.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts per message in one run, the first included.
+    pub attempts: u32,
+    /// The first wait; each later one doubles.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a send run may do.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Plan and render everything, record and send nothing.
+    pub dry_run: bool,
+    /// Stop after this many messages.
+    pub limit: Option<u64>,
+    /// Send again the messages whose outcome is unknown.
+    pub resend_unknown: bool,
+    /// The clock: the plan's "now" and the ledger's times.
+    pub now: Timestamp,
+    /// Retries of temporary failures.
+    pub retry: RetryPolicy,
+    /// Messages handed over at once (the SMTP pool's size).
+    pub workers: usize,
+    /// Messages recorded per ledger commit.
+    pub batch: usize,
+}
+
+impl SendOptions {
+    /// Defaults for a run at `now`.
+    pub fn new(now: Timestamp) -> SendOptions {
+        SendOptions {
+            dry_run: false,
+            limit: None,
+            resend_unknown: false,
+            now,
+            retry: RetryPolicy::default(),
+            workers: 8,
+            batch: 32,
+        }
+    }
+}
+
+/// What is shared by every rule of a run.
+pub struct Sender<'a> {
+    ws: &'a Workspace,
+    key: &'a Key,
+    renderer: &'a Renderer,
+    mail: &'a dyn Transport,
+    suppressed: HashSet<String>,
+}
+
+/// A message that could not be delivered, pointed at by its audience line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    /// The line of the audience file.
+    pub line: u64,
+    /// The server's reply.
+    pub reply: String,
+}
+
+/// The result of sending one rule.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RuleReport {
+    /// The plan as it was carried out.
+    pub plan: PlanSummary,
+    /// Messages the server accepted.
+    pub sent: u64,
+    /// Of those, how many needed more than one attempt.
+    pub retried: u64,
+    /// Messages refused for good.
+    pub failed: Vec<Failure>,
+    /// Messages still refused for now after every attempt (a rerun tries again).
+    pub deferred: Vec<Failure>,
+    /// Deliveries found `handing` at start: handed over by a run that died, outcome unknown.
+    pub unknown: usize,
+    /// The ledger's counts for the rule after the run, by status.
+    pub ledger: BTreeMap<String, u64>,
+}
+
+/// Progress of a run, for a progress bar.
+pub trait Progress: Sync {
+    /// A message was settled (accepted, refused, or deferred).
+    fn settled(&self, accepted: bool);
+}
+
+impl<F: Fn(bool) + Sync> Progress for F {
+    fn settled(&self, accepted: bool) {
+        self(accepted)
+    }
+}
+
+/// One message of a run.
+#[derive(Debug, Clone)]
+struct Job {
+    person: Person,
+    due: Due,
+    id: String,
+    attempt: u32,
+    ready_at: Instant,
+}
+
+impl<'a> Sender<'a> {
+    /// A sender over a workspace; `mail` takes the e-mails.
+    pub fn new(
+        ws: &'a Workspace,
+        key: &'a Key,
+        renderer: &'a Renderer,
+        mail: &'a dyn Transport,
+    ) -> Result<Sender<'a>, SendError> {
+        let suppressed = crate::plan::suppression_list(ws, key)?;
+        Ok(Sender {
+            ws,
+            key,
+            renderer,
+            mail,
+            suppressed,
+        })
+    }
+
+    /// A planner for a rule of this run.
+    pub fn planner<'s>(
+        &'s self,
+        target: Target<'s>,
+        store: &'s Store,
+        now: Timestamp,
+    ) -> Result<Planner<'s>, SendError> {
+        Ok(Planner::new(
+            target,
+            self.key,
+            store,
+            &self.suppressed,
+            now,
+        )?)
+    }
+
+    /// The transport of a rule: the mail transport, or the rule's webhook.
+    fn transport(&self, target: &Target) -> Result<Box<dyn Transport + '_>, SendError> {
+        if target.rule.channel == Channel::Email {
+            return Ok(Box::new(ByRef(self.mail)));
+        }
+        let env = target.rule.webhook_env.clone().unwrap_or_default();
+        match env_value(&env) {
+            Some(url) => Ok(Box::new(Webhook::new(url))),
+            None if !self.mail.is_remote() => Ok(Box::new(ByRef(self.mail))),
+            None => Err(SendError::NoWebhook {
+                rule: target.name(),
+                env,
+            }),
+        }
+    }
+
+    /// Sends one rule: resumes the ledger, streams the plan and delivers what is due.
+    pub fn send(
+        &self,
+        store: &Store,
+        target: Target,
+        options: &SendOptions,
+        progress: &dyn Progress,
+    ) -> Result<RuleReport, SendError> {
+        let _lock = if options.dry_run {
+            None
+        } else {
+            Some(RuleLock::acquire(&self.ws.state_dir(), &target)?)
+        };
+        let (survey, rule) = (&target.survey.id, &target.rule.id);
+        let mut report = RuleReport::default();
+        if !options.dry_run {
+            report.unknown = store.mark_unknown(survey, rule, options.now)?;
+            if options.resend_unknown {
+                store.retry_unknown(survey, rule, options.now)?;
+            }
+        }
+        let transport = self.transport(&target)?;
+        let composer = Composer::new(self, target, options.now)?;
+        let planner = self.planner(target, store, options.now)?;
+        let throttle = Throttle::new(
+            target.rule.throttle.as_ref().map(|t| t.per_minute),
+            transport.is_remote(),
+        );
+        let mut run = Run {
+            store,
+            composer: &composer,
+            transport: transport.as_ref(),
+            options,
+            progress,
+            report: &mut report,
+            retries: VecDeque::new(),
+            settled: Vec::new(),
+            throttle,
+        };
+        run.stream(&planner)?;
+        if !options.dry_run {
+            report.ledger = store.ledger_counts(survey, rule)?;
+        }
+        Ok(report)
+    }
+
+    /// A test send to `to`: one message per locale of the survey, outside the ledger.
+    pub fn send_test(
+        &self,
+        target: Target,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(String, Reply)>, SendError> {
+        let transport = self.transport(&target)?;
+        let composer = Composer::new(self, target, now)?;
+        let mut replies = Vec::new();
+        for locale in &target.survey.locales {
+            let job = Job {
+                person: Person {
+                    address: to.to_string(),
+                    name: Some("Test".to_string()),
+                    ..Person::default()
+                },
+                due: Due {
+                    seq: 0,
+                    locale: locale.clone(),
+                    recipient: self.key.recipient(to),
+                    retry_of: None,
+                },
+                id: format!("test-{}", new_id()),
+                attempt: 0,
+                ready_at: Instant::now(),
+            };
+            let reply = transport.deliver(composer.compose(&job)?);
+            replies.push((locale.clone(), reply));
+        }
+        Ok(replies)
+    }
+}
+
+/// A borrowed transport as an owned one.
+struct ByRef<'a>(&'a dyn Transport);
+
+impl Transport for ByRef<'_> {
+    fn deliver(&self, message: Outgoing) -> Reply {
+        self.0.deliver(message)
+    }
+
+    fn is_remote(&self) -> bool {
+        self.0.is_remote()
+    }
+}
+
+/// A random delivery id.
+fn new_id() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    crate::token::hex(&bytes)
+}
+
+/// Turns a job into a message: the signed token, then the rendered e-mail or card.
+struct Composer<'a> {
+    renderer: &'a Renderer,
+    key: &'a Key,
+    target: Target<'a>,
+    base_url: String,
+    mailto: Option<String>,
+    views: HashMap<String, SurveyView>,
+    expires: i64,
+    domain: String,
+}
+
+impl<'a> Composer<'a> {
+    fn new(sender: &'a Sender, target: Target<'a>, now: Timestamp) -> Result<Self, SendError> {
+        let settings = &sender.ws.settings;
+        let expires = parse_duration(target.rule.expires.as_deref().unwrap_or(DEFAULT_EXPIRES))
+            .map_err(|message| PlanError::InvalidRule {
+                rule: target.name(),
+                message,
+            })?;
+        let domain = target
+            .rule
+            .email
+            .as_ref()
+            .and_then(|e| Mailbox::from_str(&e.from).ok())
+            .map_or_else(
+                || "canvass.invalid".to_string(),
+                |m| m.email.domain().to_string(),
+            );
+        Ok(Composer {
+            renderer: sender.renderer,
+            key: sender.key,
+            target,
+            base_url: settings
+                .base_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+            mailto: settings.unsubscribe.as_ref().and_then(|u| u.mailto.clone()),
+            views: target
+                .survey
+                .locales
+                .iter()
+                .map(|l| (l.clone(), SurveyView::new(target.survey, l)))
+                .collect(),
+            expires: now.as_second() + expires,
+            domain,
+        })
+    }
+
+    fn compose(&self, job: &Job) -> Result<Outgoing, RenderError> {
+        let (survey, rule) = (self.target.survey, self.target.rule);
+        let token = self.key.sign(&Claims {
+            survey: survey.id.clone(),
+            version: survey.version,
+            rule: rule.id.clone(),
+            recipient: job.due.recipient.clone(),
+            delivery: job.id.clone(),
+            expires: self.expires,
+        });
+        let recipient = Recipient {
+            address: job.person.address.clone(),
+            name: job.person.name.clone(),
+            values: job.person.placeholders.clone(),
+        };
+        let delivery = Delivery {
+            survey,
+            rule: Some(rule),
+            locale: &job.due.locale,
+            recipient: &recipient,
+            base_url: &self.base_url,
+            token: &token,
+        };
+        Ok(match rule.channel {
+            Channel::Slack => Outgoing::Card(self.renderer.slack(&delivery)?),
+            Channel::Teams => Outgoing::Card(teams_message(self.renderer.teams(&delivery)?)),
+            _ => {
+                let context = EmailContext {
+                    delivery,
+                    unsubscribe_mailto: self.mailto.as_deref(),
+                    message_id: Some(format!("<{}@{}>", job.id, self.domain)),
+                    date: SystemTime::now(),
+                };
+                let message = match self.views.get(&job.due.locale) {
+                    Some(view) => self.renderer.email_with_view(&context, view)?,
+                    None => self.renderer.email(&context)?,
+                };
+                Outgoing::Email(Box::new(message))
+            }
+        })
+    }
+}
+
+/// A Teams incoming webhook takes the Adaptive Card as an attachment of a message.
+fn teams_message(card: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": card,
+        }],
+    })
+}
+
+/// The rule's rate limit, shared by the workers.
+struct Throttle {
+    interval: Option<Duration>,
+    next: Mutex<Instant>,
+}
+
+impl Throttle {
+    fn new(per_minute: Option<u32>, remote: bool) -> Throttle {
+        Throttle {
+            interval: per_minute
+                .filter(|n| *n > 0 && remote)
+                .map(|n| Duration::from_secs(60) / n),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for the next free slot.
+    fn wait(&self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = (*next).max(Instant::now());
+            *next = slot + interval;
+            slot
+        };
+        std::thread::sleep(slot.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// The state of one rule's run.
+struct Run<'r> {
+    store: &'r Store,
+    composer: &'r Composer<'r>,
+    transport: &'r dyn Transport,
+    options: &'r SendOptions,
+    progress: &'r dyn Progress,
+    report: &'r mut RuleReport,
+    retries: VecDeque<Job>,
+    settled: Vec<Outcome>,
+    throttle: Throttle,
+}
+
+impl Run<'_> {
+    /// Plans person by person and sends in batches, due retries first.
+    fn stream(&mut self, planner: &Planner) -> Result<(), SendError> {
+        let mut batch = Vec::with_capacity(self.options.batch);
+        let mut taken = 0u64;
+        for person in crate::plan::people(&planner.target())? {
+            if self.options.limit.is_some_and(|limit| taken >= limit) {
+                break;
+            }
+            let person = person?;
+            let decision = planner.decide(&person)?;
+            self.report.plan.count(&decision);
+            let Decision::Send(due) = decision else {
+                continue;
+            };
+            taken += 1;
+            let id = due.retry_of.clone().unwrap_or_else(new_id);
+            batch.push(Job {
+                person,
+                due,
+                id,
+                attempt: 0,
+                ready_at: Instant::now(),
+            });
+            if batch.len() >= self.options.batch {
+                self.take_ready_retries(&mut batch);
+                self.flush(std::mem::take(&mut batch))?;
+            }
+        }
+        self.flush(batch)?;
+        while let Some(first) = self.retries.iter().map(|j| j.ready_at).min() {
+            std::thread::sleep(first.saturating_duration_since(Instant::now()));
+            let mut batch = Vec::new();
+            self.take_ready_retries(&mut batch);
+            self.flush(batch)?;
+        }
+        if !self.options.dry_run {
+            self.store
+                .commit_batch(&std::mem::take(&mut self.settled), &[], self.options.now)?;
+        }
+        Ok(())
+    }
+
+    fn take_ready_retries(&mut self, batch: &mut Vec<Job>) {
+        let now = Instant::now();
+        let (ready, waiting): (Vec<Job>, Vec<Job>) =
+            self.retries.drain(..).partition(|j| j.ready_at <= now);
+        self.retries = waiting.into();
+        batch.extend(ready);
+    }
+
+    /// Records the batch `handing` (with the previous batch's outcomes), hands it over,
+    /// and keeps its outcomes for the next commit.
+    fn flush(&mut self, batch: Vec<Job>) -> Result<(), SendError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if !self.options.dry_run {
+            let handing: Vec<Handing> = batch.iter().map(|job| self.handing(job)).collect();
+            self.store.commit_batch(
+                &std::mem::take(&mut self.settled),
+                &handing,
+                self.options.now,
+            )?;
+        }
+        let hands = Hands {
+            composer: self.composer,
+            transport: self.transport,
+            throttle: &self.throttle,
+            dry_run: self.options.dry_run,
+        };
+        let replies = hands.deliver_all(&batch, self.options.workers);
+        for (job, reply) in batch.into_iter().zip(replies) {
+            self.settle(job, reply)?;
+        }
+        Ok(())
+    }
+
+    fn handing(&self, job: &Job) -> Handing {
+        let target = self.composer.target;
+        Handing {
+            id: job.id.clone(),
+            survey: target.survey.id.clone(),
+            version: target.survey.version,
+            rule: target.rule.id.clone(),
+            channel: target.rule.channel.name().to_string(),
+            recipient: job.due.recipient.clone(),
+            seq: job.due.seq,
+            locale: job.due.locale.clone(),
+            segments: serde_json::to_string(&job.person.segments).unwrap_or_default(),
+        }
+    }
+
+    /// Turns a reply into the ledger's outcome, a retry, or a failure in the report.
+    fn settle(&mut self, mut job: Job, reply: Reply) -> Result<(), SendError> {
+        let (status, words) = match reply {
+            Reply::Accepted(words) => {
+                self.report.sent += 1;
+                if job.attempt > 0 {
+                    self.report.retried += 1;
+                }
+                (Status::Sent, words)
+            }
+            Reply::Transient(words) if job.attempt + 1 < self.options.retry.attempts => {
+                job.attempt += 1;
+                job.ready_at =
+                    Instant::now() + self.options.retry.backoff * 2u32.pow(job.attempt - 1);
+                self.retries.push_back(job.clone());
+                self.settled.push(Outcome {
+                    id: job.id,
+                    status: Status::Retrying,
+                    reply: words,
+                });
+                return Ok(());
+            }
+            Reply::Transient(words) => {
+                self.report.deferred.push(Failure {
+                    line: job.person.line,
+                    reply: words.clone(),
+                });
+                (Status::Retrying, words)
+            }
+            Reply::Permanent { reply, bounced } => {
+                if bounced && !self.options.dry_run {
+                    self.store
+                        .suppress(&job.due.recipient, SuppressionReason::Bounced)?;
+                }
+                self.report.failed.push(Failure {
+                    line: job.person.line,
+                    reply: reply.clone(),
+                });
+                (
+                    if bounced {
+                        Status::Bounced
+                    } else {
+                        Status::Failed
+                    },
+                    reply,
+                )
+            }
+        };
+        self.progress.settled(status == Status::Sent);
+        self.settled.push(Outcome {
+            id: job.id,
+            status,
+            reply: words,
+        });
+        Ok(())
+    }
+}
+
+/// What the workers share to compose and hand over messages.
+struct Hands<'h> {
+    composer: &'h Composer<'h>,
+    transport: &'h dyn Transport,
+    throttle: &'h Throttle,
+    dry_run: bool,
+}
+
+impl Hands<'_> {
+    /// Composes and hands over every job, `workers` at a time, in the batch's order.
+    fn deliver_all(&self, batch: &[Job], workers: usize) -> Vec<Reply> {
+        let next = AtomicUsize::new(0);
+        let replies: Vec<Mutex<Option<Reply>>> = batch.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..workers.clamp(1, batch.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let at = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = batch.get(at) else { break };
+                        let reply = self.deliver_one(job);
+                        *replies[at].lock().unwrap_or_else(|e| e.into_inner()) = Some(reply);
+                    }
+                });
+            }
+        });
+        replies
+            .into_iter()
+            .map(|r| {
+                r.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(|| Reply::Transient("not handed over".into()))
+            })
+            .collect()
+    }
+
+    fn deliver_one(&self, job: &Job) -> Reply {
+        let message = match self.composer.compose(job) {
+            Ok(message) => message,
+            Err(e) => {
+                return Reply::Permanent {
+                    reply: format!("cannot render: {e}"),
+                    bounced: false,
+                };
+            }
+        };
+        if self.dry_run {
+            return Reply::Accepted("dry run".into());
+        }
+        self.throttle.wait();
+        self.transport.deliver(message)
+    }
+}
+
+/// An exclusive OS lock on one rule, released when dropped or when the process dies.
+#[derive(Debug)]
+pub struct RuleLock {
+    _file: File,
+}
+
+impl RuleLock {
+    /// Takes the lock of a rule, or reports who holds it.
+    pub fn acquire(state_dir: &Path, target: &Target) -> Result<RuleLock, SendError> {
+        let dir = state_dir.join(LOCKS_DIR);
+        std::fs::create_dir_all(&dir).map_err(|source| SendError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(format!("{}-{}.lock", target.survey.id, target.rule.id));
+        let io = |source| SendError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(RuleLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(SendError::Locked(target.name(), path)),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+/// Everything a `plan` or `send` run opens once: the workspace, the store, the key, the
+/// templates and the mail transport.
+pub struct Setup {
+    /// The workspace.
+    pub ws: Workspace,
+    /// Its state store.
+    pub store: Store,
+    /// The signing and hashing key.
+    pub key: Key,
+    /// Whether the key is the local development key (outbox runs only).
+    pub dev_key: bool,
+    /// The templates.
+    pub renderer: Renderer,
+    /// Where e-mails go: the SMTP server, or the outbox.
+    pub mail: Box<dyn Transport>,
+    /// The outbox folder, when e-mails go there.
+    pub outbox: Option<PathBuf>,
+}
+
+impl Setup {
+    /// Opens a workspace for planning and sending. A real SMTP server requires
+    /// `CANVASS_KEY`; the outbox falls back to the development key.
+    pub fn open(root: &Path, workers: usize) -> Result<Setup, SendError> {
+        let (ws, problems) = Workspace::load(root);
+        let errors = crate::diag::count(&problems).0;
+        let mut checked = crate::check::check_loaded(&ws);
+        checked.retain(|d| d.severity == crate::diag::Severity::Error);
+        if errors + checked.len() > 0 {
+            return Err(SendError::Invalid(errors + checked.len()));
+        }
+        let store = Store::open_in(&ws.state_dir())?;
+        let renderer = Renderer::new(&ws.root)?;
+        let (mail, outbox, key, dev_key): (Box<dyn Transport>, _, _, _) =
+            match Smtp::from_env(workers as u32)? {
+                Some(smtp) => {
+                    let key = Key::from_env().map_err(SendError::Key)?;
+                    (Box::new(smtp), None, key, false)
+                }
+                None => {
+                    let outbox = Outbox::new(&ws.state_dir())?;
+                    let state = ws.state_dir();
+                    let (key, dev) =
+                        Key::from_env_or_dev(&state).map_err(|source| SendError::Io {
+                            path: state,
+                            source,
+                        })?;
+                    let dir = outbox.dir().to_path_buf();
+                    (Box::new(outbox), Some(dir), key, dev)
+                }
+            };
+        Ok(Setup {
+            ws,
+            store,
+            key,
+            dev_key,
+            renderer,
+            mail,
+            outbox,
+        })
+    }
+
+    /// A sender over this setup.
+    pub fn sender(&self) -> Result<Sender<'_>, SendError> {
+        Sender::new(&self.ws, &self.key, &self.renderer, self.mail.as_ref())
+    }
+}
+
+/// What a bulk sender needs and this run is missing, for the preflight.
+pub fn preflight(ws: &Workspace, targets: &[Target]) -> Vec<String> {
+    let mut missing = Vec::new();
+    if env_value(DKIM_KEY_ENV).is_none() {
+        missing.push(format!(
+            "no DKIM key: set {DKIM_KEY_ENV} (a PEM path or content) and {DKIM_SELECTOR_ENV}; \
+             large mailbox providers reject unsigned bulk mail"
+        ));
+    }
+    match ws.settings.base_url.as_deref() {
+        Some(url) if url.starts_with("https://") => {}
+        _ => missing.push(
+            "canvass.yaml `base_url` is not an https address: one-click unsubscribe (RFC 8058) \
+             needs https"
+                .to_string(),
+        ),
+    }
+    for target in targets.iter().filter(|t| t.rule.channel == Channel::Email) {
+        let from = target
+            .rule
+            .email
+            .as_ref()
+            .map(|e| e.from.as_str())
+            .unwrap_or_default();
+        let domain = Mailbox::from_str(from).map(|m| m.email.domain().to_string());
+        if !domain
+            .as_deref()
+            .is_ok_and(|d| d.contains('.') && !d.ends_with(".invalid"))
+        {
+            missing.push(format!(
+                "{}: the `from` address `{from}` has no public domain to sign and align with",
+                target.name()
+            ));
+        }
+    }
+    missing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls_are_secure_unless_told_otherwise() {
+        let url = |u| secure_by_default(u).unwrap();
+        assert_eq!(
+            url("smtp://u:p@host:587"),
+            "smtp://u:p@host:587?tls=required"
+        );
+        assert_eq!(url("smtp://host:2525?tls=none"), "smtp://host:2525");
+        assert_eq!(url("smtps://host"), "smtps://host");
+        assert!(secure_by_default("smtp://host?tls=maybe").is_err());
+    }
+}

@@ -1,0 +1,737 @@
+//! End-to-end tests of `canvass plan` and `canvass send` against a real SMTP server
+//! (aiosmtpd, started per test on 127.0.0.1), asserting on what the server received.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use base64::Engine as _;
+use canvass::store::{Store, SuppressionReason};
+use canvass::token::Key;
+
+/// A fixed workspace key, so that tests can verify tokens and compute recipient keys.
+const TEST_KEY: &str = "dGVzdC1rZXktZm9yLWNhbnZhc3MtZW5kLXRvLWVuZC10ZXN0cw==";
+/// A Monday, 10:00 in Ljubljana.
+const MONDAY: &str = "2026-06-01T08:00:00Z";
+
+fn key() -> Key {
+    Key::from_base64(TEST_KEY).unwrap()
+}
+
+/// Whether aiosmtpd is importable; without it the test skips, unless CI is set.
+fn smtp_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but aiosmtpd is missing: pip install aiosmtpd"
+        );
+        eprintln!("note: skipping, aiosmtpd is not installed (pip install aiosmtpd)");
+    }
+    ok
+}
+
+/// The test SMTP server, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(faults: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
+        let mut command = Command::new("python3");
+        command.arg(script).arg(dir.path());
+        for (flag, address) in faults {
+            command.arg(format!("--{flag}")).arg(address);
+        }
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the server prints its port");
+        Server { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+    }
+
+    /// Every message received, parsed.
+    fn received(&self) -> Vec<Mail> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| Mail::parse(&std::fs::read(p).unwrap()))
+            .collect()
+    }
+
+    /// How many messages each envelope recipient got.
+    fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for mail in self.received() {
+            *counts.entry(mail.header("X-Envelope-To")).or_default() += 1;
+        }
+        counts
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A received message: unfolded headers and the decoded text of every part.
+struct Mail {
+    headers: Vec<(String, String)>,
+    text: String,
+}
+
+impl Mail {
+    fn parse(raw: &[u8]) -> Mail {
+        let raw = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+        let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+        Mail {
+            headers: unfold(head),
+            text: decode_parts(body),
+        }
+    }
+
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The token of the one-click unsubscribe link.
+    fn token(&self) -> String {
+        let header = self.header("List-Unsubscribe");
+        let start = header.find("/u/").expect("an https unsubscribe link") + 3;
+        header[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect()
+    }
+}
+
+fn unfold(head: &str) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = headers.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.to_string(), value.trim().to_string()));
+        }
+    }
+    headers
+}
+
+/// The bodies of every part, quoted-printable or base64 decoded, concatenated.
+fn decode_parts(body: &str) -> String {
+    let mut out = String::new();
+    for part in body.split("\n--") {
+        let Some((head, content)) = part.split_once("\n\n") else {
+            continue;
+        };
+        let head = head.to_ascii_lowercase();
+        if head.contains("content-transfer-encoding: base64") {
+            let joined: String = content
+                .lines()
+                .take_while(|l| !l.starts_with("--"))
+                .collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(joined.trim())
+                .unwrap_or_default();
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        } else if head.contains("quoted-printable") {
+            out.push_str(&decode_qp(content));
+        } else {
+            out.push_str(content);
+        }
+    }
+    out
+}
+
+fn decode_qp(text: &str) -> String {
+    let joined = text.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && let Some(Ok(b)) = joined.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A workspace with two surveys and an audience of `n` people.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+const SURVEY: &str = "id: ID
+version: 1
+locales: [en, sl]
+title: { en: How did we do?, sl: Kako smo se odrezali? }
+questions:
+  - id: satisfaction
+    type: rating
+    text: { en: How satisfied are you?, sl: Kako ste zadovoljni? }
+    required: true
+    scale: { min: 1, max: 5 }
+";
+
+impl Workspace {
+    fn new(people: usize) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("canvass.yaml"),
+            "name: Test\nbase_url: https://feedback.example.com\nunsubscribe:\n  mailto: unsubscribe@example.com\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("audiences")).unwrap();
+        let mut csv = String::from("email,first_name,locale,tz,plan,closed_at\n");
+        for i in 0..people {
+            let locale = if i.is_multiple_of(3) { "sl" } else { "en" };
+            csv.push_str(&format!(
+                "person{i}@example.com,Name{i},{locale},Europe/Ljubljana,pro,2026-05-30T08:00:00Z\n"
+            ));
+        }
+        std::fs::write(root.join("audiences/people.csv"), csv).unwrap();
+        let ws = Workspace { dir };
+        ws.survey("alpha", "");
+        ws
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a survey whose one rule `main` has these extra lines.
+    fn survey(&self, id: &str, extra: &str) {
+        let dir = self.root().join("surveys").join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("survey.yaml"), SURVEY.replace("ID", id)).unwrap();
+        let rule = format!(
+            "rules:
+  - id: main
+    channel: email
+    audience:
+      file: ../../audiences/people.csv
+      key: email
+      locale: locale
+      name: first_name
+      segments: [plan]
+    email:
+      from: \"Acme <support@example.com>\"
+      subject: {{ en: \"{{{{ name }}}}, how did we do?\", sl: \"{{{{ name }}}}, kako smo se odrezali?\" }}
+{extra}"
+        );
+        std::fs::write(dir.join("distribution.yaml"), rule).unwrap();
+    }
+
+    fn canvass(&self, server: Option<&Server>, now: &str) -> Command {
+        let mut command = Command::cargo_bin("canvass").unwrap();
+        command
+            .arg("--workspace")
+            .arg(self.root())
+            .env("CANVASS_KEY", TEST_KEY)
+            .env("CANVASS_NOW", now)
+            .env_remove("CANVASS_SMTP_URL")
+            .env_remove("CANVASS_DKIM_KEY")
+            .stdin(Stdio::null());
+        if let Some(server) = server {
+            command.env("CANVASS_SMTP_URL", server.url());
+        }
+        command
+    }
+
+    fn run(&self, server: Option<&Server>, now: &str, args: &[&str]) -> (bool, String) {
+        let output = self.canvass(server, now).args(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    }
+
+    /// `plan --format json` for one rule: (due, skipped by reason).
+    fn plan(&self, target: &str, now: &str) -> (u64, BTreeMap<String, u64>) {
+        let (ok, text) = self.run(None, now, &["plan", target, "--format", "json"]);
+        assert!(ok, "{text}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let rule = &json[0];
+        let due = ["first", "reminders", "retries"]
+            .iter()
+            .map(|k| rule[k].as_u64().unwrap())
+            .sum();
+        let skipped = serde_json::from_value(rule["skipped"].clone()).unwrap();
+        (due, skipped)
+    }
+
+    fn store(&self) -> Store {
+        Store::open_in(&self.root().join(".canvass")).unwrap()
+    }
+}
+
+#[test]
+fn every_planned_recipient_gets_one_message_in_their_locale_with_working_links() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(30);
+    let csv = ws.root().join("audiences/people.csv");
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("not-an-address,Bad,en,UTC,pro,\nperson1@example.com,Again,en,UTC,pro,\n");
+    std::fs::write(&csv, text).unwrap();
+    let server = Server::start(&[]);
+    let (due, skipped) = ws.plan("alpha/main", MONDAY);
+    assert_eq!(due, 30);
+    assert_eq!(skipped.get("invalid_address"), Some(&1));
+    assert_eq!(skipped.get("duplicate"), Some(&1));
+    let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(ok, "{out}");
+    let mails = server.received();
+    assert_eq!(mails.len(), 30);
+    assert!(server.counts().values().all(|n| *n == 1));
+    let store = ws.store();
+    for mail in &mails {
+        let to = mail.header("X-Envelope-To");
+        let i: usize = to
+            .trim_start_matches("person")
+            .trim_end_matches("@example.com")
+            .parse()
+            .unwrap();
+        let locale = if i.is_multiple_of(3) { "sl" } else { "en" };
+        assert_eq!(mail.header("Content-Language"), locale, "{to}");
+        assert_eq!(
+            mail.header("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click"
+        );
+        assert!(
+            mail.header("List-Unsubscribe")
+                .contains("mailto:unsubscribe@example.com")
+        );
+        let token = mail.token();
+        let claims = key().verify(&token, 1_780_000_000).expect("a valid token");
+        assert_eq!(
+            (claims.survey.as_str(), claims.rule.as_str()),
+            ("alpha", "main")
+        );
+        assert_eq!(claims.recipient, key().recipient(&to));
+        assert_eq!(
+            store.delivery_status(&claims.delivery).unwrap(),
+            Some(canvass::store::Status::Sent)
+        );
+        assert!(
+            mail.text.contains(&format!("/s/{token}")),
+            "the body links to the form"
+        );
+    }
+    let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(ok && out.contains("nothing to send"), "{out}");
+    assert_eq!(server.received().len(), 30);
+}
+
+#[test]
+fn temporary_failures_are_retried_permanent_ones_reported_and_dropped_connections_resumed() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(12);
+    let server = Server::start(&[
+        ("temp", "person2@example.com"),
+        ("perm", "person4@example.com"),
+        ("drop", "person6@example.com"),
+    ]);
+    let (ok, out) = ws.run(
+        Some(&server),
+        MONDAY,
+        &["send", "alpha/main", "--yes", "--retry-backoff-ms", "50"],
+    );
+    assert!(!ok, "a permanent failure fails the run: {out}");
+    assert!(
+        out.contains("failed: audience line 6: permanent error (550)"),
+        "{out}"
+    );
+    assert!(out.contains("sent 11 (2 after a retry)"), "{out}");
+    assert!(
+        !out.contains("person4@"),
+        "no addresses in the report: {out}"
+    );
+    let counts = server.counts();
+    assert_eq!(counts.len(), 11);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    assert!(!counts.contains_key("person4@example.com"));
+    let (due, skipped) = ws.plan("alpha/main", MONDAY);
+    assert_eq!(due, 0);
+    assert_eq!(skipped.get("suppressed"), Some(&1), "a bounce suppresses");
+}
+
+#[test]
+fn killed_runs_resume_and_send_no_one_twice() {
+    if !smtp_available() {
+        return;
+    }
+    let people = 2000;
+    let ws = Workspace::new(people);
+    let server = Server::start(&[]);
+    let mut seed = 0x2545_f491_u64;
+    let mut finished = false;
+    for _ in 0..40 {
+        let mut child = ws
+            .canvass(Some(&server), MONDAY)
+            .args(["send", "alpha/main", "--yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        std::thread::sleep(Duration::from_millis(100 + (seed >> 33) % 400));
+        if child.try_wait().unwrap().is_some() {
+            finished = true;
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    if !finished {
+        let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
+        assert!(ok, "{out}");
+    }
+    let counts = server.counts();
+    assert!(counts.values().all(|n| *n == 1), "someone got two messages");
+    let ledger = ws.store().ledger_counts("alpha", "main").unwrap();
+    let unknown = ledger.get("unknown").copied().unwrap_or(0) as usize;
+    let sent = ledger.get("sent").copied().unwrap_or(0) as usize;
+    assert_eq!(sent + unknown, people, "{ledger:?}");
+    assert!(
+        counts.len() >= sent && counts.len() <= people,
+        "{} received, {ledger:?}",
+        counts.len()
+    );
+    eprintln!("kill test: {} received, {unknown} unknown", counts.len());
+}
+
+#[test]
+fn the_frequency_cap_spans_surveys() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(10);
+    ws.survey("beta", "    cap: { once_per: 30d }\n");
+    let server = Server::start(&[]);
+    let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha", "--yes"]);
+    assert!(ok, "{out}");
+    let (due, skipped) = ws.plan("beta/main", "2026-06-20T08:00:00Z");
+    assert_eq!((due, skipped.get("capped")), (0, Some(&10)));
+    let (due, _) = ws.plan("beta/main", "2026-07-02T08:00:00Z");
+    assert_eq!(due, 10, "the cap lapses after 30 days");
+}
+
+#[test]
+fn sampling_is_deterministic_and_matches_what_is_sent() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(200);
+    ws.survey("alpha", "    sample: 0.3\n");
+    let expected = (0..200)
+        .filter(|i| {
+            let recipient = key().recipient(&format!("person{i}@example.com"));
+            key().unit_interval(&recipient, "alpha/main") < 0.3
+        })
+        .count() as u64;
+    assert_eq!(ws.plan("alpha/main", MONDAY).0, expected);
+    assert_eq!(
+        ws.plan("alpha/main", MONDAY).0,
+        expected,
+        "a rerun picks the same people"
+    );
+    let server = Server::start(&[]);
+    let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(ok, "{out}");
+    for (address, _) in server.counts() {
+        let recipient = key().recipient(&address);
+        assert!(key().unit_interval(&recipient, "alpha/main") < 0.3);
+    }
+    assert_eq!(server.received().len() as u64, expected);
+    let (due, skipped) = ws.plan("alpha/main", MONDAY);
+    assert_eq!(
+        (due, skipped.get("not_sampled")),
+        (0, Some(&(200 - expected)))
+    );
+}
+
+#[test]
+fn windows_and_triggers_follow_the_clock() {
+    let ws = Workspace::new(6);
+    ws.survey(
+        "alpha",
+        "    window: { days: mon-fri, hours: \"09:00-17:00\", timezone: Europe/Ljubljana }\n    trigger: { field: closed_at, after: 1d, within: 3d }\n",
+    );
+    let saturday = "2026-05-30T10:00:00Z";
+    assert_eq!(
+        ws.plan("alpha/main", saturday).1.get("not_triggered"),
+        Some(&6)
+    );
+    assert_eq!(ws.plan("alpha/main", MONDAY).0, 6);
+    let evening = "2026-06-01T16:30:00Z";
+    assert_eq!(
+        ws.plan("alpha/main", evening).1.get("outside_window"),
+        Some(&6)
+    );
+    let too_late = "2026-06-03T08:00:00Z";
+    assert_eq!(
+        ws.plan("alpha/main", too_late).1.get("not_triggered"),
+        Some(&6)
+    );
+}
+
+#[test]
+fn a_recipients_own_time_zone_decides_the_window() {
+    let ws = Workspace::new(3);
+    let csv = ws.root().join("audiences/people.csv");
+    let text =
+        std::fs::read_to_string(&csv)
+            .unwrap()
+            .replacen("Europe/Ljubljana", "America/New_York", 1);
+    std::fs::write(&csv, text).unwrap();
+    let mut extra = String::from(
+        "    window: { days: mon-fri, hours: \"09:00-17:00\", timezone: Europe/Ljubljana }\n",
+    );
+    extra.push_str("    audience:\n");
+    let distribution = ws.root().join("surveys/alpha/distribution.yaml");
+    ws.survey("alpha", &extra[..extra.find("    audience").unwrap()]);
+    let text = std::fs::read_to_string(&distribution).unwrap().replace(
+        "      name: first_name\n",
+        "      name: first_name\n      timezone: tz\n",
+    );
+    std::fs::write(&distribution, text).unwrap();
+    let (due, skipped) = ws.plan("alpha/main", MONDAY);
+    assert_eq!((due, skipped.get("outside_window")), (2, Some(&1)));
+}
+
+#[test]
+fn reminders_go_only_to_people_who_have_not_answered() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(5);
+    ws.survey("alpha", "    reminder: { after: 2d, max: 1 }\n");
+    let server = Server::start(&[]);
+    let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(ok, "{out}");
+    let answered = server
+        .received()
+        .into_iter()
+        .find(|m| m.header("X-Envelope-To") == "person0@example.com")
+        .unwrap();
+    let delivery = key().verify(&answered.token(), 0).unwrap().delivery;
+    let conn = rusqlite::Connection::open(ws.root().join(".canvass/state.db")).unwrap();
+    conn.execute(
+        "INSERT INTO responses (survey, version, definition_hash, response_key, channel, source,
+             submitted_at, confirmed, complete, counts, answers)
+         VALUES ('alpha', 1, 'x', ?1, 'email', 'form', ?2, 1, 1, 1, '{}')",
+        rusqlite::params![delivery, MONDAY],
+    )
+    .unwrap();
+    let (due, skipped) = ws.plan("alpha/main", "2026-06-02T08:00:00Z");
+    assert_eq!((due, skipped.get("reminder_not_due")), (0, Some(&4)));
+    let later = "2026-06-03T09:00:00Z";
+    let (ok, out) = ws.run(Some(&server), later, &["send", "alpha/main", "--yes"]);
+    assert!(ok, "{out}");
+    let counts = server.counts();
+    assert_eq!(counts.get("person0@example.com"), Some(&1));
+    assert!((1..5).all(|i| counts.get(&format!("person{i}@example.com")) == Some(&2)));
+    let (due, skipped) = ws.plan("alpha/main", "2026-06-20T09:00:00Z");
+    assert_eq!(due, 0, "at most one reminder");
+    assert_eq!(skipped.get("answered"), Some(&1));
+}
+
+#[test]
+fn unsubscribed_and_listed_people_receive_nothing() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(6);
+    std::fs::write(
+        ws.root().join("blocked.csv"),
+        "email\nperson2@example.com\n",
+    )
+    .unwrap();
+    let settings = ws.root().join("canvass.yaml");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("suppression: [blocked.csv]\n");
+    std::fs::write(&settings, text).unwrap();
+    ws.store()
+        .suppress(
+            &key().recipient("Person1@Example.com"),
+            SuppressionReason::Unsubscribed,
+        )
+        .unwrap();
+    let server = Server::start(&[]);
+    let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(ok, "{out}");
+    let counts = server.counts();
+    assert_eq!(counts.len(), 4);
+    assert!(
+        !counts.contains_key("person1@example.com") && !counts.contains_key("person2@example.com")
+    );
+}
+
+#[test]
+fn a_second_send_of_the_same_rule_refuses() {
+    let ws = Workspace::new(3);
+    let locks = ws.root().join(".canvass/locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let held = std::fs::File::create(locks.join("alpha-main.lock")).unwrap();
+    held.lock().unwrap();
+    let (ok, out) = ws.run(None, MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(
+        !ok && out.contains("another `canvass send` is sending alpha/main"),
+        "{out}"
+    );
+    drop(held);
+    let (ok, out) = ws.run(None, MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn plans_show_counts_never_addresses() {
+    let ws = Workspace::new(8);
+    let (ok, out) = ws.run(None, MONDAY, &["plan", "--all"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("alpha/main (email): 8 in the audience, 8 to send now"),
+        "{out}"
+    );
+    assert!(!out.contains('@'), "{out}");
+    let (ok, out) = ws.run(
+        None,
+        MONDAY,
+        &["plan", "alpha", "--explain", "person3@example.com"],
+    );
+    assert!(
+        ok && out.contains("alpha/main: person3@example.com (audience line 5): send in sl"),
+        "{out}"
+    );
+}
+
+#[test]
+fn without_a_terminal_send_needs_yes() {
+    let ws = Workspace::new(2);
+    let (ok, out) = ws.run(None, MONDAY, &["send", "alpha/main"]);
+    assert!(!ok && out.contains("pass --yes"), "{out}");
+    assert!(
+        !ws.root()
+            .join(".canvass/outbox")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
+}
+
+#[test]
+fn a_test_send_goes_out_once_per_locale_outside_the_ledger() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(2);
+    let server = Server::start(&[]);
+    let (ok, out) = ws.run(
+        Some(&server),
+        MONDAY,
+        &["send", "alpha/main", "--to", "me@example.com"],
+    );
+    assert!(ok, "{out}");
+    let locales: Vec<String> = server
+        .received()
+        .iter()
+        .map(|m| m.header("Content-Language"))
+        .collect();
+    assert_eq!(locales.len(), 2);
+    assert!(locales.contains(&"en".into()) && locales.contains(&"sl".into()));
+    assert!(
+        ws.store()
+            .ledger_counts("alpha", "main")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_example_workspace_sends_to_the_outbox_once() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&source, dir.path());
+    let run = || {
+        let output = Command::cargo_bin("canvass")
+            .unwrap()
+            .args(["--workspace"])
+            .arg(dir.path())
+            .args(["send", "--all", "--yes"])
+            .env_remove("CANVASS_SMTP_URL")
+            .env_remove("CANVASS_KEY")
+            .env("CANVASS_NOW", MONDAY)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    run();
+    let outbox = dir.path().join(".canvass/outbox");
+    let files = std::fs::read_dir(&outbox).unwrap().count();
+    assert!(files > 50, "{files} messages");
+    let second = run();
+    assert!(second.contains("nothing to send"), "{second}");
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), files);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != ".canvass" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

@@ -1,0 +1,87 @@
+"""A real SMTP server for canvass's end-to-end tests (aiosmtpd on 127.0.0.1).
+
+It writes every accepted message to a folder (one .eml file each, the envelope recipient
+in an `X-Envelope-To` header on top) and can misbehave for chosen recipients:
+
+  --temp ADDR   answer `451` to RCPT TO the first two times, then accept
+  --perm ADDR   answer `550 5.1.1` to RCPT TO, always
+  --drop ADDR   close the connection in DATA (no reply) the first time, then accept
+
+It prints the port it listens on, then serves until killed.
+"""
+
+import argparse
+import asyncio
+import collections
+import os
+import sys
+
+from aiosmtpd.smtp import SMTP
+
+
+class Handler:
+    def __init__(self, folder, temp, perm, drop):
+        self.folder = folder
+        self.temp = set(a.lower() for a in temp)
+        self.perm = set(a.lower() for a in perm)
+        self.drop = set(a.lower() for a in drop)
+        self.tries = collections.Counter()
+        self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        key = address.lower()
+        if key in self.perm:
+            return "550 5.1.1 No such user here"
+        if key in self.temp:
+            self.tries[("temp", key)] += 1
+            if self.tries[("temp", key)] <= 2:
+                return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        for address in envelope.rcpt_tos:
+            key = address.lower()
+            if key in self.drop:
+                self.tries[("drop", key)] += 1
+                if self.tries[("drop", key)] == 1:
+                    server.transport.abort()
+                    return "421 closing"
+        self.count += 1
+        name = "%08d-%d.eml" % (self.count, os.getpid())
+        path = os.path.join(self.folder, name)
+        header = "".join("X-Envelope-To: %s\r\n" % a for a in envelope.rcpt_tos)
+        content = envelope.original_content or envelope.content
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        with open(path + ".tmp", "wb") as f:
+            f.write(header.encode("ascii") + content)
+        os.replace(path + ".tmp", path)
+        return "250 2.0.0 Queued as %d" % self.count
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("folder")
+    parser.add_argument("--temp", action="append", default=[])
+    parser.add_argument("--perm", action="append", default=[])
+    parser.add_argument("--drop", action="append", default=[])
+    args = parser.parse_args()
+    os.makedirs(args.folder, exist_ok=True)
+    handler = Handler(args.folder, args.temp, args.perm, args.drop)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, decode_data=False, enable_SMTPUTF8=True, data_size_limit=None),
+        "127.0.0.1",
+        0,
+    )
+    port = server.sockets[0].getsockname()[1]
+    print(port, flush=True)
+    await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)
