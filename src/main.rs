@@ -47,35 +47,6 @@ enum Format {
     Github,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum RenderFormat {
-    /// A complete e-mail message (.eml).
-    Email,
-    /// The web form (.html).
-    Html,
-    /// A Slack Block Kit message (.slack.json).
-    Slack,
-    /// A Teams Adaptive Card (.teams.json).
-    Teams,
-    /// SMS or WhatsApp text (.txt).
-    Text,
-    /// A printable page with a QR code (.print.html).
-    Print,
-}
-
-impl From<RenderFormat> for output::Format {
-    fn from(format: RenderFormat) -> Self {
-        match format {
-            RenderFormat::Email => output::Format::Email,
-            RenderFormat::Html => output::Format::Html,
-            RenderFormat::Slack => output::Format::Slack,
-            RenderFormat::Teams => output::Format::Teams,
-            RenderFormat::Text => output::Format::Text,
-            RenderFormat::Print => output::Format::Print,
-        }
-    }
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a workspace: settings, a survey with rules, schemas, a CI workflow.
@@ -207,7 +178,7 @@ enum Command {
         survey: String,
         /// The format.
         #[arg(long, value_enum)]
-        format: RenderFormat,
+        format: output::Format,
         /// One locale (default: every locale of the survey).
         #[arg(long)]
         locale: Option<String>,
@@ -486,7 +457,7 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             };
             let request = output::Request {
                 survey: &survey,
-                format: format.into(),
+                format,
                 locale: locale.as_deref(),
                 recipient: &recipient,
             };

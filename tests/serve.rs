@@ -1,9 +1,9 @@
 //! `canvass serve` over real HTTP: one-click links, the form, tokens, unsubscribe, the
 //! open link, versions and limits.
 
-mod common;
+mod collector;
 
-use common::{Server, count, db, get, post, token, workspace};
+use collector::{Server, count, db, get, post, token, workspace};
 
 fn counted_answers(root: &std::path::Path, delivery: &str) -> (String, bool, i64) {
     db(root)
@@ -162,7 +162,7 @@ async fn an_answer_to_an_older_version_is_stored_with_that_version() {
             .value
             .definition_hash()
     };
-    common::set_version(ws.path(), 2);
+    collector::set_version(ws.path(), 2);
     let server = Server::start(ws.path());
     // Version 2 requires `effort`; the version 1 link is validated against version 1.
     let old = post(
@@ -257,7 +257,7 @@ async fn the_open_link_takes_anonymous_answers_drops_bots_and_limits_clients() {
 }
 
 fn session_key(session: &str) -> String {
-    canvass::token::Key::from_base64(common::KEY)
+    canvass::token::Key::from_base64(collector::KEY)
         .unwrap()
         .verify(session, 0)
         .unwrap()

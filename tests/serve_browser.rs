@@ -4,12 +4,12 @@
 //! in the store. Needs chromium, node and puppeteer-core (skipped without them unless CI
 //! is set).
 
-mod common;
+mod collector;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{KEY, Server, db, workspace};
+use collector::{KEY, Server, db, workspace};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

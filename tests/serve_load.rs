@@ -1,13 +1,13 @@
 //! Bounded load against `canvass serve` on loopback: every answer acknowledged is stored,
 //! exactly once, even when the server is killed mid-load.
 
-mod common;
+mod collector;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, count, db, token, workspace};
+use collector::{Client, Server, count, db, token, workspace};
 
 const CLIENTS: usize = 200;
 const ANSWERS: usize = 20_000;

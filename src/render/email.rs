@@ -34,7 +34,7 @@ pub struct EmailContext<'a> {
 /// What the e-mail templates see.
 #[derive(Serialize)]
 struct EmailView<'a> {
-    s: &'a SurveyView,
+    s: minijinja::Value,
     q: Option<QuestionView>,
     name: Option<&'a str>,
     survey_url: String,
@@ -95,13 +95,13 @@ impl Renderer {
     ) -> Result<(String, String), RenderError> {
         let d = &context.delivery;
         let links = d.links();
-        let email_view = EmailView {
-            s: view,
+        let email_view = minijinja::Value::from_serialize(EmailView {
+            s: view.value(),
             q: super::with_answer_links(view, super::embedded_question(d.survey, d.rule), links),
             name: d.recipient.name.as_deref().filter(|n| !n.trim().is_empty()),
             survey_url: links.survey(),
             unsubscribe_url: links.unsubscribe(),
-        };
+        });
         Ok((
             self.render("email.txt", &email_view)?,
             self.render("email.html", &email_view)?,

@@ -40,6 +40,7 @@ pub const TEMPLATES_DIR: &str = "templates";
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("email.html", include_str!("templates/email.html")),
     ("email.txt", include_str!("templates/email.txt")),
+    ("layout.html", include_str!("templates/layout.html")),
     ("page.html", include_str!("templates/page.html")),
     ("page.css", include_str!("templates/page.css")),
     ("thanks.html", include_str!("templates/thanks.html")),
@@ -142,6 +143,7 @@ impl Renderer {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_keep_trailing_newline(true);
+        env.set_formatter(html_formatter);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .expect("the built-in templates compile");
@@ -183,6 +185,41 @@ impl Renderer {
         let text = self.render(name, context)?;
         serde_json::from_str(&text).map_err(|source| RenderError::Json { name, source })
     }
+}
+
+/// minijinja's formatter, with HTML escaping of only the five characters that matter
+/// (`&<>"'`), so that links stay readable (minijinja also escapes `/`).
+fn html_formatter(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() => {
+            write_escaped(out, text).map_err(|_| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "cannot write")
+            })
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+fn write_escaped(out: &mut minijinja::Output, text: &str) -> std::fmt::Result {
+    let mut last = 0;
+    for (i, c) in text.char_indices() {
+        let entity = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&#39;",
+            _ => continue,
+        };
+        out.write_str(&text[last..i])?;
+        out.write_str(entity)?;
+        last = i + 1;
+    }
+    out.write_str(&text[last..])
 }
 
 /// The addresses a delivery links to, all under the collector's `base_url`.

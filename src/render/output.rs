@@ -13,19 +13,19 @@ use crate::token::{Claims, Key};
 use crate::workspace::Workspace;
 
 /// The formats `canvass render` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
-    /// An `.eml` message.
+    /// A complete e-mail message (.eml).
     Email,
-    /// The web form, `.html`.
+    /// The web form (.html).
     Html,
-    /// A Slack Block Kit message, `.slack.json`.
+    /// A Slack Block Kit message (.slack.json).
     Slack,
-    /// A Teams Adaptive Card, `.teams.json`.
+    /// A Teams Adaptive Card (.teams.json).
     Teams,
-    /// SMS or WhatsApp text, `.txt`.
+    /// SMS or WhatsApp text (.txt).
     Text,
-    /// The printable page, `.print.html`.
+    /// A printable page with a QR code (.print.html).
     Print,
 }
 

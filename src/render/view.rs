@@ -28,6 +28,10 @@ pub struct SurveyView {
     pub questions: Vec<QuestionView>,
     /// The interface words in this locale.
     pub ui: &'static Ui,
+    /// This view as a template value, made on first use so that a batch of messages
+    /// converts the survey once.
+    #[serde(skip)]
+    value: std::sync::OnceLock<minijinja::Value>,
 }
 
 /// One question in one locale.
@@ -89,7 +93,15 @@ impl SurveyView {
                 .map(|q| QuestionView::new(q, locale, fallback))
                 .collect(),
             ui: Ui::for_locale(locale),
+            value: std::sync::OnceLock::new(),
         }
+    }
+
+    /// This view as a template value (cheap to clone: reference-counted).
+    pub fn value(&self) -> minijinja::Value {
+        self.value
+            .get_or_init(|| minijinja::Value::from_serialize(self))
+            .clone()
     }
 
     /// The question with this id.

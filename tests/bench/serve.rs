@@ -4,14 +4,14 @@
 //!
 //! `cargo bench --bench serve` (set BENCH_SECS and BENCH_CLIENTS to change the load).
 
-#[path = "../common/mod.rs"]
-mod common;
+#[path = "../collector/mod.rs"]
+mod collector;
 
 use std::io::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, count, token, workspace};
+use collector::{Client, Server, count, token, workspace};
 
 fn main() {
     let secs: u64 = env_or("BENCH_SECS", 10);
