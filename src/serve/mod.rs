@@ -57,6 +57,9 @@ pub enum ServeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A template override does not compile.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
     /// The network or a thread failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -160,7 +163,7 @@ impl App {
             writer: writer::Writer::start(store)?,
             readers,
             open_limit: RateLimiter::new(open_limit.burst, open_limit.per_minute),
-            pages: pages::Pages::new(),
+            pages: pages::Pages::new(crate::render::Renderer::new(root)?),
         })))
     }
 

@@ -1,6 +1,6 @@
 //! The pages the server shows: the survey form and the thank-you page come from the
-//! renderer; the few pages of the server's own (a refused link, the unsubscribe
-//! confirmation) are small templates here.
+//! renderer (with the workspace's template overrides); the few pages of the server's own
+//! (a refused link, the unsubscribe confirmation) are a small template here.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +8,10 @@ use minijinja::{Environment, context};
 
 use crate::answer::FieldError;
 use crate::model::Survey;
+use crate::render::{PageContext, PageTarget, RenderError, Renderer, ThanksContext};
 
-/// The hidden field of the open-link form that bots fill in and people do not see.
-pub const HONEYPOT_FIELD: &str = "website";
+pub use crate::render::HONEYPOT_FIELD;
+
 /// The hidden field carrying the signed open-link session.
 pub const SESSION_FIELD: &str = "_session";
 /// The path of the confirmation script.
@@ -26,109 +27,63 @@ const NOTICE: &str = r#"<!doctype html>
 </main></body></html>
 "#;
 
-const FORM: &str = r#"<!doctype html>
-<html lang="{{ locale }}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title></head>
-<body><main><h1>{{ title }}</h1>
-<form method="post" action="{{ action }}">
-{% for q in questions %}<fieldset id="q-{{ q.id }}"><legend>{{ q.text }}</legend>
-{% if q.values %}{% for v in q.values %}<label><input type="radio" name="{{ q.id }}" value="{{ v }}"{% if answers[q.id] == v %} checked{% endif %}> {{ v }}</label>
-{% endfor %}{% else %}<textarea name="{{ q.id }}">{{ answers[q.id] }}</textarea>{% endif %}
-{% if errors[q.id] %}<p class="error" role="alert">{{ errors[q.id] }}</p>{% endif %}
-</fieldset>
-{% endfor %}{% if honeypot %}<div hidden><label>Website <input name="{{ honeypot }}" tabindex="-1" autocomplete="off"></label></div>{% endif %}
-<button type="submit">Send</button>
-</form></main></body></html>
-"#;
-
-/// Where a form posts.
-#[derive(Debug, Clone, Copy)]
-pub enum Target<'a> {
-    /// A personal link's token.
-    Token(&'a str),
-    /// The open link, with the honeypot field.
-    Open,
-}
-
-/// The page templates, compiled once.
+/// The renderer and the server's own template.
 pub struct Pages {
+    renderer: Renderer,
     env: Environment<'static>,
 }
 
 impl Pages {
-    /// Compiles the templates.
-    pub fn new() -> Pages {
+    /// Uses the workspace's renderer.
+    pub fn new(renderer: Renderer) -> Pages {
         let mut env = Environment::new();
         env.add_template("notice.html", NOTICE)
             .expect("the notice template compiles");
-        env.add_template("form.html", FORM)
-            .expect("the form template compiles");
-        Pages { env }
+        Pages { renderer, env }
     }
 
-    /// The survey's form with answers filled in and errors beside their fields.
+    /// The survey's form with answers filled in and errors beside their fields; actions
+    /// are relative, so the page works at whatever address the server is reached.
     pub fn form(
         &self,
         survey: &Survey,
         locale: &str,
-        target: Target<'_>,
+        target: PageTarget<'_>,
         answers: &BTreeMap<String, String>,
         errors: &[FieldError],
-    ) -> String {
-        let fallback = survey.default_locale();
-        let (action, honeypot) = match target {
-            Target::Token(token) => (format!("/s/{token}"), None),
-            Target::Open => (format!("/o/{}", survey.id), Some(HONEYPOT_FIELD)),
-        };
-        let questions: Vec<_> = survey
-            .questions
-            .iter()
-            .map(|q| {
-                context! {
-                    id => q.id,
-                    text => q.text.get(locale, fallback),
-                    values => q.values().iter().map(ToString::to_string).collect::<Vec<_>>(),
-                }
-            })
-            .collect();
-        let errors: BTreeMap<&str, &str> = errors
-            .iter()
-            .map(|e| (e.question.as_str(), e.message.as_str()))
-            .collect();
-        self.render(
-            "form.html",
-            context! {
-                locale, action, honeypot, questions, answers, errors,
-                title => survey.title.get(locale, fallback),
-            },
-        )
+    ) -> Result<String, RenderError> {
+        self.renderer.page(&PageContext {
+            survey,
+            locale,
+            base_url: "",
+            target,
+            answers,
+            errors,
+        })
     }
 
     /// The page after an answer: the survey's thanks, and its incentive after a complete one.
-    pub fn thanks(&self, survey: &Survey, locale: &str, show_incentive: bool) -> String {
-        let fallback = survey.default_locale();
-        let mut text = survey
-            .thanks
-            .as_ref()
-            .map_or("Thank you!", |t| t.get(locale, fallback))
-            .to_string();
-        if let Some(incentive) = survey.incentive.as_ref().filter(|_| show_incentive) {
-            text = format!("{text} {}", incentive.get(locale, fallback));
-        }
-        self.notice("Thank you", &text, None)
+    pub fn thanks(
+        &self,
+        survey: &Survey,
+        locale: &str,
+        show_incentive: bool,
+    ) -> Result<String, RenderError> {
+        self.renderer.thanks(&ThanksContext {
+            survey,
+            locale,
+            message: None,
+            show_incentive,
+        })
     }
 
     /// A page of the server's own: a title, a sentence, and optionally a one-button form.
     pub fn notice(&self, title: &str, text: &str, form: Option<(&str, &str)>) -> String {
         let (action, button) = form.unzip();
-        self.render("notice.html", context! { title, text, action, button })
-    }
-
-    fn render(&self, name: &str, view: minijinja::Value) -> String {
         self.env
-            .get_template(name)
-            .and_then(|t| t.render(view))
-            .expect("the built-in templates render")
+            .get_template("notice.html")
+            .and_then(|t| t.render(context! { title, text, action, button }))
+            .expect("the notice template renders")
     }
 }
 
@@ -165,4 +120,53 @@ pub fn with_extras(
         }
     }
     html
+}
+
+/// The Content-Security-Policy for a page: scripts only from this server and the page's
+/// own inline scripts (by hash), forms only to this server, no framing.
+pub fn content_security_policy(html: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hashes: String = html
+        .split("<script>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</script>"))
+        .map(|(script, _)| {
+            let digest = sha2::Sha256::digest(script.as_bytes());
+            let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+            format!(" 'sha256-{hash}'")
+        })
+        .collect();
+    format!(
+        "default-src 'none'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+         frame-ancestors 'none'"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_scripts_are_allowed_by_hash_only() {
+        let csp = content_security_policy("<p></p><script>run()</script>");
+        assert!(csp.starts_with("default-src 'none'; script-src 'self' 'sha256-"));
+        assert_eq!(csp.matches("'sha256-").count(), 1);
+        assert!(!csp.contains("unsafe-inline';") || !csp.contains("script-src 'unsafe-inline'"));
+    }
+
+    #[test]
+    fn extras_go_inside_the_form_and_before_the_body_ends() {
+        let html = with_extras(
+            "<body><form></form></body>".into(),
+            &[("_session", "a\"b")],
+            Some(&[("q", "score")]),
+        );
+        assert_eq!(
+            html,
+            "<body><form><input type=\"hidden\" name=\"_session\" value=\"a&quot;b\"></form>\
+             <script src=\"/assets/confirm.js\" data-q=\"score\"></script></body>"
+        );
+    }
 }

@@ -13,17 +13,13 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::pages::{HONEYPOT_FIELD, SESSION_FIELD, Target, with_extras};
+use super::pages::{HONEYPOT_FIELD, SESSION_FIELD, content_security_policy, with_extras};
 use super::{App, ClientAddr, MAX_BODY, REQUEST_TIMEOUT, Served};
 use crate::answer::{Answers, FieldError, is_complete, validate_response};
+use crate::render::{PageTarget, RenderError};
 use crate::store::{LinkFetch, NewResponse, Segments, Write};
 use crate::token::{Claims, TokenError};
 
-/// The Content-Security-Policy of every response: scripts only from this server (the
-/// confirmation script), forms only to this server, no framing.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-                   img-src 'self' data:; connect-src 'self'; form-action 'self'; \
-                   base-uri 'none'; frame-ancestors 'none'";
 /// How long an open-link session stays valid.
 const OPEN_SESSION_SECS: i64 = 7 * 24 * 3600;
 /// The script that confirms a one-click answer from the landing page.
@@ -31,12 +27,19 @@ const CONFIRM_JS: &str = include_str!("confirm.js");
 
 /// The router with its limits and headers.
 pub fn router(app: App) -> Router {
+    let csp = HeaderValue::from_str(&content_security_policy("")).expect("an ASCII header");
     let headers = [
-        (header::CONTENT_SECURITY_POLICY, CSP),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ];
     let mut router = Router::new()
         .route("/healthz", get(healthz))
@@ -53,10 +56,7 @@ pub fn router(app: App) -> Router {
             REQUEST_TIMEOUT,
         ));
     for (name, value) in headers {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            name,
-            HeaderValue::from_static(value),
-        ));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
     router
 }
@@ -146,7 +146,7 @@ async fn one_click(
     }
     let html = app
         .pages()
-        .form(survey, &link.locale, Target::Token(&token), &shown, &[]);
+        .form(survey, &link.locale, PageTarget::Token(&token), &shown, &[]);
     let script = chosen.as_ref().map(|(q, v)| {
         [
             ("action", format!("/r/{token}")),
@@ -157,7 +157,10 @@ async fn one_click(
     let script: Option<Vec<(&str, &str)>> = script
         .as_ref()
         .map(|data| data.iter().map(|(k, v)| (*k, v.as_str())).collect());
-    Html(with_extras(html, &[], script.as_deref())).into_response()
+    app.page(
+        StatusCode::OK,
+        html.map(|html| with_extras(html, &[], script.as_deref())),
+    )
 }
 
 /// `POST /r/{token}` (q, v): the landing page confirms the one-click answer, on top of any
@@ -209,11 +212,11 @@ async fn form(Shared(app): Shared<App>, Path(token): Path<String>) -> Response {
     let html = app.pages().form(
         &link.served.survey,
         &link.locale,
-        Target::Token(&token),
+        PageTarget::Token(&token),
         &answers,
         &[],
     );
-    Html(html).into_response()
+    app.page(StatusCode::OK, html)
 }
 
 /// `POST /s/{token}`: validates and stores the form, or shows it again with its errors.
@@ -230,10 +233,14 @@ async fn submit(
     let survey = &link.served.survey;
     match validate_response(survey, &raw) {
         Err(errors) => {
-            let html = app
-                .pages()
-                .form(survey, &link.locale, Target::Token(&token), &raw, &errors);
-            (StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response()
+            let html = app.pages().form(
+                survey,
+                &link.locale,
+                PageTarget::Token(&token),
+                &raw,
+                &errors,
+            );
+            app.page(StatusCode::UNPROCESSABLE_ENTITY, html)
         }
         Ok(answers) => {
             let response = app.response(&link, "form", true, &answers);
@@ -292,7 +299,10 @@ async fn open_submit(
     };
     let locale = served.survey.default_locale().to_string();
     if field(HONEYPOT_FIELD).is_some_and(|v| !v.is_empty()) {
-        return Html(app.pages().thanks(&served.survey, &locale, false)).into_response();
+        return app.page(
+            StatusCode::OK,
+            app.pages().thanks(&served.survey, &locale, false),
+        );
     }
     let raw = answer_fields(fields);
     match validate_response(&served.survey, &raw) {
@@ -327,7 +337,7 @@ async fn unsubscribe_page(Shared(app): Shared<App>, Path(token): Path<String>) -
         "You will receive no more surveys from us. Please confirm.",
         Some((&format!("/u/{token}"), "Unsubscribe")),
     );
-    Html(html).into_response()
+    app.page(StatusCode::OK, Ok(html))
 }
 
 /// `POST /u/{token}`: records the suppression (RFC 8058 one-click, or the page's button).
@@ -478,7 +488,10 @@ impl App {
     ) -> Response {
         let complete = response.complete;
         match self.write(Write::Response(Box::new(response))).await {
-            Ok(()) => Html(self.pages().thanks(&served.survey, locale, complete)).into_response(),
+            Ok(()) => self.page(
+                StatusCode::OK,
+                self.pages().thanks(&served.survey, locale, complete),
+            ),
             Err(refused) => self.refused(refused),
         }
     }
@@ -509,16 +522,38 @@ impl App {
         let html = self.pages().form(
             survey,
             survey.default_locale(),
-            Target::Open,
+            PageTarget::Open,
             answers,
             errors,
         );
-        let html = with_extras(html, &[(SESSION_FIELD, session)], None);
-        (status, Html(html)).into_response()
+        self.page(
+            status,
+            html.map(|html| with_extras(html, &[(SESSION_FIELD, session)], None)),
+        )
     }
 
     fn notice(&self, status: StatusCode, title: &str, text: &str) -> Response {
-        (status, Html(self.pages().notice(title, text, None))).into_response()
+        self.page(status, Ok(self.pages().notice(title, text, None)))
+    }
+
+    /// An HTML page with a Content-Security-Policy that admits its own inline scripts; a
+    /// template that fails to render (a broken override) gets a plain error page.
+    fn page(&self, status: StatusCode, html: Result<String, RenderError>) -> Response {
+        let Ok(html) = html else {
+            return self.notice(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Unavailable",
+                "This page cannot be shown right now.",
+            );
+        };
+        let csp = HeaderValue::from_str(&content_security_policy(&html));
+        let mut response = (status, Html(html)).into_response();
+        if let Ok(csp) = csp {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        response
     }
 
     /// The page for a request that cannot go on.
