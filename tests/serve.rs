@@ -293,3 +293,34 @@ fn serve_refuses_to_start_without_a_key_and_key_makes_one() {
     let key = String::from_utf8(output.stdout).unwrap();
     assert!(canvass::token::Key::from_base64(key.trim()).is_ok());
 }
+
+#[tokio::test]
+async fn an_unsubscribed_person_is_suppressed_in_the_plan() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    collector::write_distribution(ws.path(), &server.url(""));
+    let key = canvass::token::Key::from_base64(collector::KEY).unwrap();
+    let link = collector::token_for(1, "d-ana", &key.recipient("ana@example.com"), 3600);
+    let plan = || {
+        let output = assert_cmd::Command::cargo_bin("canvass")
+            .unwrap()
+            .args(["--workspace"])
+            .arg(ws.path())
+            .args(["plan", "--all"])
+            .env("CANVASS_KEY", collector::KEY)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(!plan().contains("suppressed"), "{}", plan());
+    let done = post(
+        server.addr,
+        &format!("/u/{link}"),
+        "List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(done.status, 200);
+    let after = plan();
+    assert!(after.contains("suppressed"), "{after}");
+}

@@ -9,7 +9,7 @@ mod collector;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use collector::{KEY, Server, db, workspace};
+use collector::{KEY, Server, db, workspace, write_distribution};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -38,24 +38,6 @@ fn browser_ready() -> Option<String> {
     assert!(std::env::var_os("CI").is_none(), "{missing}");
     eprintln!("skipped: {missing}");
     None
-}
-
-fn write_distribution(root: &Path, base_url: &str) {
-    std::fs::create_dir_all(root.join("audiences")).unwrap();
-    std::fs::write(
-        root.join("audiences/people.csv"),
-        "email,first_name\nana@example.com,Ana\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("surveys/fb/distribution.yaml"),
-        "survey: fb\nrules:\n  - id: after-ticket\n    channel: email\n    audience:\n      \
-         file: ../../audiences/people.csv\n      key: email\n      name: first_name\n    \
-         email:\n      from: \"Support <support@example.com>\"\n      \
-         subject: \"{{ name }}, how did we do?\"\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("canvass.yaml"), format!("base_url: {base_url}\n")).unwrap();
 }
 
 /// The outbox's messages, quoted-printable decoded.
@@ -161,4 +143,18 @@ fn a_person_answers_an_emailed_one_click_link_in_chromium() {
     assert_eq!(answers, r#"{"score":9,"solved":"yes"}"#);
     assert!(confirmed);
     assert_eq!(source, "form");
+
+    let report = Command::new(env!("CARGO_BIN_EXE_canvass"))
+        .args(["--workspace"])
+        .arg(ws.path())
+        .args(["report", "fb"])
+        .env("CANVASS_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ws.path().join("surveys/fb/results/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["versions"][0]["responses"], 1, "{summary}");
 }

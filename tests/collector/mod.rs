@@ -47,6 +47,25 @@ pub fn set_version(root: &Path, version: u32) {
     std::fs::write(root.join("surveys/fb/survey.yaml"), survey_yaml(version)).unwrap();
 }
 
+/// An e-mail rule to one person (ana@example.com) and `base_url` pointing at the server.
+pub fn write_distribution(root: &Path, base_url: &str) {
+    std::fs::create_dir_all(root.join("audiences")).unwrap();
+    std::fs::write(
+        root.join("audiences/people.csv"),
+        "email,first_name\nana@example.com,Ana\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("surveys/fb/distribution.yaml"),
+        "survey: fb\nrules:\n  - id: after-ticket\n    channel: email\n    audience:\n      \
+         file: ../../audiences/people.csv\n      key: email\n      name: first_name\n    \
+         email:\n      from: \"Support <support@example.com>\"\n      \
+         subject: \"{{ name }}, how did we do?\"\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("canvass.yaml"), format!("base_url: {base_url}\n")).unwrap();
+}
+
 /// The store of a workspace, opened read-only by the test.
 pub fn db(root: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(root.join(".canvass/state.db")).unwrap();
@@ -62,12 +81,22 @@ pub fn count(root: &Path, sql: &str) -> i64 {
 
 /// A signed link for a delivery; `expires_in` seconds from now (negative: expired).
 pub fn token(version: u32, delivery: &str, expires_in: i64) -> String {
+    token_for(
+        version,
+        delivery,
+        &format!("recipient-{delivery}"),
+        expires_in,
+    )
+}
+
+/// A signed link for a delivery to a given recipient key.
+pub fn token_for(version: u32, delivery: &str, recipient: &str, expires_in: i64) -> String {
     let key = Key::from_base64(KEY).unwrap();
     key.sign(&Claims {
         survey: SURVEY.into(),
         version,
         rule: "after-ticket".into(),
-        recipient: format!("recipient-{delivery}"),
+        recipient: recipient.into(),
         delivery: delivery.into(),
         expires: jiff::Timestamp::now().as_second() + expires_in,
     })
