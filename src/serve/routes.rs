@@ -147,19 +147,17 @@ async fn one_click(
     let html = app
         .pages()
         .form(survey, &link.locale, PageTarget::Token(&token), &shown, &[]);
+    let action = format!("/r/{token}");
     let script = chosen.as_ref().map(|(q, v)| {
         [
-            ("action", format!("/r/{token}")),
-            ("q", q.clone()),
-            ("v", v.clone()),
+            ("action", action.as_str()),
+            ("q", q.as_str()),
+            ("v", v.as_str()),
         ]
     });
-    let script: Option<Vec<(&str, &str)>> = script
-        .as_ref()
-        .map(|data| data.iter().map(|(k, v)| (*k, v.as_str())).collect());
     app.page(
         StatusCode::OK,
-        html.map(|html| with_extras(html, &[], script.as_deref())),
+        html.map(|html| with_extras(html, &[], script.as_ref().map(|s| &s[..]))),
     )
 }
 
