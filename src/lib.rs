@@ -11,6 +11,7 @@
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
 //! - [`send`]: transports, the send loop, retries and test sends;
+//! - [`serve`]: the HTTP collector for one-click links, forms, open links and unsubscribes;
 //! - [`store`]: the SQLite ledger, answers and suppressions;
 //! - [`token`]: signed response links and keyed recipient hashes;
 //! - [`diff`]: what a change to the files means for the answers, against a git revision;
@@ -39,6 +40,7 @@ pub mod scaffold;
 pub mod schema;
 pub mod score;
 pub mod send;
+pub mod serve;
 pub mod store;
 pub mod token;
 pub mod when;

@@ -172,6 +172,15 @@ enum Command {
         #[arg(long, default_value_t = 7878)]
         port: u16,
     },
+    /// Collect answers over HTTP: one-click links, the web form, the open link, unsubscribe.
+    Serve {
+        /// The address to listen on; port 0 picks a free port. The first line printed is
+        /// the address bound.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+    },
+    /// Print a new random signing key, to export as CANVASS_KEY.
+    Key,
     /// Import answers gathered elsewhere (CSV or JSON Lines), validated like the web form.
     #[command(disable_version_flag = true)]
     Import {
@@ -441,6 +450,15 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { bind } => {
+            let root = workspace_root(cli.workspace)?;
+            serve(&root, bind)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key => {
+            println!("{}", canvass::token::generate());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Import {
             file,
             survey,
@@ -510,6 +528,28 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs the collector until interrupted; answers are committed before each reply, so
+/// stopping at any moment loses nothing that was acknowledged.
+fn serve(root: &std::path::Path, bind: std::net::SocketAddr) -> Result<(), String> {
+    use std::io::Write as _;
+    let key = canvass::token::Key::from_env().map_err(|e| e.to_string())?;
+    let app = canvass::serve::App::open(root, key, canvass::serve::OpenLinkLimit::default())
+        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("listening on http://{address}");
+        let _ = std::io::stdout().flush();
+        tokio::select! {
+            result = app.run(listener) => result.map_err(|e| e.to_string()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
 }
 
 /// Loads the workspace; files with problems are left out (`canvass check` reports them).

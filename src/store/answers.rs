@@ -156,7 +156,7 @@ impl Store {
         Ok(ImportOutcome::Imported { added })
     }
 
-    fn insert_responses(&self, responses: &[NewResponse]) -> rusqlite::Result<usize> {
+    pub(super) fn insert_responses(&self, responses: &[NewResponse]) -> rusqlite::Result<usize> {
         let mut same = self.conn.prepare_cached(SAME_AS_COUNTING)?;
         let mut supersede = self.conn.prepare_cached(SUPERSEDE)?;
         let mut insert = self.conn.prepare_cached(INSERT_RESPONSE)?;

@@ -1,0 +1,633 @@
+//! The routes and their handlers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State as Shared};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use super::pages::{HONEYPOT_FIELD, SESSION_FIELD, content_security_policy, with_extras};
+use super::{App, ClientAddr, MAX_BODY, REQUEST_TIMEOUT, Served};
+use crate::answer::{Answers, FieldError, is_complete, validate_response};
+use crate::render::{PageTarget, RenderError};
+use crate::store::{LinkFetch, NewResponse, Segments, Write};
+use crate::token::{Claims, TokenError};
+
+/// How long an open-link session stays valid.
+const OPEN_SESSION_SECS: i64 = 7 * 24 * 3600;
+/// The script that confirms a one-click answer from the landing page.
+const CONFIRM_JS: &str = include_str!("confirm.js");
+
+/// The router with its limits and headers.
+pub fn router(app: App) -> Router {
+    let csp = HeaderValue::from_str(&content_security_policy("")).expect("an ASCII header");
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/assets/confirm.js", get(confirm_script))
+        .route("/r/{token}", get(one_click).post(confirm))
+        .route("/s/{token}", get(form).post(submit))
+        .route("/o/{survey}", get(open_form).post(open_submit))
+        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .fallback(not_found)
+        .with_state(app)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router
+}
+
+/// A one-click link's question and value.
+#[derive(Debug, Deserialize)]
+struct OneClick {
+    q: Option<String>,
+    v: Option<String>,
+}
+
+/// Why a request cannot go on; each has its page.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    /// A bad signature or a damaged token: 403.
+    Forged,
+    /// A valid link past its expiry (Unix seconds): 410.
+    Expired(i64),
+    /// The link's survey is no longer in the workspace: 404.
+    Closed,
+    /// The store failed: 503.
+    NotSaved,
+}
+
+/// A verified personal link and what the answer will be checked against and tagged with.
+struct Link {
+    claims: Claims,
+    served: Arc<Served>,
+    locale: String,
+    segments: Segments,
+}
+
+async fn healthz(Shared(app): Shared<App>) -> Response {
+    match app.read(|store| store.ping()) {
+        Ok(()) => "ok\n".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+    }
+}
+
+async fn confirm_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CONFIRM_JS,
+    )
+        .into_response()
+}
+
+async fn not_found(Shared(app): Shared<App>) -> Response {
+    app.notice(StatusCode::NOT_FOUND, "Not found", "There is no page here.")
+}
+
+/// `GET /r/{token}?q=&v=`: records the answer as provisional and shows the rest of the
+/// survey, whose script (or form) confirms it.
+async fn one_click(
+    Shared(app): Shared<App>,
+    Path(token): Path<String>,
+    Query(click): Query<OneClick>,
+) -> Response {
+    let link = match app.link(&token) {
+        Ok(link) => link,
+        Err(refused) => return app.refused(refused),
+    };
+    let survey = &link.served.survey;
+    let chosen = click.q.zip(click.v).filter(|(q, v)| {
+        survey
+            .question(q)
+            .is_some_and(|q| q.parse_answer(v).is_ok())
+    });
+    let mut shown = app.counted_raw(&link, true);
+    if let Some((question, value)) = &chosen {
+        let answers = validate_one(&link, question, value);
+        let fetch = Write::Fetch(LinkFetch {
+            delivery: link.claims.delivery.clone(),
+            question: Some(question.clone()),
+            value: Some(value.clone()),
+        });
+        let provisional =
+            Write::Response(Box::new(app.response(&link, "oneclick", false, &answers)));
+        let (fetched, recorded) = tokio::join!(app.write(fetch), app.write(provisional));
+        if let Err(refused) = fetched.and(recorded) {
+            return app.refused(refused);
+        }
+        shown.insert(question.clone(), value.clone());
+    }
+    let html = app
+        .pages()
+        .form(survey, &link.locale, PageTarget::Token(&token), &shown, &[]);
+    let action = format!("/r/{token}");
+    let script = chosen.as_ref().map(|(q, v)| {
+        [
+            ("action", action.as_str()),
+            ("q", q.as_str()),
+            ("v", v.as_str()),
+        ]
+    });
+    app.page(
+        StatusCode::OK,
+        html.map(|html| with_extras(html, &[], script.as_ref().map(|s| &s[..]))),
+    )
+}
+
+/// `POST /r/{token}` (q, v): the landing page confirms the one-click answer, on top of any
+/// answers the person confirmed before.
+async fn confirm(
+    Shared(app): Shared<App>,
+    Path(token): Path<String>,
+    Form(click): Form<OneClick>,
+) -> Response {
+    let link = match app.link(&token) {
+        Ok(link) => link,
+        Err(refused) => return app.refused(refused),
+    };
+    let Some((question, value)) = click.q.zip(click.v) else {
+        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+    };
+    let survey = &link.served.survey;
+    let mut raw = app.counted_raw(&link, false);
+    raw.insert(question.clone(), value.clone());
+    let answers = match validate_response(survey, &raw) {
+        Ok(answers) => answers,
+        Err(_)
+            if survey
+                .question(&question)
+                .is_some_and(|q| q.parse_answer(&value).is_ok()) =>
+        {
+            validate_one(&link, &question, &value)
+        }
+        Err(_) => return StatusCode::UNPROCESSABLE_ENTITY.into_response(),
+    };
+    match app
+        .write(Write::Response(Box::new(
+            app.response(&link, "oneclick", true, &answers),
+        )))
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(refused) => app.refused(refused),
+    }
+}
+
+/// `GET /s/{token}`: the form, with the answers that count so far.
+async fn form(Shared(app): Shared<App>, Path(token): Path<String>) -> Response {
+    let link = match app.link(&token) {
+        Ok(link) => link,
+        Err(refused) => return app.refused(refused),
+    };
+    let answers = app.counted_raw(&link, true);
+    let html = app.pages().form(
+        &link.served.survey,
+        &link.locale,
+        PageTarget::Token(&token),
+        &answers,
+        &[],
+    );
+    app.page(StatusCode::OK, html)
+}
+
+/// `POST /s/{token}`: validates and stores the form, or shows it again with its errors.
+async fn submit(
+    Shared(app): Shared<App>,
+    Path(token): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let link = match app.link(&token) {
+        Ok(link) => link,
+        Err(refused) => return app.refused(refused),
+    };
+    let raw = answer_fields(fields);
+    let survey = &link.served.survey;
+    match validate_response(survey, &raw) {
+        Err(errors) => {
+            let html = app.pages().form(
+                survey,
+                &link.locale,
+                PageTarget::Token(&token),
+                &raw,
+                &errors,
+            );
+            app.page(StatusCode::UNPROCESSABLE_ENTITY, html)
+        }
+        Ok(answers) => {
+            let response = app.response(&link, "form", true, &answers);
+            app.store_and_thank(response, &link.served, &link.locale)
+                .await
+        }
+    }
+}
+
+/// `GET /o/{survey}`: the open link's form, with a signed session so that submitting it
+/// twice replaces rather than duplicates.
+async fn open_form(
+    Shared(app): Shared<App>,
+    Path(id): Path<String>,
+    client: ClientAddr,
+) -> Response {
+    if !app.0.open_limit.allow(client.0.ip()) {
+        return app.too_many();
+    }
+    let Some(served) = app.0.current.get(&id).cloned() else {
+        return not_found(Shared(app)).await;
+    };
+    let session = app.open_session(&served);
+    app.open_page(&served, &session, &BTreeMap::new(), &[], StatusCode::OK)
+}
+
+/// `POST /o/{survey}`: an anonymous answer. A filled honeypot gets the thank-you page and
+/// nothing is stored.
+async fn open_submit(
+    Shared(app): Shared<App>,
+    Path(id): Path<String>,
+    client: ClientAddr,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    if !app.0.open_limit.allow(client.0.ip()) {
+        return app.too_many();
+    }
+    let field = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let session = field(SESSION_FIELD).unwrap_or_default();
+    let claims = match app.0.key.verify(&session, now()) {
+        Ok(claims) => claims,
+        Err(TokenError::Expired(claims)) => *claims,
+        Err(_) => return app.refused(Refused::Forged),
+    };
+    if claims.survey != id {
+        return app.refused(Refused::Forged);
+    }
+    let Some(served) = app.served(&claims.survey, claims.version) else {
+        return not_found(Shared(app)).await;
+    };
+    let locale = served.survey.default_locale().to_string();
+    if field(HONEYPOT_FIELD).is_some_and(|v| !v.is_empty()) {
+        return app.page(
+            StatusCode::OK,
+            app.pages().thanks(&served.survey, &locale, false),
+        );
+    }
+    let raw = answer_fields(fields);
+    match validate_response(&served.survey, &raw) {
+        Err(errors) => app.open_page(
+            &served,
+            &session,
+            &raw,
+            &errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Ok(answers) => {
+            let link = Link {
+                claims,
+                locale,
+                served,
+                segments: Segments::new(),
+            };
+            let response = app.response(&link, "open", true, &answers);
+            app.store_and_thank(response, &link.served, &link.locale)
+                .await
+        }
+    }
+}
+
+/// `GET /u/{token}`: asks for confirmation, so that a scanner's fetch unsubscribes no one.
+async fn unsubscribe_page(Shared(app): Shared<App>, Path(token): Path<String>) -> Response {
+    if let Err(refused) = app.recipient(&token) {
+        return app.refused(refused);
+    }
+    let html = app.pages().notice(
+        "Unsubscribe",
+        "You will receive no more surveys from us. Please confirm.",
+        Some((&format!("/u/{token}"), "Unsubscribe")),
+    );
+    app.page(StatusCode::OK, Ok(html))
+}
+
+/// `POST /u/{token}`: records the suppression (RFC 8058 one-click, or the page's button).
+/// An expired link still unsubscribes.
+async fn unsubscribe(Shared(app): Shared<App>, Path(token): Path<String>) -> Response {
+    let recipient = match app.recipient(&token) {
+        Ok(recipient) => recipient,
+        Err(refused) => return app.refused(refused),
+    };
+    match app.write(Write::Suppress(recipient)).await {
+        Ok(()) => app.notice(
+            StatusCode::OK,
+            "Unsubscribed",
+            "You will receive no more surveys from us.",
+        ),
+        Err(refused) => app.refused(refused),
+    }
+}
+
+impl App {
+    fn pages(&self) -> &super::pages::Pages {
+        &self.0.pages
+    }
+
+    /// Runs a read on one of the read connections.
+    fn read<T>(&self, read: impl FnOnce(&crate::store::Store) -> T) -> T {
+        let readers = &self.0.readers;
+        let free = readers.iter().find_map(|r| r.try_lock().ok());
+        let store = free.unwrap_or_else(|| {
+            readers[0]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
+        read(&store)
+    }
+
+    /// Writes durably.
+    async fn write(&self, write: Write) -> Result<(), Refused> {
+        self.0
+            .writer
+            .write(write)
+            .await
+            .map_err(|_| Refused::NotSaved)
+    }
+
+    /// The survey version to validate an answer given on `version` against: that version's
+    /// definition when known, else the current one (the answer keeps the token's version).
+    fn served(&self, survey: &str, version: u32) -> Option<Arc<Served>> {
+        let current = self.0.current.get(survey)?;
+        if current.survey.version == version {
+            return Some(Arc::clone(current));
+        }
+        let earlier = self.0.earlier.get(&(survey.to_string(), version));
+        Some(Arc::clone(earlier.unwrap_or(current)))
+    }
+
+    /// Verifies a personal link: 403 for a forged one, 410 for an expired one.
+    fn link(&self, token: &str) -> Result<Link, Refused> {
+        let claims = match self.0.key.verify(token, now()) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired(claims)) => return Err(Refused::Expired(claims.expires)),
+            Err(_) => return Err(Refused::Forged),
+        };
+        let served = self
+            .served(&claims.survey, claims.version)
+            .ok_or(Refused::Closed)?;
+        let context = self
+            .read(|store| store.delivery_context(&claims.delivery))
+            .ok()
+            .flatten();
+        let locale = context
+            .as_ref()
+            .map(|c| c.locale.clone())
+            .filter(|l| served.survey.locales.contains(l))
+            .unwrap_or_else(|| served.survey.default_locale().to_string());
+        let segments = context
+            .and_then(|c| serde_json::from_str(&c.segments).ok())
+            .unwrap_or_default();
+        Ok(Link {
+            claims,
+            served,
+            locale,
+            segments,
+        })
+    }
+
+    /// The recipient key of an unsubscribe link; expiry does not matter here.
+    fn recipient(&self, token: &str) -> Result<String, Refused> {
+        match self.0.key.verify(token, now()) {
+            Ok(claims) => Ok(claims.recipient),
+            Err(TokenError::Expired(claims)) => Ok(claims.recipient),
+            Err(_) => Err(Refused::Forged),
+        }
+    }
+
+    /// The answers that count for a link as form values; provisional ones only if asked.
+    fn counted_raw(&self, link: &Link, with_provisional: bool) -> BTreeMap<String, String> {
+        let counted = self
+            .read(|store| store.counted_response(&link.claims.survey, &link.claims.delivery))
+            .ok()
+            .flatten()
+            .filter(|c| c.confirmed || with_provisional);
+        counted
+            .map(|c| {
+                c.answers
+                    .into_iter()
+                    .map(|(q, v)| (q, raw_value(&v)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn response(
+        &self,
+        link: &Link,
+        source: &str,
+        confirmed: bool,
+        answers: &Answers,
+    ) -> NewResponse {
+        let channel = self
+            .0
+            .channels
+            .get(&(link.claims.survey.clone(), link.claims.rule.clone()))
+            .copied()
+            .unwrap_or(if source == "open" { "link" } else { "email" });
+        NewResponse {
+            survey: link.claims.survey.clone(),
+            version: link.claims.version,
+            definition_hash: link.served.hash.clone(),
+            response_key: link.claims.delivery.clone(),
+            channel: channel.to_string(),
+            source: source.to_string(),
+            rule: (source != "open").then(|| link.claims.rule.clone()),
+            locale: Some(link.locale.clone()),
+            submitted_at: crate::store::now_rfc3339(),
+            confirmed,
+            complete: is_complete(&link.served.survey, answers),
+            answers: answers.clone(),
+            segments: link.segments.clone(),
+        }
+    }
+
+    async fn store_and_thank(
+        &self,
+        response: NewResponse,
+        served: &Served,
+        locale: &str,
+    ) -> Response {
+        let complete = response.complete;
+        match self.write(Write::Response(Box::new(response))).await {
+            Ok(()) => self.page(
+                StatusCode::OK,
+                self.pages().thanks(&served.survey, locale, complete),
+            ),
+            Err(refused) => self.refused(refused),
+        }
+    }
+
+    /// A new signed open-link session: a random response key for one anonymous answer.
+    fn open_session(&self, served: &Served) -> String {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).expect("the operating system provides randomness");
+        self.0.key.sign(&Claims {
+            survey: served.survey.id.clone(),
+            version: served.survey.version,
+            rule: "open".into(),
+            recipient: String::new(),
+            delivery: format!("open-{}", crate::token::hex(&id)),
+            expires: now() + OPEN_SESSION_SECS,
+        })
+    }
+
+    fn open_page(
+        &self,
+        served: &Served,
+        session: &str,
+        answers: &BTreeMap<String, String>,
+        errors: &[FieldError],
+        status: StatusCode,
+    ) -> Response {
+        let survey = &served.survey;
+        let html = self.pages().form(
+            survey,
+            survey.default_locale(),
+            PageTarget::Open,
+            answers,
+            errors,
+        );
+        self.page(
+            status,
+            html.map(|html| with_extras(html, &[(SESSION_FIELD, session)], None)),
+        )
+    }
+
+    fn notice(&self, status: StatusCode, title: &str, text: &str) -> Response {
+        self.page(status, Ok(self.pages().notice(title, text, None)))
+    }
+
+    /// An HTML page with a Content-Security-Policy that admits its own inline scripts; a
+    /// template that fails to render (a broken override) gets a plain error page.
+    fn page(&self, status: StatusCode, html: Result<String, RenderError>) -> Response {
+        let Ok(html) = html else {
+            return self.notice(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Unavailable",
+                "This page cannot be shown right now.",
+            );
+        };
+        let csp = HeaderValue::from_str(&content_security_policy(&html));
+        let mut response = (status, Html(html)).into_response();
+        if let Ok(csp) = csp {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        response
+    }
+
+    /// The page for a request that cannot go on.
+    fn refused(&self, refused: Refused) -> Response {
+        match refused {
+            Refused::Forged => self.notice(
+                StatusCode::FORBIDDEN,
+                "Invalid link",
+                "This link is damaged or was not issued by us. Please use the link from your message.",
+            ),
+            Refused::Expired(expires) => {
+                let when = jiff::Timestamp::from_second(expires)
+                    .map(|t| t.strftime("%Y-%m-%d").to_string())
+                    .unwrap_or_default();
+                self.notice(
+                    StatusCode::GONE,
+                    "Link expired",
+                    &format!("This survey link expired on {when}, so it no longer takes answers."),
+                )
+            }
+            Refused::Closed => self.notice(
+                StatusCode::NOT_FOUND,
+                "Survey closed",
+                "This survey is no longer collecting answers.",
+            ),
+            Refused::NotSaved => self.notice(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not saved",
+                "Your answer could not be saved. Please try again in a moment.",
+            ),
+        }
+    }
+
+    fn too_many(&self) -> Response {
+        let mut response = self.notice(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "Please wait a minute and try again.",
+        );
+        response.headers_mut().insert(
+            HeaderName::from_static("retry-after"),
+            HeaderValue::from_static("60"),
+        );
+        response
+    }
+}
+
+/// The answer of a single one-click question, typed (the link's value was checked).
+fn validate_one(link: &Link, question: &str, value: &str) -> Answers {
+    let parsed = link
+        .served
+        .survey
+        .question(question)
+        .and_then(|q| q.parse_answer(value).ok());
+    parsed
+        .map(|v| Answers::from([(question.to_string(), v)]))
+        .unwrap_or_default()
+}
+
+/// The form fields that are answers: not the session, not the honeypot; the last value of
+/// a repeated field wins.
+fn answer_fields(fields: Vec<(String, String)>) -> BTreeMap<String, String> {
+    fields
+        .into_iter()
+        .filter(|(name, _)| name != SESSION_FIELD && name != HONEYPOT_FIELD)
+        .collect()
+}
+
+/// A stored JSON value as the text a form field holds.
+fn raw_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}

@@ -1,0 +1,120 @@
+//! The group-commit writer: one thread owns the store's write connection, gathers the
+//! writes that arrive while the previous commit is flushing (and for a moment more), and
+//! commits them in one transaction. Each request waits for its own batch's commit, so a
+//! respondent is never told "thank you" for an answer that is not yet on disk.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::store::{Store, Write};
+
+/// The most writes committed in one transaction.
+const MAX_BATCH: usize = 1024;
+/// How long a small batch waits for company before it is committed.
+const LINGER: Duration = Duration::from_millis(2);
+
+/// Why a write did not become durable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the answer could not be saved: {0}")]
+pub struct WriteError(String);
+
+struct Job {
+    write: Write,
+    done: oneshot::Sender<Result<(), WriteError>>,
+}
+
+/// The handle requests use to write; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread over a store of its own.
+    pub fn start(store: Store) -> std::io::Result<Writer> {
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("canvass-writer".into())
+            .spawn(move || run(store, &queue))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Writes durably: returns once the write's transaction has committed.
+    pub async fn write(&self, write: Write) -> Result<(), WriteError> {
+        let (done, committed) = oneshot::channel();
+        self.jobs
+            .send(Job { write, done })
+            .map_err(|_| WriteError("the writer has stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| WriteError("the writer has stopped".into()))?
+    }
+}
+
+fn run(store: Store, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let batch = gather(first, queue);
+        let (writes, waiters): (Vec<Write>, Vec<_>) =
+            batch.into_iter().map(|job| (job.write, job.done)).unzip();
+        let outcome = store
+            .commit_writes(&writes)
+            .map_err(|e| WriteError(e.to_string()));
+        for waiter in waiters {
+            // A request whose client went away no longer waits; its write is committed.
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
+
+/// Takes what is queued, then waits up to [`LINGER`] for more while the batch is small.
+fn gather(first: Job, queue: &mpsc::Receiver<Job>) -> Vec<Job> {
+    let mut batch = vec![first];
+    let deadline = Instant::now() + LINGER;
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match queue.recv_timeout(left) {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LinkFetch;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_all_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::start(Store::open_in(dir.path()).unwrap()).unwrap();
+        let tasks: Vec<_> = (0..500)
+            .map(|i| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    writer
+                        .write(Write::Fetch(LinkFetch {
+                            delivery: format!("d{i}"),
+                            question: None,
+                            value: None,
+                        }))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let store = Store::open_in(dir.path()).unwrap();
+        assert_eq!(store.link_fetch_count().unwrap(), 500);
+    }
+}

@@ -1,0 +1,318 @@
+//! What `canvass serve` needs from the store: batched writes (answers, link fetches,
+//! suppressions) committed in one transaction, the survey definitions answers were given
+//! on, and the reads behind a landing page.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{NewResponse, Store, StoreError, SuppressionReason, now_rfc3339};
+use crate::model::Survey;
+
+/// Survey definitions by version, so that an answer to an older version can be validated
+/// against the questions it was asked with after the survey file has moved on.
+const DEFINITIONS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS survey_definitions (
+    survey          TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    definition_hash TEXT NOT NULL,
+    definition      TEXT NOT NULL,         -- JSON of the typed survey
+    first_seen      TEXT NOT NULL,
+    PRIMARY KEY (survey, version)
+);
+";
+
+/// Seconds within which fetches of several different links of one message mark it as
+/// opened by a mail security scanner rather than by a person.
+pub const SCAN_WINDOW_SECS: i64 = 10;
+
+/// A fetch of a response link, for spotting scanners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkFetch {
+    /// The delivery the link belongs to.
+    pub delivery: String,
+    /// The question of a one-click link.
+    pub question: Option<String>,
+    /// The value of a one-click link.
+    pub value: Option<String>,
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// A response, replacing the one that counted for its key.
+    Response(Box<NewResponse>),
+    /// A fetch of a one-click or unsubscribe link.
+    Fetch(LinkFetch),
+    /// An unsubscribe, by recipient key.
+    Suppress(String),
+}
+
+/// The answers that count for a response key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountedResponse {
+    /// Question id → value.
+    pub answers: BTreeMap<String, serde_json::Value>,
+    /// Whether a person confirmed them.
+    pub confirmed: bool,
+}
+
+/// What the ledger knows about a delivery that the response should carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryContext {
+    /// The recipient's locale.
+    pub locale: String,
+    /// The segment columns, as JSON text.
+    pub segments: String,
+}
+
+impl Store {
+    /// Commits a batch of writes in one transaction: one disk flush for many answers.
+    /// Either every write is durable when this returns `Ok`, or none is.
+    pub fn commit_writes(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.error(e))?;
+        let now = now_rfc3339();
+        let result = writes.iter().try_for_each(|write| match write {
+            Write::Response(response) => self.record_unless_displacing(response),
+            Write::Fetch(fetch) => self
+                .conn
+                .execute(
+                    "INSERT INTO link_fetches (delivery, fetched_at, question, value) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![fetch.delivery, now, fetch.question, fetch.value],
+                )
+                .map(drop),
+            Write::Suppress(recipient) => self
+                .conn
+                .execute(
+                    "INSERT OR IGNORE INTO suppressions (recipient, reason, created_at) \
+                     VALUES (?1, ?2, ?3)",
+                    params![recipient, SuppressionReason::Unsubscribed.name(), now],
+                )
+                .map(drop),
+        });
+        result.and_then(|()| tx.commit()).map_err(|e| self.error(e))
+    }
+
+    /// Records a response, unless it is provisional and a confirmed one already counts
+    /// for its key: a GET never displaces an answer a person confirmed (the fetch itself
+    /// is still recorded in `link_fetches`).
+    fn record_unless_displacing(&self, response: &NewResponse) -> rusqlite::Result<()> {
+        if !response.confirmed {
+            let confirmed_counts: bool = self.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM responses WHERE survey = ?1 \
+                 AND response_key = ?2 AND counts = 1 AND confirmed = 1)",
+                params![response.survey, response.response_key],
+                |row| row.get(0),
+            )?;
+            if confirmed_counts {
+                return Ok(());
+            }
+        }
+        self.insert_responses(std::slice::from_ref(response))
+            .map(drop)
+    }
+
+    /// Remembers the definition of each survey version served, keeping the first seen.
+    pub fn record_definitions<'a>(
+        &self,
+        surveys: impl IntoIterator<Item = &'a Survey>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(DEFINITIONS_SCHEMA)
+            .map_err(|e| self.error(e))?;
+        let now = now_rfc3339();
+        for survey in surveys {
+            let json = serde_json::to_string(survey).unwrap_or_default();
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO survey_definitions \
+                     (survey, version, definition_hash, definition, first_seen) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        survey.id,
+                        survey.version,
+                        survey.definition_hash(),
+                        json,
+                        now
+                    ],
+                )
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Every recorded survey definition (the typed survey parses back from its JSON).
+    pub fn definitions(&self) -> Result<Vec<Survey>, StoreError> {
+        self.conn
+            .execute_batch(DEFINITIONS_SCHEMA)
+            .map_err(|e| self.error(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT definition FROM survey_definitions")
+            .map_err(|e| self.error(e))?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(|e| self.error(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect())
+    }
+
+    /// The answers that count for a response key, if any.
+    pub fn counted_response(
+        &self,
+        survey: &str,
+        response_key: &str,
+    ) -> Result<Option<CountedResponse>, StoreError> {
+        let row: Option<(String, bool)> = self
+            .conn
+            .query_row(
+                "SELECT answers, confirmed FROM responses \
+                 WHERE survey = ?1 AND response_key = ?2 AND counts = 1",
+                params![survey, response_key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        Ok(row.map(|(answers, confirmed)| CountedResponse {
+            answers: serde_json::from_str(&answers).unwrap_or_default(),
+            confirmed,
+        }))
+    }
+
+    /// The locale and segments the ledger recorded for a delivery.
+    pub fn delivery_context(&self, delivery: &str) -> Result<Option<DeliveryContext>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT locale, segments FROM deliveries WHERE id = ?1",
+                [delivery],
+                |row| {
+                    Ok(DeliveryContext {
+                        locale: row.get(0)?,
+                        segments: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Deliveries whose one-click links were fetched with at least two different values
+    /// within [`SCAN_WINDOW_SECS`]: a person clicks one button, a scanner fetches them all.
+    pub fn scanned_deliveries(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT a.delivery FROM link_fetches a JOIN link_fetches b \
+                 ON a.delivery = b.delivery AND a.rowid < b.rowid \
+                 AND COALESCE(a.value, '') != COALESCE(b.value, '') \
+                 AND abs(unixepoch(b.fetched_at) - unixepoch(a.fetched_at)) <= ?1 \
+                 ORDER BY a.delivery",
+            )
+            .map_err(|e| self.error(e))?;
+        stmt.query_map([SCAN_WINDOW_SECS], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.error(e))
+    }
+
+    /// How many link fetches are recorded.
+    #[cfg(test)]
+    pub(crate) fn link_fetch_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM link_fetches", [], |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Whether the store answers at all (for `/healthz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(key: &str, confirmed: bool, score: i64) -> Write {
+        Write::Response(Box::new(NewResponse {
+            survey: "nps".into(),
+            version: 1,
+            definition_hash: "h".into(),
+            response_key: key.into(),
+            channel: "email".into(),
+            source: "oneclick".into(),
+            rule: None,
+            locale: None,
+            submitted_at: now_rfc3339(),
+            confirmed,
+            complete: true,
+            answers: [(
+                "score".to_string(),
+                crate::model::AnswerValue::Number(score),
+            )]
+            .into(),
+            segments: Default::default(),
+        }))
+    }
+
+    #[test]
+    fn a_provisional_answer_never_displaces_a_confirmed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        store.commit_writes(&[response("d1", false, 1)]).unwrap();
+        store.commit_writes(&[response("d1", true, 9)]).unwrap();
+        store.commit_writes(&[response("d1", false, 0)]).unwrap();
+        let counted = store.counted_response("nps", "d1").unwrap().unwrap();
+        assert_eq!(counted.answers["score"], 9);
+        assert!(counted.confirmed);
+        store.commit_writes(&[response("d1", true, 7)]).unwrap();
+        let counted = store.counted_response("nps", "d1").unwrap().unwrap();
+        assert_eq!(counted.answers["score"], 7);
+    }
+
+    #[test]
+    fn fetching_every_button_at_once_marks_a_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let fetch = |delivery: &str, value: &str| {
+            Write::Fetch(LinkFetch {
+                delivery: delivery.into(),
+                question: Some("score".into()),
+                value: Some(value.into()),
+            })
+        };
+        store
+            .commit_writes(&[
+                fetch("scanned", "0"),
+                fetch("scanned", "1"),
+                fetch("person", "9"),
+            ])
+            .unwrap();
+        store.commit_writes(&[fetch("person", "9")]).unwrap();
+        assert_eq!(store.scanned_deliveries().unwrap(), vec!["scanned"]);
+    }
+
+    #[test]
+    fn definitions_keep_the_first_seen_per_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let survey: Survey = serde_json::from_value(serde_json::json!({
+            "id": "s", "version": 1, "locales": ["en"], "title": "t",
+            "questions": [{"id": "q", "type": "text", "text": "x"}]
+        }))
+        .unwrap();
+        let mut changed = survey.clone();
+        changed.title = crate::model::Text::Plain("changed".into());
+        store.record_definitions([&survey]).unwrap();
+        store.record_definitions([&changed]).unwrap();
+        assert_eq!(store.definitions().unwrap(), vec![survey]);
+    }
+}

@@ -1,0 +1,326 @@
+//! `canvass serve` over real HTTP: one-click links, the form, tokens, unsubscribe, the
+//! open link, versions and limits.
+
+mod collector;
+
+use collector::{Server, count, db, get, post, token, workspace};
+
+fn counted_answers(root: &std::path::Path, delivery: &str) -> (String, bool, i64) {
+    db(root)
+        .query_row(
+            "SELECT answers, confirmed, version FROM responses \
+             WHERE response_key = ?1 AND counts = 1",
+            [delivery],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_one_click_answer_is_provisional_until_the_page_confirms_it() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let link = token(1, "d-click", 3600);
+    let page = get(server.addr, &format!("/r/{link}?q=score&v=9")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("/assets/confirm.js"), "{}", page.body);
+    assert!(page.body.contains(&link), "the form posts back to the link");
+    assert_eq!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next(),
+        Some("default-src 'none'")
+    );
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    let (answers, confirmed, _) = counted_answers(ws.path(), "d-click");
+    assert_eq!(answers, r#"{"score":9}"#);
+    assert!(!confirmed);
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM link_fetches"), 1);
+
+    let confirm = post(server.addr, &format!("/r/{link}"), "q=score&v=9").await;
+    assert_eq!(confirm.status, 204);
+    let (answers, confirmed, _) = counted_answers(ws.path(), "d-click");
+    assert_eq!(answers, r#"{"score":9}"#);
+    assert!(confirmed);
+
+    // A scanner fetching the other buttons afterwards changes nothing that counts, and the
+    // message is flagged.
+    for v in 0..=10 {
+        get(server.addr, &format!("/r/{link}?q=score&v={v}")).await;
+    }
+    let (answers, confirmed, _) = counted_answers(ws.path(), "d-click");
+    assert_eq!((answers.as_str(), confirmed), (r#"{"score":9}"#, true));
+    let store = canvass::store::Store::open_in(&ws.path().join(".canvass")).unwrap();
+    assert_eq!(store.scanned_deliveries().unwrap(), vec!["d-click"]);
+}
+
+#[tokio::test]
+async fn the_form_keeps_answers_and_shows_errors_then_a_second_answer_replaces_the_first() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let path = format!("/s/{}", token(1, "d-form", 3600));
+    assert_eq!(get(server.addr, &path).await.status, 200);
+
+    let invalid = post(server.addr, &path, "score=3&why=too+slow&solved=").await;
+    assert_eq!(invalid.status, 422);
+    assert!(
+        invalid.body.contains("an answer is required"),
+        "{}",
+        invalid.body
+    );
+    assert!(invalid.body.contains("too slow"), "the answers are kept");
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM responses"), 0);
+
+    let out_of_range = post(server.addr, &path, "score=11&solved=yes").await;
+    assert_eq!(out_of_range.status, 422);
+    assert!(out_of_range.body.contains("a whole number from 0 to 10"));
+
+    let hidden = post(server.addr, &path, "score=9&why=x&solved=yes").await;
+    assert_eq!(hidden.status, 422, "`why` is asked only when score <= 6");
+
+    let valid = post(server.addr, &path, "score=3&why=too+slow&solved=no").await;
+    assert_eq!(valid.status, 200);
+    assert!(valid.body.contains("Thanks a lot!"));
+    assert!(
+        valid.body.contains("THANKS10"),
+        "a complete answer shows the incentive"
+    );
+
+    let again = post(server.addr, &path, "score=10&solved=yes").await;
+    assert_eq!(again.status, 200);
+    let (answers, confirmed, version) = counted_answers(ws.path(), "d-form");
+    assert_eq!(answers, r#"{"score":10,"solved":"yes"}"#);
+    assert!(confirmed);
+    assert_eq!(version, 1);
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM responses"), 2);
+    assert_eq!(count(ws.path(), "SELECT sum(counts) FROM responses"), 1);
+}
+
+#[tokio::test]
+async fn forged_and_expired_links_are_refused() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let good = token(1, "d-x", 3600);
+    let (payload, _) = good.split_once('.').unwrap();
+    let forged = format!("{payload}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    for path in [
+        format!("/r/{forged}?q=score&v=1"),
+        format!("/s/{forged}"),
+        "/s/garbage".to_string(),
+    ] {
+        assert_eq!(get(server.addr, &path).await.status, 403, "{path}");
+    }
+    assert_eq!(
+        post(server.addr, &format!("/s/{forged}"), "score=1&solved=yes")
+            .await
+            .status,
+        403
+    );
+    let expired = get(server.addr, &format!("/s/{}", token(1, "d-old", -60))).await;
+    assert_eq!(expired.status, 410);
+    assert!(expired.body.contains("expired"));
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM responses"), 0);
+    assert_eq!(get(server.addr, "/healthz").await.body, "ok\n");
+    assert_eq!(get(server.addr, "/nowhere").await.status, 404);
+}
+
+#[tokio::test]
+async fn unsubscribe_needs_a_post_and_records_the_suppression() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let path = format!("/u/{}", token(1, "d-unsub", -60));
+    let page = get(server.addr, &path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("method=\"post\""));
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM suppressions"), 0);
+    let done = post(server.addr, &path, "List-Unsubscribe=One-Click").await;
+    assert_eq!(done.status, 200);
+    let reason: String = db(ws.path())
+        .query_row(
+            "SELECT reason FROM suppressions WHERE recipient = 'recipient-d-unsub'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(reason, "unsubscribed");
+}
+
+#[tokio::test]
+async fn an_answer_to_an_older_version_is_stored_with_that_version() {
+    let ws = workspace(1);
+    let v1_hash = {
+        let server = Server::start(ws.path());
+        assert_eq!(get(server.addr, "/healthz").await.status, 200);
+        let (ws_loaded, _) = canvass::workspace::Workspace::load(ws.path());
+        ws_loaded.surveys[0]
+            .survey
+            .as_ref()
+            .unwrap()
+            .value
+            .definition_hash()
+    };
+    collector::set_version(ws.path(), 2);
+    let server = Server::start(ws.path());
+    // Version 2 requires `effort`; the version 1 link is validated against version 1.
+    let old = post(
+        server.addr,
+        &format!("/s/{}", token(1, "d-v1", 3600)),
+        "score=8&solved=yes",
+    )
+    .await;
+    assert_eq!(old.status, 200, "{}", old.body);
+    let (version, hash): (u32, String) = db(ws.path())
+        .query_row(
+            "SELECT version, definition_hash FROM responses WHERE response_key = 'd-v1'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, hash), (1, v1_hash));
+    let new = post(
+        server.addr,
+        &format!("/s/{}", token(2, "d-v2", 3600)),
+        "score=8&solved=yes",
+    )
+    .await;
+    assert_eq!(new.status, 422, "version 2 needs `effort`");
+}
+
+#[tokio::test]
+async fn an_older_version_never_served_here_is_checked_against_the_current_one() {
+    let ws = workspace(2);
+    let server = Server::start(ws.path());
+    let path = format!("/s/{}", token(1, "d-unknown", 3600));
+    assert_eq!(
+        post(server.addr, &path, "score=8&solved=yes").await.status,
+        422
+    );
+    let ok = post(server.addr, &path, "score=8&solved=yes&effort=6").await;
+    assert_eq!(ok.status, 200);
+    let (_, _, version) = counted_answers(ws.path(), "d-unknown");
+    assert_eq!(version, 1, "tagged with the link's version");
+}
+
+#[tokio::test]
+async fn the_open_link_takes_anonymous_answers_drops_bots_and_limits_clients() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let page = get(server.addr, "/o/fb").await;
+    assert_eq!(page.status, 200);
+    let session = page
+        .body
+        .split("name=\"_session\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a session field")
+        .to_string();
+    let bot = post(
+        server.addr,
+        "/o/fb",
+        &format!("_session={session}&score=0&solved=no&website=spam.example"),
+    )
+    .await;
+    assert_eq!(bot.status, 200);
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM responses"), 0);
+    for score in [7, 8] {
+        let ok = post(
+            server.addr,
+            "/o/fb",
+            &format!("_session={session}&score={score}&solved=yes&website="),
+        )
+        .await;
+        assert_eq!(ok.status, 200);
+    }
+    let (answers, confirmed, _) = counted_answers(ws.path(), &session_key(&session));
+    assert_eq!(
+        (answers.as_str(), confirmed),
+        (r#"{"score":8,"solved":"yes"}"#, true)
+    );
+    assert_eq!(
+        count(
+            ws.path(),
+            "SELECT count(*) FROM responses WHERE channel = 'link'"
+        ),
+        2,
+        "a second submit of the same page replaces the first"
+    );
+    let no_session = post(server.addr, "/o/fb", "score=1&solved=no").await;
+    assert_eq!(no_session.status, 403);
+    let mut limited = false;
+    for _ in 0..40 {
+        limited |= get(server.addr, "/o/fb").await.status == 429;
+    }
+    assert!(limited, "a client is rate-limited on the open link");
+}
+
+fn session_key(session: &str) -> String {
+    canvass::token::Key::from_base64(collector::KEY)
+        .unwrap()
+        .verify(session, 0)
+        .unwrap()
+        .delivery
+}
+
+#[tokio::test]
+async fn large_bodies_are_refused() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let path = format!("/s/{}", token(1, "d-big", 3600));
+    let big = format!("score=1&solved=no&why={}", "x".repeat(200_000));
+    assert_eq!(post(server.addr, &path, &big).await.status, 413);
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_key_and_key_makes_one() {
+    let ws = workspace(1);
+    assert_cmd::Command::cargo_bin("canvass")
+        .unwrap()
+        .args(["--workspace"])
+        .arg(ws.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("CANVASS_KEY")
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("canvass key"));
+    let output = assert_cmd::Command::cargo_bin("canvass")
+        .unwrap()
+        .arg("key")
+        .output()
+        .unwrap();
+    let key = String::from_utf8(output.stdout).unwrap();
+    assert!(canvass::token::Key::from_base64(key.trim()).is_ok());
+}
+
+#[tokio::test]
+async fn an_unsubscribed_person_is_suppressed_in_the_plan() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    collector::write_distribution(ws.path(), &server.url(""));
+    let key = canvass::token::Key::from_base64(collector::KEY).unwrap();
+    let link = collector::token_for(1, "d-ana", &key.recipient("ana@example.com"), 3600);
+    let plan = || {
+        let output = assert_cmd::Command::cargo_bin("canvass")
+            .unwrap()
+            .args(["--workspace"])
+            .arg(ws.path())
+            .args(["plan", "--all"])
+            .env("CANVASS_KEY", collector::KEY)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(!plan().contains("suppressed"), "{}", plan());
+    let done = post(
+        server.addr,
+        &format!("/u/{link}"),
+        "List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(done.status, 200);
+    let after = plan();
+    assert!(after.contains("suppressed"), "{after}");
+}
