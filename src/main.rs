@@ -510,6 +510,12 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
         }
         Command::Report { surveys, check } => {
             let workspace = load_workspace(cli.workspace)?;
+            if check && !canvass::report::has_store(&workspace) {
+                eprintln!(
+                    "no answers store in this checkout (.canvass/state.db): the scores cannot be \
+                     recomputed here, so only the committed summaries' shape is checked"
+                );
+            }
             let changed =
                 canvass::report::report(&workspace, &surveys, check).map_err(|e| e.to_string())?;
             let verb = if check { "stale" } else { "wrote" };

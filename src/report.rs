@@ -110,6 +110,9 @@ pub fn report(
     surveys: &[String],
     check: bool,
 ) -> Result<Vec<PathBuf>, ReportError> {
+    if check && !has_store(workspace) {
+        return invalid_summaries(workspace, surveys);
+    }
     let mut changed = Vec::new();
     for survey in selected(workspace, surveys)? {
         let summary = summarize(workspace, survey)?;
@@ -125,6 +128,35 @@ pub fn report(
         }
     }
     Ok(changed)
+}
+
+/// Whether the workspace holds an answers store; a fresh clone, as in CI, has none.
+pub fn has_store(workspace: &Workspace) -> bool {
+    workspace.state_dir().join(STATE_DB).exists()
+}
+
+/// Without a store the scores cannot be recomputed, so `--check` checks what it can: every
+/// committed `summary.json` parses and has the shape of the summary schema. Returns those
+/// that do not.
+fn invalid_summaries(workspace: &Workspace, ids: &[String]) -> Result<Vec<PathBuf>, ReportError> {
+    let mut invalid = Vec::new();
+    for survey in selected(workspace, ids)? {
+        let path = workspace
+            .root
+            .join(SURVEYS_DIR)
+            .join(&survey.id)
+            .join(RESULTS_DIR)
+            .join("summary.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let valid = serde_json::from_str(&text)
+            .is_ok_and(|value| crate::schema::SchemaKind::Summary.errors(&value).is_empty());
+        if !valid {
+            invalid.push(path);
+        }
+    }
+    Ok(invalid)
 }
 
 fn selected<'a>(workspace: &'a Workspace, ids: &[String]) -> Result<Vec<&'a Survey>, ReportError> {

@@ -123,6 +123,21 @@ fn import_report_check_and_determinism() {
         b"{}",
         "--check writes nothing"
     );
+
+    // A fresh clone (CI) has no answers store: committed summaries cannot be recomputed,
+    // so --check accepts valid ones and still refuses a summary.json of the wrong shape.
+    canvass(&root).arg("report").assert().success();
+    std::fs::remove_dir_all(root.join(".canvass")).unwrap();
+    canvass(&root)
+        .args(["report", "--check"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no answers store"));
+    std::fs::write(results.join("summary.json"), "{}").unwrap();
+    canvass(&root)
+        .args(["report", "--check"])
+        .assert()
+        .code(1);
 }
 
 #[test]
