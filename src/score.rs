@@ -147,43 +147,34 @@ impl Accumulator {
         }
     }
 
-    fn add(&mut self, spec: &MetricSpec, answers: &Answers) {
-        match self {
-            Accumulator::Nps {
-                promoters,
-                passives,
-                detractors,
-            } => match spec.answer(answers).and_then(AnswerValue::as_number) {
-                Some(9..) => *promoters += 1,
-                Some(7..=8) => *passives += 1,
-                Some(_) => *detractors += 1,
-                None => {}
+    fn add(&mut self, observation: Observation, item_shares: &[Option<f64>]) {
+        match (self, observation) {
+            (
+                Accumulator::Nps {
+                    promoters,
+                    passives,
+                    detractors,
+                },
+                Observation::Score(score),
+            ) => match score {
+                9.. => *promoters += 1,
+                7..=8 => *passives += 1,
+                _ => *detractors += 1,
             },
-            Accumulator::TopBox { hits, n } => {
-                if let Some(value) = spec.answer(answers) {
-                    *n += 1;
-                    *hits += u64::from(spec.top_box.contains(value));
-                }
+            (Accumulator::TopBox { hits, n }, Observation::Hit(hit)) => {
+                *n += 1;
+                *hits += u64::from(hit);
             }
-            Accumulator::Mean(moments) => {
-                if let Some(x) = spec.answer(answers).and_then(AnswerValue::as_number) {
-                    moments.add(x as f64);
-                }
-            }
-            Accumulator::Weighted { overall, items } => {
-                let (mut points, mut max) = (0.0, 0.0);
-                for (item, moments) in spec.items.iter().zip(items.iter_mut()) {
-                    let answer = answers.get(&item.question);
-                    if let Some(share) = answer.and_then(|v| item_share(v, item.range)) {
-                        moments.add(share);
-                        points += item.weight * share;
-                        max += item.weight;
+            (Accumulator::Mean(moments), Observation::Score(x)) => moments.add(x as f64),
+            (Accumulator::Weighted { overall, items }, Observation::Share(share)) => {
+                overall.add(share);
+                for (moments, item) in items.iter_mut().zip(item_shares) {
+                    if let Some(item) = item {
+                        moments.add(*item);
                     }
                 }
-                if max > 0.0 {
-                    overall.add(points / max);
-                }
             }
+            _ => {}
         }
     }
 
@@ -310,10 +301,75 @@ impl Cell {
         }
     }
 
-    fn add(&mut self, specs: &[MetricSpec], answers: &Answers) {
+    fn add(&mut self, observed: &Observations) {
         self.responses += 1;
-        for (acc, spec) in self.metrics.iter_mut().zip(specs) {
-            acc.add(spec, answers);
+        for ((acc, observation), items) in self
+            .metrics
+            .iter_mut()
+            .zip(&observed.metrics)
+            .zip(&observed.item_shares)
+        {
+            acc.add(*observation, items);
+        }
+    }
+}
+
+/// One response's contribution to a metric, resolved once and then added to every group
+/// the response belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Observation {
+    /// The metric's question is unanswered.
+    Missing,
+    /// A scale point (nps, mean).
+    Score(i64),
+    /// Whether the answer is in the top box.
+    Hit(bool),
+    /// A scorecard's weighted share of the maximum.
+    Share(f64),
+}
+
+/// Every metric's observation for one response, in buffers reused from one response to
+/// the next.
+#[derive(Debug, Clone, Default)]
+struct Observations {
+    metrics: Vec<Observation>,
+    /// Per metric, the share of each scorecard item (empty for other kinds).
+    item_shares: Vec<Vec<Option<f64>>>,
+}
+
+impl Observations {
+    fn resolve(&mut self, specs: &[MetricSpec], answers: &Answers) {
+        self.metrics.clear();
+        self.item_shares.resize_with(specs.len(), Vec::new);
+        for (spec, shares) in specs.iter().zip(&mut self.item_shares) {
+            shares.clear();
+            let answer = spec.answer(answers);
+            let observation = match spec.kind {
+                MetricKind::Nps | MetricKind::Mean => answer
+                    .and_then(AnswerValue::as_number)
+                    .map_or(Observation::Missing, Observation::Score),
+                MetricKind::TopBox => answer.map_or(Observation::Missing, |v| {
+                    Observation::Hit(spec.top_box.contains(v))
+                }),
+                MetricKind::Weighted => {
+                    let (mut points, mut max) = (0.0, 0.0);
+                    for item in &spec.items {
+                        let answer = answers.get(&item.question);
+                        let share = answer.and_then(|v| item_share(v, item.range));
+                        if let Some(share) = share {
+                            points += item.weight * share;
+                            max += item.weight;
+                        }
+                        shares.push(share);
+                    }
+                    if max > 0.0 {
+                        Observation::Share(points / max)
+                    } else {
+                        Observation::Missing
+                    }
+                }
+            };
+            self.metrics.push(observation);
         }
     }
 }
@@ -363,6 +419,7 @@ pub struct Fold {
     specs: Vec<MetricSpec>,
     period: Period,
     versions: BTreeMap<u32, VersionFold>,
+    observed: Observations,
 }
 
 impl Fold {
@@ -373,16 +430,18 @@ impl Fold {
             specs: MetricSpec::resolve(survey),
             period,
             versions: BTreeMap::new(),
+            observed: Observations::default(),
         }
     }
 
     /// Adds one response that counts.
     pub fn add(&mut self, response: &StoredResponse) {
+        self.observed.resolve(&self.specs, &response.answers);
         let fold = self
             .versions
             .entry(response.version)
             .or_insert_with(|| VersionFold::new(&self.survey, &self.specs));
-        fold.add(response, &self.specs, self.period);
+        fold.add(response, &self.observed, &self.specs, self.period);
     }
 
     /// The summary: every version seen (and the survey's current version, even with no
@@ -491,9 +550,15 @@ impl VersionFold {
         }
     }
 
-    fn add(&mut self, response: &StoredResponse, specs: &[MetricSpec], period: Period) {
+    fn add(
+        &mut self,
+        response: &StoredResponse,
+        observed: &Observations,
+        specs: &[MetricSpec],
+        period: Period,
+    ) {
         let answers = &response.answers;
-        self.overall.add(specs, answers);
+        self.overall.add(observed);
         for histogram in &mut self.histograms {
             histogram.add(answers);
         }
@@ -503,10 +568,10 @@ impl VersionFold {
             self.period_cache = Some((day.to_string(), key));
         }
         let (_, key) = self.period_cache.as_ref().expect("set above");
-        entry_for(&mut self.trend, key, || Cell::new(specs)).add(specs, answers);
+        entry_for(&mut self.trend, key, || Cell::new(specs)).add(observed);
         for (dimension, value) in dimensions(response) {
             let cells = entry_for(&mut self.segments, dimension, BTreeMap::new);
-            entry_for(cells, value, || Cell::new(specs)).add(specs, answers);
+            entry_for(cells, value, || Cell::new(specs)).add(observed);
         }
         if let Some(rule) = &response.rule {
             *entry_for(&mut self.by_rule, rule, || 0) += 1;

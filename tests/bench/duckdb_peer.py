@@ -30,7 +30,8 @@ def main():
     rows = con.execute(QUERY, [path]).fetchall()
     seconds = time.perf_counter() - start
     total = sum(r[1] for r in rows)
-    print(f"duckdb: {total} answers, {len(rows)} months, threads {con.execute('SELECT current_setting(''threads'')').fetchone()[0]}")
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    print(f"duckdb: {total} answers, {len(rows)} months, {threads} threads")
     print(f"duckdb seconds: {seconds:.3f}")
 
 
