@@ -64,12 +64,12 @@ impl Renderer {
     /// A Microsoft Teams Adaptive Card (schema 1.5). Post it wrapped in a message with an
     /// `application/vnd.microsoft.card.adaptive` attachment.
     pub fn teams(&self, delivery: &Delivery) -> Result<serde_json::Value, RenderError> {
-        self.render_json("teams.json", &self.chat_view(delivery))
+        self.render_json("teams.json", self.chat_view(delivery))
     }
 
     /// A short plain text with the survey's link, for SMS or WhatsApp.
     pub fn text(&self, delivery: &Delivery) -> Result<String, RenderError> {
-        self.render("text.txt", &self.chat_view(delivery))
+        self.render("text.txt", self.chat_view(delivery))
     }
 
     fn chat_view<'a>(&self, d: &'a Delivery) -> ChatView<'a> {
