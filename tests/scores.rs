@@ -134,10 +134,7 @@ fn import_report_check_and_determinism() {
         .success()
         .stderr(predicate::str::contains("no answers store"));
     std::fs::write(results.join("summary.json"), "{}").unwrap();
-    canvass(&root)
-        .args(["report", "--check"])
-        .assert()
-        .code(1);
+    canvass(&root).args(["report", "--check"]).assert().code(1);
 }
 
 #[test]
