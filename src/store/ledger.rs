@@ -174,13 +174,7 @@ impl Store {
         rule: &str,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        self.conn
-            .execute(
-                "UPDATE deliveries SET status = 'unknown', updated_at = ?3
-                 WHERE survey = ?1 AND rule = ?2 AND status = 'handing'",
-                params![survey, rule, stamp(now)],
-            )
-            .map_err(|e| self.error(e))
+        self.move_status(survey, rule, "handing", "unknown", now)
     }
 
     /// Turns a rule's `unknown` deliveries back into retries (`--resend-unknown`).
@@ -190,11 +184,22 @@ impl Store {
         rule: &str,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
+        self.move_status(survey, rule, "unknown", "retrying", now)
+    }
+
+    fn move_status(
+        &self,
+        survey: &str,
+        rule: &str,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
         self.conn
             .execute(
-                "UPDATE deliveries SET status = 'retrying', updated_at = ?3
-                 WHERE survey = ?1 AND rule = ?2 AND status = 'unknown'",
-                params![survey, rule, stamp(now)],
+                "UPDATE deliveries SET status = ?4, updated_at = ?3
+                 WHERE survey = ?1 AND rule = ?2 AND status = ?5",
+                params![survey, rule, stamp(now), to, from],
             )
             .map_err(|e| self.error(e))
     }
