@@ -84,7 +84,7 @@ impl Renderer {
         if let Some(reply_to) = settings.and_then(|s| s.reply_to.as_deref()) {
             builder = builder.reply_to(mailbox(reply_to)?);
         }
-        Ok(builder.multipart(MultiPart::alternative_plain_html(text, html))?)
+        Ok(builder.multipart(MultiPart::alternative_plain_html(crlf(&text), crlf(&html)))?)
     }
 
     /// The e-mail's plain-text and HTML bodies, before MIME encoding (for previews).
@@ -117,6 +117,22 @@ impl Renderer {
         let text = subject.get(d.locale, d.survey.default_locale());
         super::personalize(text, &view.title, d.recipient, &allowed).into_owned()
     }
+}
+
+/// The text with CRLF line ends, made in one pass: lettre would insert each `\r` in
+/// place, moving the rest of the body every time.
+fn crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    for line in text.split_inclusive('\n') {
+        match line.strip_suffix('\n') {
+            Some(content) => {
+                out.push_str(content.strip_suffix('\r').unwrap_or(content));
+                out.push_str("\r\n");
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// `<mailto:…?subject=unsubscribe%20TOKEN>, <https://…/u/TOKEN>`.
@@ -181,6 +197,11 @@ mod tests {
             "a Bcc: x@example.com"
         );
         assert_eq!(fold_header(" a\tb\n"), "a b");
+    }
+
+    #[test]
+    fn line_ends_become_crlf() {
+        assert_eq!(crlf("a\nb\r\nc"), "a\r\nb\r\nc");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 """The Python side of the render benchmark: Jinja2 and email.message render the same
-templates for the same recipients. Prints messages per second.
+templates for the same recipients. Prints messages per second of CPU time.
 
 Usage: render_vs_jinja2.py TEMPLATES_DIR DATA.json (written by tests/bench/render.rs).
 """
@@ -33,7 +33,7 @@ def main():
     s, question, base = data["s"], data["q"], data["base_url"]
     from_name, from_addr = parseaddr(data["from"])
     date = format_datetime(datetime.fromtimestamp(1_800_000_000, timezone.utc))
-    started = time.perf_counter()
+    started = time.process_time()
     total = 0
     for i, (address, name, token) in enumerate(data["recipients"]):
         q = copy.deepcopy(question)
@@ -61,7 +61,7 @@ def main():
         msg.set_content(text_template.render(context))
         msg.add_alternative(html_template.render(context), subtype="html")
         total += len(msg.as_bytes(policy=SMTP))
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     print(len(data["recipients"]) / elapsed)
 
 
