@@ -95,14 +95,16 @@ pub enum ImportOutcome {
     AlreadyImported,
 }
 
+// Lookups by key name their index: without statistics, SQLite may prefer the
+// (survey, counts, …) index and scan every counting response for each one recorded.
 const INSERT_RESPONSE: &str = "INSERT INTO responses (survey, version, definition_hash, \
      response_key, channel, source, rule, locale, submitted_at, confirmed, complete, counts, \
      answers, segments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13)";
-const SAME_AS_COUNTING: &str = "SELECT 1 FROM responses WHERE survey = ?1 AND response_key = ?2 \
+const SAME_AS_COUNTING: &str = "SELECT 1 FROM responses INDEXED BY responses_key WHERE survey = ?1 AND response_key = ?2 \
      AND counts = 1 AND version = ?3 AND submitted_at = ?4 AND answers = ?5 AND segments = ?6 \
      AND confirmed >= ?7";
-const SUPERSEDE: &str =
-    "UPDATE responses SET counts = 0 WHERE survey = ?1 AND response_key = ?2 AND counts = 1";
+const SUPERSEDE: &str = "UPDATE responses INDEXED BY responses_key SET counts = 0 \
+     WHERE survey = ?1 AND response_key = ?2 AND counts = 1";
 
 impl Store {
     /// Records responses in one transaction. Each new response becomes the one that counts
@@ -203,7 +205,7 @@ impl Store {
         let changed = self
             .conn
             .execute(
-                "UPDATE responses SET confirmed = 1 \
+                "UPDATE responses INDEXED BY responses_key SET confirmed = 1 \
                  WHERE survey = ?1 AND response_key = ?2 AND counts = 1",
                 params![survey, response_key],
             )
