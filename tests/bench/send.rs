@@ -81,7 +81,10 @@ fn run_canvass(root: &Path, port: Option<u16>) -> (Duration, u64) {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some(port) = port {
-        command.env("CANVASS_SMTP_URL", format!("smtp://127.0.0.1:{port}?tls=none"));
+        command.env(
+            "CANVASS_SMTP_URL",
+            format!("smtp://127.0.0.1:{port}?tls=none"),
+        );
     }
     let start = Instant::now();
     let mut child = command.spawn().expect("the canvass binary runs");
@@ -131,7 +134,8 @@ fn workspace(size: usize) -> tempfile::TempDir {
         "rules:\n  - id: all\n    channel: email\n    audience: { file: people.csv, key: email, name: name }\n    email: { from: \"Acme <support@example.com>\", subject: \"{{ name }}, a minute?\" }\n",
     )
     .unwrap();
-    let mut csv = std::io::BufWriter::new(std::fs::File::create(survey.join("people.csv")).unwrap());
+    let mut csv =
+        std::io::BufWriter::new(std::fs::File::create(survey.join("people.csv")).unwrap());
     writeln!(csv, "email,name").unwrap();
     for i in 0..size {
         writeln!(csv, "person{i}@example.com,Person {i}").unwrap();
