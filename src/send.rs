@@ -33,6 +33,8 @@ use crate::store::{Handing, Outcome, Status, Store, StoreError, SuppressionReaso
 use crate::token::{Claims, Key};
 use crate::workspace::Workspace;
 
+mod smtp;
+
 /// The SMTP server, as `smtp://user:pass@host:587` (STARTTLS), `smtps://…:465` (implicit
 /// TLS) or `smtp://host:25?tls=none` (plain text, for a local test server).
 pub const SMTP_URL_ENV: &str = "CANVASS_SMTP_URL";
@@ -129,10 +131,18 @@ pub trait Transport: Send + Sync {
     fn is_remote(&self) -> bool;
 }
 
-/// SMTP through lettre's pooled, TLS-capable transport, with optional DKIM signing.
+/// SMTP through lettre, over a pool of connections, with optional DKIM signing.
 pub struct Smtp {
-    transport: lettre::SmtpTransport,
+    link: Link,
     dkim: Option<Dkim>,
+}
+
+/// How messages reach the server.
+enum Link {
+    /// canvass's pool, on sockets with `TCP_NODELAY` (`smtp://`).
+    Pool(Box<smtp::Pool>),
+    /// lettre's pooled transport, for implicit TLS (`smtps://`).
+    Lettre(lettre::SmtpTransport),
 }
 
 struct Dkim {
@@ -146,16 +156,23 @@ impl Smtp {
     /// A transport for `url` (see [`SMTP_URL_ENV`]) with `pool` connections at most.
     /// `smtp://` means STARTTLS unless `?tls=none` or `?tls=opportunistic` says otherwise.
     pub fn new(url: &str, pool: u32, dkim: Option<(String, String)>) -> Result<Smtp, SendError> {
-        let builder = lettre::SmtpTransport::from_url(&secure_by_default(url)?)
-            .map_err(|e| SendError::Smtp(e.to_string()))?;
-        let transport = builder
-            .timeout(Some(SMTP_TIMEOUT))
-            .pool_config(PoolConfig::new().max_size(pool.max(1)))
-            .build();
+        let url = secure_by_default(url)?;
+        let link = if url.starts_with("smtp://") {
+            Link::Pool(Box::new(smtp::Pool::new(&url, pool)?))
+        } else {
+            let builder = lettre::SmtpTransport::from_url(&url)
+                .map_err(|e| SendError::Smtp(e.to_string()))?;
+            Link::Lettre(
+                builder
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .pool_config(PoolConfig::new().max_size(pool.max(1)))
+                    .build(),
+            )
+        };
         let dkim = dkim
             .map(|(key, selector)| Dkim::new(&key, selector))
             .transpose()?;
-        Ok(Smtp { transport, dkim })
+        Ok(Smtp { link, dkim })
     }
 
     /// The transport of `CANVASS_SMTP_URL` and the DKIM variables, `None` when unset.
@@ -276,11 +293,14 @@ impl Transport for Smtp {
         if let Some(dkim) = &self.dkim {
             dkim.sign(&mut message);
         }
-        match self.transport.send(&message) {
-            Ok(response) => {
-                Reply::Accepted(smtp_words(response.code().to_string(), response.message()))
-            }
-            Err(e) => classify_smtp_error(&e),
+        match &self.link {
+            Link::Pool(pool) => pool.deliver(message.envelope(), &message.formatted()),
+            Link::Lettre(transport) => match transport.send(&message) {
+                Ok(response) => {
+                    Reply::Accepted(smtp_words(response.code().to_string(), response.message()))
+                }
+                Err(e) => classify_smtp_error(&e),
+            },
         }
     }
 
