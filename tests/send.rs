@@ -1,6 +1,8 @@
 //! End-to-end tests of `canvass plan` and `canvass send` against a real SMTP server
 //! (aiosmtpd, started per test on 127.0.0.1), asserting on what the server received.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -691,9 +693,8 @@ fn a_test_send_goes_out_once_per_locale_outside_the_ledger() {
 
 #[test]
 fn the_example_workspace_sends_to_the_outbox_once() {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&source, dir.path());
+    common::copy_example(dir.path());
     let run = || {
         let output = Command::cargo_bin("canvass")
             .unwrap()
@@ -719,19 +720,4 @@ fn the_example_workspace_sends_to_the_outbox_once() {
     let second = run();
     assert!(second.contains("nothing to send"), "{second}");
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), files);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != ".canvass" {
-                copy_dir(&entry.path(), &target);
-            }
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
