@@ -412,38 +412,57 @@ impl Node {
 }
 
 /// Where each node of a document is, by JSON Pointer (`/questions/0/scale/min`).
-#[derive(Debug, Default, Clone)]
+///
+/// Looked up in the node tree on demand rather than tabulated up front: diagnostics are
+/// rare, and a table of every node's pointer costs more than loading the file itself.
+#[derive(Debug, Clone)]
 pub struct SpanMap {
-    values: HashMap<String, Span>,
-    keys: HashMap<String, Span>,
+    root: Node,
 }
 
 impl SpanMap {
-    /// The span of the value at `pointer`, or of its nearest ancestor that has one.
+    /// The span of the value at `pointer`, or of its nearest ancestor that exists.
     pub fn value(&self, pointer: &str) -> Span {
-        self.lookup(&self.values, pointer)
+        self.walk(pointer).0.span
     }
 
     /// The span of the key whose value is at `pointer` (for "unknown key" errors), falling
     /// back to the value's span.
     pub fn key(&self, pointer: &str) -> Span {
-        self.keys
-            .get(pointer)
-            .copied()
-            .unwrap_or_else(|| self.value(pointer))
+        match self.walk(pointer) {
+            (_, Some(key)) => key.span,
+            (node, None) => node.span,
+        }
     }
 
-    fn lookup(&self, table: &HashMap<String, Span>, pointer: &str) -> Span {
-        let mut p = pointer;
-        loop {
-            if let Some(span) = table.get(p) {
-                return *span;
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return Span::default(),
+    /// The deepest node on the pointer's path, and the key node that led to it when the
+    /// whole pointer was found and its last step was a mapping key.
+    fn walk(&self, pointer: &str) -> (&Node, Option<&Node>) {
+        let mut node = &self.root;
+        let mut key = None;
+        for segment in pointer.split('/').skip(1) {
+            let segment = segment.replace("~1", "/").replace("~0", "~");
+            let next = match &node.value {
+                NodeValue::Map(pairs) => pairs
+                    .iter()
+                    .find(|(k, _)| k.key_text() == segment)
+                    .map(|(k, v)| (v, Some(k))),
+                NodeValue::Seq(items) => segment
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get(i))
+                    .map(|v| (v, None)),
+                _ => None,
+            };
+            match next {
+                Some((child, child_key)) => {
+                    node = child;
+                    key = child_key;
+                }
+                None => return (node, None),
             }
         }
+        (node, key)
     }
 }
 
@@ -452,50 +471,27 @@ pub fn pointer_segment(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// Converts the tree into JSON for schema validation and serde, recording every span.
-pub fn to_json(node: &Node) -> (Value, SpanMap) {
-    let mut spans = SpanMap::default();
-    let value = convert(node, &mut String::new(), &mut spans);
-    (value, spans)
+/// Converts the tree into JSON for schema validation and serde, keeping the tree for
+/// positions.
+pub fn to_json(node: Node) -> (Value, SpanMap) {
+    (convert(&node), SpanMap { root: node })
 }
 
-fn convert(node: &Node, pointer: &mut String, spans: &mut SpanMap) -> Value {
-    spans.values.insert(pointer.clone(), node.span);
+fn convert(node: &Node) -> Value {
     match &node.value {
         NodeValue::Null => Value::Null,
         NodeValue::Bool(b) => Value::Bool(*b),
         NodeValue::Int(i) => Value::from(*i),
         NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         NodeValue::Str(s) => Value::String(s.clone()),
-        NodeValue::Seq(items) => Value::Array(
-            items
+        NodeValue::Seq(items) => Value::Array(items.iter().map(convert).collect()),
+        NodeValue::Map(pairs) => Value::Object(
+            pairs
                 .iter()
-                .enumerate()
-                .map(|(i, item)| with_segment(pointer, &i.to_string(), |p| convert(item, p, spans)))
+                .map(|(key, value)| (key.key_text(), convert(value)))
                 .collect(),
         ),
-        NodeValue::Map(pairs) => {
-            let mut map = serde_json::Map::with_capacity(pairs.len());
-            for (key, value) in pairs {
-                let name = key.key_text();
-                let converted = with_segment(pointer, &pointer_segment(&name), |p| {
-                    spans.keys.insert(p.clone(), key.span);
-                    convert(value, p, spans)
-                });
-                map.insert(name, converted);
-            }
-            Value::Object(map)
-        }
     }
-}
-
-fn with_segment<T>(pointer: &mut String, segment: &str, f: impl FnOnce(&mut String) -> T) -> T {
-    let len = pointer.len();
-    pointer.push('/');
-    pointer.push_str(segment);
-    let out = f(pointer);
-    pointer.truncate(len);
-    out
 }
 
 #[cfg(test)]
@@ -504,7 +500,7 @@ mod tests {
 
     fn load(text: &str) -> Result<(Value, SpanMap), LoadError> {
         let source = Source::new("t.yaml", text);
-        parse(&source).map(|n| to_json(&n))
+        parse(&source).map(to_json)
     }
 
     #[test]

@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn the_workflow_comments_even_when_the_check_fails() {
         let source = crate::load::Source::new("canvass.yml", INIT_WORKFLOW);
-        let (json, _) = crate::load::to_json(&crate::load::parse(&source).unwrap());
+        let (json, _) = crate::load::to_json(crate::load::parse(&source).unwrap());
         let steps = json["jobs"]["check"]["steps"].as_array().unwrap();
         let step = |name: &str| steps.iter().find(|s| s["name"] == name).unwrap();
         for name in ["Describe the change", "Comment on the pull request"] {

@@ -43,7 +43,7 @@ impl Document {
     ) -> Result<Self, Box<Diagnostic>> {
         let source = Arc::new(Source::new(name, text));
         let node = load::parse(&source).map_err(|e| Box::new(load_diagnostic(&source, &e)))?;
-        let (json, spans) = load::to_json(&node);
+        let (json, spans) = load::to_json(node);
         Ok(Document {
             source,
             json,
