@@ -127,11 +127,7 @@ print(json.dumps(out))
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     Some(serde_json::from_slice(&output.stdout).unwrap())
 }
 

@@ -182,11 +182,7 @@ fn html_outputs_have_no_serious_accessibility_violations() {
         .args(&files)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let mut serious = Vec::new();
     for result in results.as_array().unwrap() {
@@ -316,9 +312,5 @@ print("ok")
         .unwrap();
     serde_json::to_writer(child.stdin.take().unwrap(), &messages).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
 }

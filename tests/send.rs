@@ -706,11 +706,7 @@ fn the_example_workspace_sends_to_the_outbox_once() {
             .env("CANVASS_NOW", MONDAY)
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        common::assert_success(&output);
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     run();

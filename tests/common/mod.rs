@@ -100,3 +100,12 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Fails the test with the command's standard error when it did not succeed.
+pub fn assert_success(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
