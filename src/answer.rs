@@ -28,65 +28,103 @@ pub fn validate_response(
     survey: &Survey,
     raw: &BTreeMap<String, String>,
 ) -> Result<Answers, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    for id in raw.keys() {
-        if survey.question(id).is_none() {
-            errors.push(FieldError {
-                question: id.clone(),
-                message: format!("`{id}` is not a question of the survey `{}`", survey.id),
-            });
+    let mut errors: Vec<FieldError> = raw
+        .keys()
+        .filter(|id| survey.question(id).is_none())
+        .map(|id| FieldError {
+            question: id.clone(),
+            message: format!("`{id}` is not a question of the survey `{}`", survey.id),
+        })
+        .collect();
+    match Validator::new(survey).validate(|id| raw.get(id).map(String::as_str)) {
+        Ok(answers) if errors.is_empty() => Ok(answers),
+        Ok(_) => Err(errors),
+        Err(mut field_errors) => {
+            errors.append(&mut field_errors);
+            Err(errors)
         }
     }
-    let mut answers = Answers::new();
-    for question in &survey.questions {
-        let given = raw
-            .get(&question.id)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty());
-        let shown = is_shown(question.when.as_deref(), &answers);
-        match (given, shown) {
-            (Some(_), false) => errors.push(FieldError {
-                question: question.id.clone(),
-                message: format!(
-                    "must be empty: it is asked only when {}",
-                    question.when.as_deref().unwrap_or_default()
-                ),
-            }),
-            (Some(text), true) => match question.parse_answer(text) {
-                Ok(value) => {
-                    answers.insert(question.id.clone(), value);
-                }
-                Err(expected) => errors.push(FieldError {
-                    question: question.id.clone(),
-                    message: format!("expected {expected}, got `{text}`"),
-                }),
-            },
-            (None, true) if question.required => errors.push(FieldError {
-                question: question.id.clone(),
-                message: "an answer is required".to_string(),
-            }),
-            (None, _) => {}
-        }
-    }
-    if errors.is_empty() {
-        Ok(answers)
-    } else {
-        Err(errors)
-    }
-}
-
-/// Whether a question with this condition is shown, given the answers so far. A
-/// condition that does not parse never hides a question (`check` reports it).
-pub fn is_shown(when: Option<&str>, answers: &Answers) -> bool {
-    when.and_then(|w| Expr::parse(w).ok())
-        .is_none_or(|expr| expr.eval(&|q| answers.get(q).cloned()))
 }
 
 /// Whether every required question that is shown has an answer.
 pub fn is_complete(survey: &Survey, answers: &Answers) -> bool {
-    survey.questions.iter().all(|q| {
-        !q.required || answers.contains_key(&q.id) || !is_shown(q.when.as_deref(), answers)
-    })
+    Validator::new(survey).is_complete(answers)
+}
+
+/// A survey with its `when` conditions parsed once, for validating many responses (an
+/// import of a million rows parses each condition once, not once a row).
+#[derive(Debug, Clone)]
+pub struct Validator<'a> {
+    survey: &'a Survey,
+    /// Per question, its parsed condition; `None` when it has none or it does not parse
+    /// (a condition that does not parse never hides a question; `check` reports it).
+    conditions: Vec<Option<Expr>>,
+}
+
+impl<'a> Validator<'a> {
+    /// Parses the survey's conditions.
+    pub fn new(survey: &'a Survey) -> Validator<'a> {
+        let conditions = survey
+            .questions
+            .iter()
+            .map(|q| q.when.as_deref().and_then(|w| Expr::parse(w).ok()))
+            .collect();
+        Validator { survey, conditions }
+    }
+
+    /// Validates one response whose raw text per question id `raw` looks up (empty or
+    /// absent means unanswered). Returns the typed answers, or every problem found.
+    pub fn validate<'r>(
+        &self,
+        raw: impl Fn(&str) -> Option<&'r str>,
+    ) -> Result<Answers, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut answers = Answers::new();
+        for (question, condition) in self.survey.questions.iter().zip(&self.conditions) {
+            let given = raw(&question.id).map(str::trim).filter(|s| !s.is_empty());
+            let shown = is_shown(condition.as_ref(), &answers);
+            let problem = match (given, shown) {
+                (Some(_), false) => Some(format!(
+                    "must be empty: it is asked only when {}",
+                    question.when.as_deref().unwrap_or_default()
+                )),
+                (Some(text), true) => match question.parse_answer(text) {
+                    Ok(value) => {
+                        answers.insert(question.id.clone(), value);
+                        None
+                    }
+                    Err(expected) => Some(format!("expected {expected}, got `{text}`")),
+                },
+                (None, true) if question.required => Some("an answer is required".to_string()),
+                (None, _) => None,
+            };
+            errors.extend(problem.map(|message| FieldError {
+                question: question.id.clone(),
+                message,
+            }));
+        }
+        if errors.is_empty() {
+            Ok(answers)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Whether every required question that is shown has an answer.
+    pub fn is_complete(&self, answers: &Answers) -> bool {
+        self.survey
+            .questions
+            .iter()
+            .zip(&self.conditions)
+            .all(|(q, condition)| {
+                !q.required || answers.contains_key(&q.id) || !is_shown(condition.as_ref(), answers)
+            })
+    }
+}
+
+/// Whether a question with this (parsed) condition is shown, given the answers so far.
+fn is_shown(condition: Option<&Expr>, answers: &Answers) -> bool {
+    condition.is_none_or(|expr| expr.eval(&|q| answers.get(q).cloned()))
 }
 
 #[cfg(test)]

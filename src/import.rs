@@ -3,7 +3,7 @@
 //!
 //! A row has a column per question id, `submitted_at` (RFC 3339), optionally `respondent`
 //! and `locale`, and segment columns the survey's rules declare. Every row is validated
-//! exactly as the web form validates ([`crate::answer::validate_response`]); every problem
+//! exactly as the web form validates ([`crate::answer::Validator`]); every problem
 //! is reported with its row and column, and the import is all or nothing. Respondent ids
 //! are stored only as keyed hashes. Importing the same file twice adds nothing, and an
 //! export imports back to the same answers.
@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use crate::answer::{is_complete, validate_response};
+use crate::answer::Validator;
 use crate::model::{AnswerValue, Survey};
-use crate::store::{ImportOutcome, NewResponse, ReadError, Store, StoreError, StoredResponse};
+use crate::store::{
+    Import, ImportOutcome, NewResponse, ReadError, Store, StoreError, StoredResponse,
+};
 use crate::token::Key;
 use crate::workspace::Workspace;
 
@@ -110,11 +112,13 @@ impl Format {
     }
 }
 
-/// One row as read: its line and its cells (empty = unanswered).
-type RawRow = (usize, BTreeMap<String, String>);
-
 /// Imports a file of answers into the workspace's store for `survey_id` (at `version`,
 /// default the survey's current one). Returns what was done, or every problem found.
+///
+/// The file is streamed twice: once for its digest (an imported file is recognised before
+/// any work), then row by row into one transaction that is rolled back at the first
+/// problem, while the rest of the file is still validated so that every problem is listed.
+/// Memory does not grow with the number of rows.
 pub fn import_file(
     workspace: &Workspace,
     path: &Path,
@@ -127,41 +131,34 @@ pub fn import_file(
         path: path.to_path_buf(),
         source,
     };
-    let bytes = std::fs::read(path).map_err(io)?;
-    let (columns, rows) = match Format::of_path(path) {
-        Format::Csv => read_csv(&bytes).map_err(|source| ImportError::Csv {
-            path: path.to_path_buf(),
-            source,
-        })?,
-        Format::Jsonl => read_jsonl(&bytes),
+    let digest = import_digest(survey_id, version, path).map_err(io)?;
+    let store = Store::open_in(&workspace.state_dir())?;
+    let Some(import) = store.begin_import(&digest, survey_id)? else {
+        return Ok(ImportOutcome::AlreadyImported);
     };
     let segments = declared_segments(workspace, survey_id);
-    let mut errors = column_errors(survey, &segments, &columns);
     let (key, _) = Key::from_env_or_dev(&workspace.state_dir()).map_err(io)?;
-    let context = RowContext {
-        survey,
-        version,
-        segments: &segments,
-        key: &key,
+    let mut sink = RowSink {
+        context: RowContext::new(survey, version, &segments, &key),
+        import: Some(import),
+        errors: Vec::new(),
+        seen: HashMap::new(),
     };
-    let mut responses = Vec::with_capacity(rows.len());
-    let mut seen = HashMap::new();
-    for (line, cells) in rows {
-        match context.response(line, cells, &mut seen) {
-            Ok(response) => responses.push(response),
-            Err(mut row_errors) => errors.append(&mut row_errors),
-        }
-    }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.row);
-        return Err(ImportError::Invalid {
+    let file = std::fs::File::open(path).map_err(io)?;
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let read = match Format::of_path(path) {
+        Format::Csv => read_csv(reader, &mut sink),
+        Format::Jsonl => read_jsonl(reader, &mut sink),
+    };
+    read.map_err(|e| match e {
+        RowsError::Csv(source) => ImportError::Csv {
             path: path.to_path_buf(),
-            errors,
-        });
-    }
-    let digest = import_digest(survey_id, version, &bytes);
-    let store = Store::open_in(&workspace.state_dir())?;
-    Ok(store.record_import(&digest, survey_id, &responses)?)
+            source,
+        },
+        RowsError::Io(source) => io(source),
+        RowsError::Store(e) => ImportError::Store(e),
+    })?;
+    sink.finish(path)
 }
 
 fn find_survey<'a>(workspace: &'a Workspace, id: &str) -> Result<&'a Survey, ImportError> {
@@ -184,123 +181,237 @@ fn declared_segments(workspace: &Workspace, survey_id: &str) -> BTreeSet<String>
         .collect()
 }
 
-fn column_errors(
-    survey: &Survey,
-    segments: &BTreeSet<String>,
-    columns: &[String],
-) -> Vec<RowError> {
-    let mut known: Vec<&str> = vec![RESPONDENT, SUBMITTED_AT, LOCALE];
-    known.extend(survey.questions.iter().map(|q| q.id.as_str()));
-    known.extend(segments.iter().map(String::as_str));
-    let mut errors: Vec<RowError> = columns
+/// One row's cells by column name; an absent or empty cell is an unanswered question.
+trait Cells {
+    fn get(&self, column: &str) -> Option<&str>;
+}
+
+/// A CSV record read under its header.
+struct CsvRow<'a> {
+    headers: &'a [String],
+    record: &'a csv::StringRecord,
+}
+
+impl Cells for CsvRow<'_> {
+    fn get(&self, column: &str) -> Option<&str> {
+        let index = self.headers.iter().position(|h| h == column)?;
+        self.record.get(index)
+    }
+}
+
+/// A JSON line's members, as text.
+type JsonRow = Vec<(String, String)>;
+
+impl Cells for JsonRow {
+    fn get(&self, column: &str) -> Option<&str> {
+        self.iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why reading rows stopped early.
+enum RowsError {
+    Csv(csv::Error),
+    Io(std::io::Error),
+    Store(StoreError),
+}
+
+fn read_csv(reader: impl std::io::Read, sink: &mut RowSink<'_, '_>) -> Result<(), RowsError> {
+    let mut reader = csv::Reader::from_reader(reader);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(RowsError::Csv)?
         .iter()
-        .filter(|c| !known.contains(&c.as_str()))
-        .map(|c| RowError {
+        .map(|h| h.trim().to_string())
+        .collect();
+    let mut unknown = BTreeSet::new();
+    sink.column_errors(1, headers.iter().map(String::as_str), &mut unknown);
+    if !headers.iter().any(|c| c == SUBMITTED_AT) {
+        sink.errors.push(RowError {
             row: 1,
-            column: c.clone(),
-            message: match crate::schema::suggest(c, &known) {
+            column: SUBMITTED_AT.to_string(),
+            message: "the column is missing; every row needs its RFC 3339 time".to_string(),
+        });
+        sink.abandon();
+    }
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(RowsError::Csv)? {
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let row = CsvRow {
+            headers: &headers,
+            record: &record,
+        };
+        sink.row(line, &row).map_err(RowsError::Store)?;
+    }
+    Ok(())
+}
+
+/// JSON Lines: each line an object; numbers, strings, booleans and null become cells. An
+/// unknown member is reported on the first line that has it.
+fn read_jsonl(reader: impl std::io::BufRead, sink: &mut RowSink<'_, '_>) -> Result<(), RowsError> {
+    let mut unknown = BTreeSet::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line_number = i + 1;
+        let line = line.map_err(RowsError::Io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let object =
+            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line) {
+                Ok(object) => object,
+                Err(e) => {
+                    sink.errors.push(RowError {
+                        row: line_number,
+                        column: "(line)".to_string(),
+                        message: format!("not a JSON object: {e}"),
+                    });
+                    sink.abandon();
+                    continue;
+                }
+            };
+        let cells: JsonRow = object
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, text)
+            })
+            .collect();
+        sink.column_errors(line_number, cells.iter().map(|(c, _)| c.as_str()), &mut unknown);
+        sink.row(line_number, &cells).map_err(RowsError::Store)?;
+    }
+    Ok(())
+}
+
+/// Where validated rows go: into the import's transaction while no problem has been found;
+/// after the first, only problems are collected and the transaction is rolled back.
+struct RowSink<'s, 'a> {
+    context: RowContext<'a>,
+    import: Option<Import<'s>>,
+    errors: Vec<RowError>,
+    /// Anonymous rows seen so far, by content hash: how many identical rows came before.
+    seen: HashMap<[u8; 32], usize>,
+}
+
+impl RowSink<'_, '_> {
+    fn row(&mut self, line: usize, cells: &dyn Cells) -> Result<(), StoreError> {
+        match self.context.response(line, cells, &mut self.seen) {
+            Ok(response) => match &mut self.import {
+                Some(import) => import.add(&response),
+                None => Ok(()),
+            },
+            Err(mut row_errors) => {
+                self.errors.append(&mut row_errors);
+                self.abandon();
+                Ok(())
+            }
+        }
+    }
+
+    /// Rolls the import back: a problem was found, so nothing will be stored.
+    fn abandon(&mut self) {
+        self.import = None;
+    }
+
+    /// Reports each column that is neither a question, nor respondent, submitted_at,
+    /// locale or a declared segment, once, at the first row that has it.
+    fn column_errors<'c>(
+        &mut self,
+        row: usize,
+        columns: impl Iterator<Item = &'c str>,
+        reported: &mut BTreeSet<String>,
+    ) {
+        let survey = self.context.survey;
+        let mut known: Vec<&str> = vec![RESPONDENT, SUBMITTED_AT, LOCALE];
+        known.extend(survey.questions.iter().map(|q| q.id.as_str()));
+        known.extend(self.context.segments.iter().map(String::as_str));
+        for column in columns {
+            if known.contains(&column) || !reported.insert(column.to_string()) {
+                continue;
+            }
+            let message = match crate::schema::suggest(column, &known) {
                 Some(best) => format!("unknown column; did you mean `{best}`?"),
                 None => format!(
                     "unknown column: not a question of `{}`, nor respondent, submitted_at, \
                      locale or a segment its rules declare",
                     survey.id
                 ),
-            },
-        })
-        .collect();
-    if !columns.iter().any(|c| c == SUBMITTED_AT) {
-        errors.push(RowError {
-            row: 1,
-            column: SUBMITTED_AT.to_string(),
-            message: "the column is missing; every row needs its RFC 3339 time".to_string(),
-        });
-    }
-    errors
-}
-
-fn read_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<RawRow>), csv::Error> {
-    let mut reader = csv::Reader::from_reader(bytes);
-    let headers: Vec<String> = reader
-        .headers()?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let cells = headers
-            .iter()
-            .zip(record.iter())
-            .map(|(h, v)| (h.clone(), v.to_string()))
-            .collect();
-        rows.push((line, cells));
-    }
-    Ok((headers, rows))
-}
-
-/// JSON Lines: each line an object; numbers, strings, booleans and null become cells.
-/// A line that is not an object becomes a row with an `(line)` error cell.
-fn read_jsonl(bytes: &[u8]) -> (Vec<String>, Vec<RawRow>) {
-    let mut columns = BTreeSet::new();
-    let mut rows = Vec::new();
-    for (i, line) in String::from_utf8_lossy(bytes).lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells: BTreeMap<String, String> =
-            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line) {
-                Ok(object) => object
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let text = match v {
-                            serde_json::Value::Null => String::new(),
-                            serde_json::Value::String(s) => s,
-                            other => other.to_string(),
-                        };
-                        (k, text)
-                    })
-                    .collect(),
-                Err(e) => [(LINE_ERROR.to_string(), e.to_string())].into(),
             };
-        columns.extend(cells.keys().filter(|k| *k != LINE_ERROR).cloned());
-        rows.push((i + 1, cells));
+            self.errors.push(RowError {
+                row,
+                column: column.to_string(),
+                message,
+            });
+            self.abandon();
+        }
     }
-    (columns.into_iter().collect(), rows)
+
+    fn finish(self, path: &Path) -> Result<ImportOutcome, ImportError> {
+        match self.import {
+            Some(import) if self.errors.is_empty() => Ok(import.commit()?),
+            _ => {
+                let mut errors = self.errors;
+                errors.sort_by_key(|e| e.row);
+                Err(ImportError::Invalid {
+                    path: path.to_path_buf(),
+                    errors,
+                })
+            }
+        }
+    }
 }
 
-/// The cell a malformed JSON line is read into, reported as that line's error.
-const LINE_ERROR: &str = "(line)";
-
-/// What turning a row into a response needs.
+/// What turning a row into a response needs, worked out once per import.
 struct RowContext<'a> {
     survey: &'a Survey,
+    validator: Validator<'a>,
     version: u32,
+    definition_hash: String,
     segments: &'a BTreeSet<String>,
     key: &'a Key,
 }
 
-impl RowContext<'_> {
+impl<'a> RowContext<'a> {
+    /// The definition hash is the one validated against; empty when importing into
+    /// another version than the one on disk, whose wording is unknown.
+    fn new(
+        survey: &'a Survey,
+        version: u32,
+        segments: &'a BTreeSet<String>,
+        key: &'a Key,
+    ) -> RowContext<'a> {
+        let definition_hash = if version == survey.version {
+            survey.definition_hash()
+        } else {
+            String::new()
+        };
+        RowContext {
+            survey,
+            validator: Validator::new(survey),
+            version,
+            definition_hash,
+            segments,
+            key,
+        }
+    }
+
     fn response(
         &self,
         line: usize,
-        mut cells: BTreeMap<String, String>,
-        seen: &mut HashMap<String, usize>,
+        cells: &dyn Cells,
+        seen: &mut HashMap<[u8; 32], usize>,
     ) -> Result<NewResponse, Vec<RowError>> {
         let error = |column: &str, message: String| RowError {
             row: line,
             column: column.to_string(),
             message,
         };
-        if let Some(message) = cells.remove(LINE_ERROR) {
-            return Err(vec![error(
-                LINE_ERROR,
-                format!("not a JSON object: {message}"),
-            )]);
-        }
         let mut errors = Vec::new();
-        let respondent = cells.remove(RESPONDENT).unwrap_or_default();
-        let submitted_at = cells.remove(SUBMITTED_AT).unwrap_or_default();
+        let submitted_at = cells.get(SUBMITTED_AT).unwrap_or_default();
         let submitted = submitted_at.trim().parse::<jiff::Timestamp>();
         if submitted.is_err() {
             errors.push(error(
@@ -310,9 +421,9 @@ impl RowContext<'_> {
                 ),
             ));
         }
-        let locale = cells.remove(LOCALE).filter(|l| !l.trim().is_empty());
-        if let Some(l) = &locale
-            && !self.survey.locales.contains(l)
+        let locale = cells.get(LOCALE).filter(|l| !l.trim().is_empty());
+        if let Some(l) = locale
+            && !self.survey.locales.iter().any(|known| known == l)
         {
             errors.push(error(
                 LOCALE,
@@ -325,51 +436,36 @@ impl RowContext<'_> {
         let segments: BTreeMap<String, String> = self
             .segments
             .iter()
-            .filter_map(|s| Some((s.clone(), cells.remove(s)?)))
+            .filter_map(|s| Some((s.clone(), cells.get(s)?)))
             .filter(|(_, v)| !v.is_empty())
+            .map(|(s, v)| (s, v.to_string()))
             .collect();
-        let answers = validate_response(self.survey, &cells).map_err(|field_errors| {
-            field_errors
-                .into_iter()
-                .filter(|f| self.survey.question(&f.question).is_some())
-                .map(|f| error(&f.question, f.message))
-                .collect::<Vec<_>>()
-        });
-        let answers = match answers {
+        let answers = match self.validator.validate(|id| cells.get(id)) {
             Ok(answers) if errors.is_empty() => answers,
             Ok(_) => return Err(errors),
-            Err(mut field_errors) => {
-                errors.append(&mut field_errors);
+            Err(field_errors) => {
+                errors.extend(field_errors.into_iter().map(|f| error(&f.question, f.message)));
                 return Err(errors);
             }
         };
         let submitted_at = submitted.map(|t| t.to_string()).unwrap_or_default();
-        let response_key = self.response_key(&respondent, &submitted_at, &answers, seen);
+        let respondent = cells.get(RESPONDENT).unwrap_or_default();
+        let response_key = self.response_key(respondent, &submitted_at, &answers, seen);
         Ok(NewResponse {
             survey: self.survey.id.clone(),
             version: self.version,
-            definition_hash: self.definition_hash(),
+            definition_hash: self.definition_hash.clone(),
             response_key,
             channel: "import".to_string(),
             source: "import".to_string(),
             rule: None,
-            locale,
+            locale: locale.map(str::to_string),
             submitted_at,
             confirmed: true,
-            complete: is_complete(self.survey, &answers),
+            complete: self.validator.is_complete(&answers),
             answers,
             segments,
         })
-    }
-
-    /// The hash of the definition validated against; empty when importing into another
-    /// version than the one on disk, whose wording is unknown.
-    fn definition_hash(&self) -> String {
-        if self.version == self.survey.version {
-            self.survey.definition_hash()
-        } else {
-            String::new()
-        }
     }
 
     /// The respondent's keyed hash; a `key:` value as is; for an anonymous row a hash of
@@ -379,7 +475,7 @@ impl RowContext<'_> {
         respondent: &str,
         submitted_at: &str,
         answers: &crate::answer::Answers,
-        seen: &mut HashMap<String, usize>,
+        seen: &mut HashMap<[u8; 32], usize>,
     ) -> String {
         let respondent = respondent.trim();
         if let Some(key) = respondent.strip_prefix(KEY_PREFIX) {
@@ -392,19 +488,22 @@ impl RowContext<'_> {
             "{submitted_at}\0{}",
             serde_json::to_string(answers).unwrap_or_default()
         );
-        let occurrence = seen.entry(content.clone()).or_insert(0);
+        let occurrence = seen
+            .entry(sha2::Sha256::digest(content.as_bytes()).into())
+            .or_insert(0);
         *occurrence += 1;
         let hash = sha2::Sha256::digest(format!("{content}\0{occurrence}").as_bytes());
         format!("row-{}", crate::token::hex(&hash[..16]))
     }
 }
 
-/// The imports ledger's key: the survey, the version and the file's bytes.
-fn import_digest(survey: &str, version: u32, bytes: &[u8]) -> String {
+/// The imports ledger's key: the survey, the version and the file's bytes, read in
+/// blocks.
+fn import_digest(survey: &str, version: u32, path: &Path) -> std::io::Result<String> {
     let mut hasher = sha2::Sha256::new();
     hasher.update(format!("{survey}\0{version}\0").as_bytes());
-    hasher.update(bytes);
-    crate::token::hex(&hasher.finalize())
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(crate::token::hex(&hasher.finalize()))
 }
 
 /// Writes the answers that count for `survey_id` (at `version`, default the current

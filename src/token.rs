@@ -21,9 +21,10 @@ pub const KEY_ENV: &str = "CANVASS_KEY";
 pub const DEV_KEY_FILE: &str = "dev-key";
 const MIN_KEY_BYTES: usize = 32;
 
-/// The workspace's secret key.
+/// The workspace's secret key, held as an HMAC already keyed with it: each signature or
+/// hash clones that state instead of deriving the key pads again.
 #[derive(Clone)]
-pub struct Key(Vec<u8>);
+pub struct Key(HmacSha256);
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,7 +74,9 @@ impl Key {
         if bytes.len() < MIN_KEY_BYTES {
             return Err(TokenError::WeakKey);
         }
-        Ok(Key(bytes))
+        Ok(Key(
+            HmacSha256::new_from_slice(&bytes).expect("HMAC takes any key length"),
+        ))
     }
 
     /// The key from the environment, or else a development key kept in the local state
@@ -99,7 +102,7 @@ impl Key {
     }
 
     fn mac(&self, domain: &str, data: &[u8]) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = self.0.clone();
         mac.update(domain.as_bytes());
         mac.update(&[0]);
         mac.update(data);
@@ -141,7 +144,7 @@ impl Key {
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| TokenError::Malformed)?;
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = self.0.clone();
         mac.update(b"token\0");
         mac.update(&payload);
         mac.verify_slice(&signature)

@@ -82,6 +82,55 @@ pub enum ReadError<E> {
     Callback(E),
 }
 
+/// An import being recorded: one transaction, committed by [`Import::commit`] and rolled
+/// back when dropped, so a failed import leaves nothing behind.
+pub struct Import<'s> {
+    store: &'s Store,
+    tx: rusqlite::Transaction<'s>,
+    digest: String,
+    survey: String,
+    rows: u64,
+    added: usize,
+}
+
+impl Import<'_> {
+    /// Records one imported response (skipped when identical to the one counting for its
+    /// key).
+    pub fn add(&mut self, response: &NewResponse) -> Result<(), StoreError> {
+        self.rows += 1;
+        let stored = self
+            .store
+            .insert_response(response)
+            .map_err(|e| self.store.error(e))?;
+        self.added += usize::from(stored);
+        Ok(())
+    }
+
+    /// Notes the file in the imports ledger and commits everything.
+    pub fn commit(self) -> Result<ImportOutcome, StoreError> {
+        let store = self.store;
+        store
+            .conn
+            .execute(
+                "INSERT INTO imports (digest, survey, rows, imported_at) VALUES (?1, ?2, ?3, ?4)",
+                params![self.digest, self.survey, self.rows as i64, now_rfc3339()],
+            )
+            .map_err(|e| store.error(e))?;
+        self.tx.commit().map_err(|e| store.error(e))?;
+        Ok(ImportOutcome::Imported { added: self.added })
+    }
+}
+
+/// The response counting for a key, as compared with a new one.
+struct Counting {
+    id: i64,
+    version: u32,
+    submitted_at: String,
+    answers: String,
+    segments: String,
+    confirmed: bool,
+}
+
 /// Whether an import was applied or had been applied before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportOutcome {
@@ -100,11 +149,10 @@ pub enum ImportOutcome {
 const INSERT_RESPONSE: &str = "INSERT INTO responses (survey, version, definition_hash, \
      response_key, channel, source, rule, locale, submitted_at, confirmed, complete, counts, \
      answers, segments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13)";
-const SAME_AS_COUNTING: &str = "SELECT 1 FROM responses INDEXED BY responses_key WHERE survey = ?1 AND response_key = ?2 \
-     AND counts = 1 AND version = ?3 AND submitted_at = ?4 AND answers = ?5 AND segments = ?6 \
-     AND confirmed >= ?7";
-const SUPERSEDE: &str = "UPDATE responses INDEXED BY responses_key SET counts = 0 \
-     WHERE survey = ?1 AND response_key = ?2 AND counts = 1";
+const COUNTING_FOR_KEY: &str = "SELECT id, version, submitted_at, answers, segments, confirmed \
+     FROM responses INDEXED BY responses_key WHERE survey = ?1 AND response_key = ?2 \
+     AND counts = 1";
+const SUPERSEDE: &str = "UPDATE responses SET counts = 0 WHERE id = ?1";
 
 impl Store {
     /// Records responses in one transaction. Each new response becomes the one that counts
@@ -116,21 +164,21 @@ impl Store {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.error(e))?;
-        let added = self
-            .insert_responses(responses)
-            .map_err(|e| self.error(e))?;
+        let mut added = 0;
+        for response in responses {
+            added += usize::from(
+                self.insert_response(response)
+                    .map_err(|e| self.error(e))?,
+            );
+        }
         tx.commit().map_err(|e| self.error(e))?;
         Ok(added)
     }
 
-    /// Records an imported file's responses and its digest in one transaction, unless a
-    /// file with the same digest was imported before.
-    pub fn record_import(
-        &self,
-        digest: &str,
-        survey: &str,
-        responses: &[NewResponse],
-    ) -> Result<ImportOutcome, StoreError> {
+    /// Starts recording an imported file, in one transaction that [`Import::commit`]
+    /// commits and dropping rolls back; `None` when a file with this digest was imported
+    /// before.
+    pub fn begin_import(&self, digest: &str, survey: &str) -> Result<Option<Import<'_>>, StoreError> {
         let tx = self
             .conn
             .unchecked_transaction()
@@ -142,44 +190,40 @@ impl Store {
             })
             .optional()
             .map_err(|e| self.error(e))?;
-        if seen.is_some() {
-            return Ok(ImportOutcome::AlreadyImported);
-        }
-        let added = self
-            .insert_responses(responses)
-            .map_err(|e| self.error(e))?;
-        self.conn
-            .execute(
-                "INSERT INTO imports (digest, survey, rows, imported_at) VALUES (?1, ?2, ?3, ?4)",
-                params![digest, survey, responses.len() as i64, now_rfc3339()],
-            )
-            .map_err(|e| self.error(e))?;
-        tx.commit().map_err(|e| self.error(e))?;
-        Ok(ImportOutcome::Imported { added })
+        Ok(seen.is_none().then(|| Import {
+            store: self,
+            tx,
+            digest: digest.to_string(),
+            survey: survey.to_string(),
+            rows: 0,
+            added: 0,
+        }))
     }
 
-    pub(super) fn insert_responses(&self, responses: &[NewResponse]) -> rusqlite::Result<usize> {
-        let mut same = self.conn.prepare_cached(SAME_AS_COUNTING)?;
+    /// Stores one response unless the one counting for its key is identical, or is
+    /// confirmed while this one is provisional (a link scanner's GET never displaces an
+    /// answer a person confirmed). One index lookup, then a rowid update and an insert
+    /// when it is stored. Returns whether it was stored.
+    pub(super) fn insert_response(&self, r: &NewResponse) -> rusqlite::Result<bool> {
+        let answers = serde_json::to_string(&r.answers).expect("answers serialize");
+        let segments = serde_json::to_string(&r.segments).expect("segments serialize");
+        let counting = self.counting_for_key(&r.survey, &r.response_key)?;
+        let keeps_its_place = |c: &Counting| {
+            (c.confirmed && !r.confirmed)
+                || (c.version == r.version
+                    && c.submitted_at == r.submitted_at
+                    && c.answers == answers
+                    && c.segments == segments
+                    && c.confirmed >= r.confirmed)
+        };
+        if counting.iter().any(keeps_its_place) {
+            return Ok(false);
+        }
         let mut supersede = self.conn.prepare_cached(SUPERSEDE)?;
-        let mut insert = self.conn.prepare_cached(INSERT_RESPONSE)?;
-        let mut added = 0;
-        for r in responses {
-            let answers = serde_json::to_string(&r.answers).expect("answers serialize");
-            let segments = serde_json::to_string(&r.segments).expect("segments serialize");
-            let key = (&r.survey, &r.response_key);
-            if same.exists(params![
-                key.0,
-                key.1,
-                r.version,
-                r.submitted_at,
-                answers,
-                segments,
-                r.confirmed
-            ])? {
-                continue;
-            }
-            supersede.execute(params![key.0, key.1])?;
-            insert.execute(params![
+        for c in &counting {
+            supersede.execute([c.id])?;
+        }
+        self.conn.prepare_cached(INSERT_RESPONSE)?.execute(params![
                 r.survey,
                 r.version,
                 r.definition_hash,
@@ -191,12 +235,27 @@ impl Store {
                 r.submitted_at,
                 r.confirmed,
                 r.complete,
-                answers,
-                segments
-            ])?;
-            added += 1;
-        }
-        Ok(added)
+            answers,
+            segments
+        ])?;
+        Ok(true)
+    }
+
+    /// The rows counting for a key: none or one, unless something outside canvass wrote
+    /// to the store.
+    fn counting_for_key(&self, survey: &str, key: &str) -> rusqlite::Result<Vec<Counting>> {
+        let mut statement = self.conn.prepare_cached(COUNTING_FOR_KEY)?;
+        let rows = statement.query_map(params![survey, key], |row| {
+            Ok(Counting {
+                id: row.get(0)?,
+                version: row.get(1)?,
+                submitted_at: row.get(2)?,
+                answers: row.get(3)?,
+                segments: row.get(4)?,
+                confirmed: row.get(5)?,
+            })
+        })?;
+        rows.collect()
     }
 
     /// Confirms the counting response of a key (a one-click answer followed by the form's
@@ -363,15 +422,26 @@ mod tests {
     fn an_import_is_applied_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
-        let rows = [response("k", "2026-01-02T00:00:00Z", 5)];
-        assert_eq!(
-            store.record_import("d", "nps", &rows).unwrap(),
-            ImportOutcome::Imported { added: 1 }
-        );
-        assert_eq!(
-            store.record_import("d", "nps", &rows).unwrap(),
-            ImportOutcome::AlreadyImported
-        );
+        let mut import = store.begin_import("d", "nps").unwrap().unwrap();
+        import
+            .add(&response("k", "2026-01-02T00:00:00Z", 5))
+            .unwrap();
+        assert_eq!(import.commit().unwrap(), ImportOutcome::Imported { added: 1 });
+        assert!(store.begin_import("d", "nps").unwrap().is_none());
+        assert_eq!(counting(&store), [("k".into(), 5)]);
+    }
+
+    #[test]
+    fn an_import_dropped_unfinished_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let mut import = store.begin_import("d", "nps").unwrap().unwrap();
+        import
+            .add(&response("k", "2026-01-02T00:00:00Z", 5))
+            .unwrap();
+        drop(import);
+        assert!(counting(&store).is_empty());
+        assert!(store.begin_import("d", "nps").unwrap().is_some());
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Store {
             .map_err(|e| self.error(e))?;
         let now = now_rfc3339();
         let result = writes.iter().try_for_each(|write| match write {
-            Write::Response(response) => self.record_unless_displacing(response),
+            Write::Response(response) => self.insert_response(response).map(drop),
             Write::Fetch(fetch) => self
                 .conn
                 .execute(
@@ -95,25 +95,6 @@ impl Store {
                 .map(drop),
         });
         result.and_then(|()| tx.commit()).map_err(|e| self.error(e))
-    }
-
-    /// Records a response, unless it is provisional and a confirmed one already counts
-    /// for its key: a GET never displaces an answer a person confirmed (the fetch itself
-    /// is still recorded in `link_fetches`).
-    fn record_unless_displacing(&self, response: &NewResponse) -> rusqlite::Result<()> {
-        if !response.confirmed {
-            let confirmed_counts: bool = self.conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM responses WHERE survey = ?1 \
-                 AND response_key = ?2 AND counts = 1 AND confirmed = 1)",
-                params![response.survey, response.response_key],
-                |row| row.get(0),
-            )?;
-            if confirmed_counts {
-                return Ok(());
-            }
-        }
-        self.insert_responses(std::slice::from_ref(response))
-            .map(drop)
     }
 
     /// Remembers the definition of each survey version served, keeping the first seen.

@@ -17,7 +17,7 @@ mod collect;
 mod ledger;
 mod suppressions;
 
-pub use answers::{ImportOutcome, NewResponse, ReadError, Segments, StoredResponse};
+pub use answers::{Import, ImportOutcome, NewResponse, ReadError, Segments, StoredResponse};
 pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write};
 pub use ledger::{Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
