@@ -257,19 +257,19 @@ fn read_jsonl(reader: impl std::io::BufRead, sink: &mut RowSink<'_, '_>) -> Resu
         if line.trim().is_empty() {
             continue;
         }
-        let object =
-            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line) {
-                Ok(object) => object,
-                Err(e) => {
-                    sink.errors.push(RowError {
-                        row: line_number,
-                        column: "(line)".to_string(),
-                        message: format!("not a JSON object: {e}"),
-                    });
-                    sink.abandon();
-                    continue;
-                }
-            };
+        let object = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line)
+        {
+            Ok(object) => object,
+            Err(e) => {
+                sink.errors.push(RowError {
+                    row: line_number,
+                    column: "(line)".to_string(),
+                    message: format!("not a JSON object: {e}"),
+                });
+                sink.abandon();
+                continue;
+            }
+        };
         let cells: JsonRow = object
             .into_iter()
             .map(|(k, v)| {
@@ -281,7 +281,11 @@ fn read_jsonl(reader: impl std::io::BufRead, sink: &mut RowSink<'_, '_>) -> Resu
                 (k, text)
             })
             .collect();
-        sink.column_errors(line_number, cells.iter().map(|(c, _)| c.as_str()), &mut unknown);
+        sink.column_errors(
+            line_number,
+            cells.iter().map(|(c, _)| c.as_str()),
+            &mut unknown,
+        );
         sink.row(line_number, &cells).map_err(RowsError::Store)?;
     }
     Ok(())
@@ -444,7 +448,11 @@ impl<'a> RowContext<'a> {
             Ok(answers) if errors.is_empty() => answers,
             Ok(_) => return Err(errors),
             Err(field_errors) => {
-                errors.extend(field_errors.into_iter().map(|f| error(&f.question, f.message)));
+                errors.extend(
+                    field_errors
+                        .into_iter()
+                        .map(|f| error(&f.question, f.message)),
+                );
                 return Err(errors);
             }
         };

@@ -75,7 +75,7 @@ impl Key {
             return Err(TokenError::WeakKey);
         }
         Ok(Key(
-            HmacSha256::new_from_slice(&bytes).expect("HMAC takes any key length"),
+            HmacSha256::new_from_slice(&bytes).expect("HMAC takes any key length")
         ))
     }
 

@@ -166,10 +166,7 @@ impl Store {
             .map_err(|e| self.error(e))?;
         let mut added = 0;
         for response in responses {
-            added += usize::from(
-                self.insert_response(response)
-                    .map_err(|e| self.error(e))?,
-            );
+            added += usize::from(self.insert_response(response).map_err(|e| self.error(e))?);
         }
         tx.commit().map_err(|e| self.error(e))?;
         Ok(added)
@@ -178,7 +175,11 @@ impl Store {
     /// Starts recording an imported file, in one transaction that [`Import::commit`]
     /// commits and dropping rolls back; `None` when a file with this digest was imported
     /// before.
-    pub fn begin_import(&self, digest: &str, survey: &str) -> Result<Option<Import<'_>>, StoreError> {
+    pub fn begin_import(
+        &self,
+        digest: &str,
+        survey: &str,
+    ) -> Result<Option<Import<'_>>, StoreError> {
         let tx = self
             .conn
             .unchecked_transaction()
@@ -224,17 +225,17 @@ impl Store {
             supersede.execute([c.id])?;
         }
         self.conn.prepare_cached(INSERT_RESPONSE)?.execute(params![
-                r.survey,
-                r.version,
-                r.definition_hash,
-                r.response_key,
-                r.channel,
-                r.source,
-                r.rule,
-                r.locale,
-                r.submitted_at,
-                r.confirmed,
-                r.complete,
+            r.survey,
+            r.version,
+            r.definition_hash,
+            r.response_key,
+            r.channel,
+            r.source,
+            r.rule,
+            r.locale,
+            r.submitted_at,
+            r.confirmed,
+            r.complete,
             answers,
             segments
         ])?;
@@ -426,7 +427,10 @@ mod tests {
         import
             .add(&response("k", "2026-01-02T00:00:00Z", 5))
             .unwrap();
-        assert_eq!(import.commit().unwrap(), ImportOutcome::Imported { added: 1 });
+        assert_eq!(
+            import.commit().unwrap(),
+            ImportOutcome::Imported { added: 1 }
+        );
         assert!(store.begin_import("d", "nps").unwrap().is_none());
         assert_eq!(counting(&store), [("k".into(), 5)]);
     }
