@@ -138,27 +138,71 @@ pub fn import_file(
     };
     let segments = declared_segments(workspace, survey_id);
     let (key, _) = Key::from_env_or_dev(&workspace.state_dir()).map_err(io)?;
-    let mut sink = RowSink {
-        context: RowContext::new(survey, version, &segments, &key),
-        import: Some(import),
-        errors: Vec::new(),
-        seen: HashMap::new(),
-    };
     let file = std::fs::File::open(path).map_err(io)?;
-    let reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let read = match Format::of_path(path) {
-        Format::Csv => read_csv(reader, &mut sink),
-        Format::Jsonl => read_jsonl(reader, &mut sink),
+    let mut rows = RowReader {
+        context: RowContext::new(survey, version, &segments, &key),
+        seen: HashMap::new(),
+        reported: BTreeSet::new(),
+        batch: Vec::with_capacity(BATCH_ROWS),
     };
+    let format = Format::of_path(path);
+    let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+    let (read, stored) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let reader = std::io::BufReader::with_capacity(1 << 16, file);
+            match format {
+                Format::Csv => rows.read_csv(reader, &sender),
+                Format::Jsonl => rows.read_jsonl(reader, &sender),
+            }
+        });
+        let stored = store_rows(import, receiver);
+        (reader.join().expect("the reader does not panic"), stored)
+    });
     read.map_err(|e| match e {
         RowsError::Csv(source) => ImportError::Csv {
             path: path.to_path_buf(),
             source,
         },
         RowsError::Io(source) => io(source),
-        RowsError::Store(e) => ImportError::Store(e),
     })?;
-    sink.finish(path)
+    match stored? {
+        Ok(import) => Ok(import.commit()?),
+        Err(mut errors) => {
+            errors.sort_by_key(|e| e.row);
+            Err(ImportError::Invalid {
+                path: path.to_path_buf(),
+                errors,
+            })
+        }
+    }
+}
+
+/// Rows sent from the reading thread to the storing one at a time.
+const BATCH_ROWS: usize = 1024;
+
+/// One row read: the response to store, or its problems.
+type Parsed = Result<NewResponse, Vec<RowError>>;
+
+/// Stores rows as the reading thread sends them, until the first problem; from then on
+/// only problems are collected and the import is rolled back (dropped). Returns the import
+/// to commit, or every problem found.
+fn store_rows(
+    import: Import<'_>,
+    receiver: std::sync::mpsc::Receiver<Vec<Parsed>>,
+) -> Result<Result<Import<'_>, Vec<RowError>>, StoreError> {
+    let mut import = Some(import);
+    let mut errors = Vec::new();
+    for parsed in receiver.into_iter().flatten() {
+        match (parsed, &mut import) {
+            (Ok(response), Some(import)) => import.add(response)?,
+            (Ok(_), None) => {}
+            (Err(mut problems), _) => {
+                errors.append(&mut problems);
+                import = None;
+            }
+        }
+    }
+    Ok(import.filter(|_| errors.is_empty()).ok_or(errors))
 }
 
 fn find_survey<'a>(workspace: &'a Workspace, id: &str) -> Result<&'a Survey, ImportError> {
@@ -214,127 +258,113 @@ impl Cells for JsonRow {
 enum RowsError {
     Csv(csv::Error),
     Io(std::io::Error),
-    Store(StoreError),
 }
 
-fn read_csv(reader: impl std::io::Read, sink: &mut RowSink<'_, '_>) -> Result<(), RowsError> {
-    let mut reader = csv::Reader::from_reader(reader);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(RowsError::Csv)?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    let mut unknown = BTreeSet::new();
-    sink.column_errors(1, headers.iter().map(String::as_str), &mut unknown);
-    if !headers.iter().any(|c| c == SUBMITTED_AT) {
-        sink.errors.push(RowError {
-            row: 1,
-            column: SUBMITTED_AT.to_string(),
-            message: "the column is missing; every row needs its RFC 3339 time".to_string(),
-        });
-        sink.abandon();
-    }
-    let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(RowsError::Csv)? {
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let row = CsvRow {
-            headers: &headers,
-            record: &record,
-        };
-        sink.row(line, &row).map_err(RowsError::Store)?;
-    }
-    Ok(())
-}
-
-/// JSON Lines: each line an object; numbers, strings, booleans and null become cells. An
-/// unknown member is reported on the first line that has it.
-fn read_jsonl(reader: impl std::io::BufRead, sink: &mut RowSink<'_, '_>) -> Result<(), RowsError> {
-    let mut unknown = BTreeSet::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line_number = i + 1;
-        let line = line.map_err(RowsError::Io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let object = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line)
-        {
-            Ok(object) => object,
-            Err(e) => {
-                sink.errors.push(RowError {
-                    row: line_number,
-                    column: "(line)".to_string(),
-                    message: format!("not a JSON object: {e}"),
-                });
-                sink.abandon();
-                continue;
-            }
-        };
-        let cells: JsonRow = object
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, text)
-            })
-            .collect();
-        sink.column_errors(
-            line_number,
-            cells.iter().map(|(c, _)| c.as_str()),
-            &mut unknown,
-        );
-        sink.row(line_number, &cells).map_err(RowsError::Store)?;
-    }
-    Ok(())
-}
-
-/// Where validated rows go: into the import's transaction while no problem has been found;
-/// after the first, only problems are collected and the transaction is rolled back.
-struct RowSink<'s, 'a> {
+/// Reads rows and turns them into responses (or problems), on a thread of its own, and
+/// sends them on in batches.
+struct RowReader<'a> {
     context: RowContext<'a>,
-    import: Option<Import<'s>>,
-    errors: Vec<RowError>,
     /// Anonymous rows seen so far, by content hash: how many identical rows came before.
     seen: HashMap<[u8; 32], usize>,
+    /// Unknown columns already reported.
+    reported: BTreeSet<String>,
+    batch: Vec<Parsed>,
 }
 
-impl RowSink<'_, '_> {
-    fn row(&mut self, line: usize, cells: &dyn Cells) -> Result<(), StoreError> {
-        match self.context.response(line, cells, &mut self.seen) {
-            Ok(response) => match &mut self.import {
-                Some(import) => import.add(&response),
-                None => Ok(()),
-            },
-            Err(mut row_errors) => {
-                self.errors.append(&mut row_errors);
-                self.abandon();
-                Ok(())
+/// Where a reader sends its batches.
+type Sender = std::sync::mpsc::SyncSender<Vec<Parsed>>;
+
+impl RowReader<'_> {
+    fn read_csv(&mut self, reader: impl std::io::Read, sender: &Sender) -> Result<(), RowsError> {
+        let mut reader = csv::Reader::from_reader(reader);
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(RowsError::Csv)?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        self.unknown_columns(1, headers.iter().map(String::as_str));
+        if !headers.iter().any(|c| c == SUBMITTED_AT) {
+            self.problem(
+                1,
+                SUBMITTED_AT,
+                "the column is missing; every row needs its RFC 3339 time".to_string(),
+            );
+        }
+        let mut record = csv::StringRecord::new();
+        while reader.read_record(&mut record).map_err(RowsError::Csv)? {
+            let line = record.position().map_or(0, |p| p.line() as usize);
+            let row = CsvRow {
+                headers: &headers,
+                record: &record,
+            };
+            if !self.row(line, &row, sender) {
+                break;
             }
         }
+        self.flush(sender);
+        Ok(())
     }
 
-    /// Rolls the import back: a problem was found, so nothing will be stored.
-    fn abandon(&mut self) {
-        self.import = None;
+    /// JSON Lines: each line an object; numbers, strings, booleans and null become cells.
+    /// An unknown member is reported on the first line that has it.
+    fn read_jsonl(
+        &mut self,
+        reader: impl std::io::BufRead,
+        sender: &Sender,
+    ) -> Result<(), RowsError> {
+        for (i, line) in reader.lines().enumerate() {
+            let line_number = i + 1;
+            let line = line.map_err(RowsError::Io)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line) {
+                Ok(object) => {
+                    let cells = json_cells(object);
+                    self.unknown_columns(line_number, cells.iter().map(|(c, _)| c.as_str()));
+                    if !self.row(line_number, &cells, sender) {
+                        break;
+                    }
+                }
+                Err(e) => self.problem(line_number, "(line)", format!("not a JSON object: {e}")),
+            }
+        }
+        self.flush(sender);
+        Ok(())
+    }
+
+    /// Reads one row; false when the storing side has stopped (a store error, which the
+    /// import reports), so reading stops too.
+    fn row(&mut self, line: usize, cells: &dyn Cells, sender: &Sender) -> bool {
+        let parsed = self.context.response(line, cells, &mut self.seen);
+        self.batch.push(parsed);
+        self.batch.len() < BATCH_ROWS || self.flush(sender)
+    }
+
+    fn problem(&mut self, row: usize, column: &str, message: String) {
+        self.batch.push(Err(vec![RowError {
+            row,
+            column: column.to_string(),
+            message,
+        }]));
+    }
+
+    /// Sends the batch; false when the storing side has stopped.
+    fn flush(&mut self, sender: &Sender) -> bool {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_ROWS));
+        sender.send(batch).is_ok()
     }
 
     /// Reports each column that is neither a question, nor respondent, submitted_at,
     /// locale or a declared segment, once, at the first row that has it.
-    fn column_errors<'c>(
-        &mut self,
-        row: usize,
-        columns: impl Iterator<Item = &'c str>,
-        reported: &mut BTreeSet<String>,
-    ) {
+    fn unknown_columns<'c>(&mut self, row: usize, columns: impl Iterator<Item = &'c str>) {
         let survey = self.context.survey;
         let mut known: Vec<&str> = vec![RESPONDENT, SUBMITTED_AT, LOCALE];
         known.extend(survey.questions.iter().map(|q| q.id.as_str()));
         known.extend(self.context.segments.iter().map(String::as_str));
         for column in columns {
-            if known.contains(&column) || !reported.insert(column.to_string()) {
+            if known.contains(&column) || !self.reported.insert(column.to_string()) {
                 continue;
             }
             let message = match crate::schema::suggest(column, &known) {
@@ -345,28 +375,25 @@ impl RowSink<'_, '_> {
                     survey.id
                 ),
             };
-            self.errors.push(RowError {
-                row,
-                column: column.to_string(),
-                message,
-            });
-            self.abandon();
+            self.problem(row, column, message);
         }
     }
+}
 
-    fn finish(self, path: &Path) -> Result<ImportOutcome, ImportError> {
-        match self.import {
-            Some(import) if self.errors.is_empty() => Ok(import.commit()?),
-            _ => {
-                let mut errors = self.errors;
-                errors.sort_by_key(|e| e.row);
-                Err(ImportError::Invalid {
-                    path: path.to_path_buf(),
-                    errors,
-                })
-            }
-        }
-    }
+/// A JSON object's members as text cells: null is empty, strings as they are, numbers and
+/// booleans as JSON writes them.
+fn json_cells(object: serde_json::Map<String, serde_json::Value>) -> JsonRow {
+    object
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect()
 }
 
 /// What turning a row into a response needs, worked out once per import.

@@ -7,12 +7,13 @@
 
 mod svg;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::model::{MetricKind, Survey};
 use crate::score::{Fold, MetricResult, Summary, VersionSummary, stats::Interval};
-use crate::store::{ReadError, STATE_DB, Store, StoreError};
+use crate::store::{ReadError, STATE_DB, Store, StoreError, StoredResponse};
 use crate::workspace::{SURVEYS_DIR, Workspace};
 
 /// The folder, inside a survey's folder, that holds its results.
@@ -55,22 +56,47 @@ pub fn summarize(workspace: &Workspace, survey: &Survey) -> Result<Summary, Stor
     let settings = &workspace.settings.report;
     let mut fold = Fold::new(survey, settings.period);
     let db = workspace.state_dir().join(STATE_DB);
-    let delivered = if db.exists() {
-        let store = Store::open(&db)?;
-        store
-            .for_each_counting_response(&survey.id, |r| {
-                fold.add(&r);
-                Ok::<_, std::convert::Infallible>(())
-            })
-            .map_err(|e| match e {
-                ReadError::Store(e) => e,
-                ReadError::Callback(never) => match never {},
-            })?;
-        store.delivered_by_rule(&survey.id)?
-    } else {
-        Default::default()
-    };
+    if !db.exists() {
+        return Ok(fold.finish(&Default::default(), settings.min_n));
+    }
+    let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+    let delivered = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| read_responses(&db, &survey.id, sender));
+        for batch in receiver {
+            batch.iter().for_each(|r| fold.add(r));
+        }
+        reader.join().expect("the reader does not panic")
+    })?;
     Ok(fold.finish(&delivered, settings.min_n))
+}
+
+/// Responses sent from the reading thread to the folding one at a time.
+const BATCH: usize = 1024;
+
+/// Reads a survey's counting responses on a thread of its own (decoding rows takes as
+/// long as folding them), sends them in batches, then returns the deliveries per rule.
+fn read_responses(
+    db: &Path,
+    survey: &str,
+    sender: std::sync::mpsc::SyncSender<Vec<StoredResponse>>,
+) -> Result<BTreeMap<(u32, String), u64>, StoreError> {
+    let store = Store::open(db)?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let read = store.for_each_counting_response(survey, |r| {
+        batch.push(r);
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            sender.send(full).map_err(|_| ())?;
+        }
+        Ok(())
+    });
+    match read {
+        Ok(()) | Err(ReadError::Callback(())) => {}
+        Err(ReadError::Store(e)) => return Err(e),
+    }
+    let _ = sender.send(batch);
+    drop(sender);
+    store.delivered_by_rule(survey)
 }
 
 /// The files of a survey's results: the Markdown, the JSON and the charts.

@@ -9,7 +9,7 @@
 
 pub mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -403,9 +403,9 @@ impl Histogram {
 struct VersionFold {
     overall: Cell,
     histograms: Vec<Histogram>,
-    trend: BTreeMap<String, Cell>,
-    segments: BTreeMap<String, BTreeMap<String, Cell>>,
-    by_rule: BTreeMap<String, u64>,
+    trend: Groups<Cell>,
+    segments: Groups<Groups<Cell>>,
+    by_rule: Groups<u64>,
     first: Option<String>,
     last: Option<String>,
     /// The last day seen and its period, since answers arrive in time order.
@@ -477,17 +477,47 @@ impl Fold {
     }
 }
 
-/// The value for `key`, created on first use, without allocating a key for every answer
-/// as `entry` would.
-fn entry_for<'a, V>(
-    map: &'a mut BTreeMap<String, V>,
-    key: &str,
-    make: impl FnOnce() -> V,
-) -> &'a mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_string(), make());
+/// Groups by a text key (a period, a segment value, a rule): the last group used is
+/// checked first (answers arrive in time order, so a period's rows come together), then a
+/// hash index; [`Groups::sorted`] gives the deterministic order of the summary.
+#[derive(Debug, Clone)]
+struct Groups<V> {
+    entries: Vec<(String, V)>,
+    index: HashMap<String, usize>,
+    last: usize,
+}
+
+impl<V> Default for Groups<V> {
+    fn default() -> Self {
+        Groups {
+            entries: Vec::new(),
+            index: HashMap::new(),
+            last: 0,
+        }
     }
-    map.get_mut(key).expect("inserted above")
+}
+
+impl<V> Groups<V> {
+    fn get_or_insert(&mut self, key: &str, make: impl FnOnce() -> V) -> &mut V {
+        let hit = self.entries.get(self.last).is_some_and(|(k, _)| k == key);
+        if !hit {
+            self.last = match self.index.get(key) {
+                Some(&i) => i,
+                None => {
+                    self.entries.push((key.to_string(), make()));
+                    self.index.insert(key.to_string(), self.entries.len() - 1);
+                    self.entries.len() - 1
+                }
+            };
+        }
+        &mut self.entries[self.last].1
+    }
+
+    fn sorted(&self) -> Vec<(&String, &V)> {
+        let mut sorted: Vec<(&String, &V)> = self.entries.iter().map(|(k, v)| (k, v)).collect();
+        sorted.sort_by_key(|(k, _)| *k);
+        sorted
+    }
 }
 
 /// The segment dimensions a response belongs to: locale, channel, rule, and its segment
@@ -541,9 +571,9 @@ impl VersionFold {
         VersionFold {
             overall: Cell::new(specs),
             histograms,
-            trend: BTreeMap::new(),
-            segments: BTreeMap::new(),
-            by_rule: BTreeMap::new(),
+            trend: Groups::default(),
+            segments: Groups::default(),
+            by_rule: Groups::default(),
             first: None,
             last: None,
             period_cache: None,
@@ -568,13 +598,17 @@ impl VersionFold {
             self.period_cache = Some((day.to_string(), key));
         }
         let (_, key) = self.period_cache.as_ref().expect("set above");
-        entry_for(&mut self.trend, key, || Cell::new(specs)).add(observed);
+        self.trend
+            .get_or_insert(key, || Cell::new(specs))
+            .add(observed);
         for (dimension, value) in dimensions(response) {
-            let cells = entry_for(&mut self.segments, dimension, BTreeMap::new);
-            entry_for(cells, value, || Cell::new(specs)).add(observed);
+            let cells = self.segments.get_or_insert(dimension, Groups::default);
+            cells
+                .get_or_insert(value, || Cell::new(specs))
+                .add(observed);
         }
         if let Some(rule) = &response.rule {
-            *entry_for(&mut self.by_rule, rule, || 0) += 1;
+            *self.by_rule.get_or_insert(rule, || 0) += 1;
         }
         if self.first.is_none() {
             self.first = Some(response.submitted_at.clone());
@@ -612,7 +646,7 @@ impl VersionFold {
     fn trend(&self, specs: &[MetricSpec]) -> Vec<TrendPoint> {
         let mut previous: Option<(&String, &Cell)> = None;
         let mut points = Vec::new();
-        for (period, cell) in &self.trend {
+        for (period, cell) in self.trend.sorted() {
             let metrics = specs
                 .iter()
                 .enumerate()
@@ -649,11 +683,13 @@ impl VersionFold {
     fn segments(&self, specs: &[MetricSpec], min_n: u64) -> Vec<SegmentDimension> {
         let mut dimensions: Vec<SegmentDimension> = self
             .segments
-            .iter()
+            .sorted()
+            .into_iter()
             .map(|(dimension, cells)| SegmentDimension {
                 dimension: dimension.clone(),
                 cells: cells
-                    .iter()
+                    .sorted()
+                    .into_iter()
                     .map(|(value, cell)| SegmentCell {
                         value: value.clone(),
                         responses: (cell.responses >= min_n).then_some(cell.responses),
@@ -681,7 +717,7 @@ impl VersionFold {
         delivered: &BTreeMap<(u32, String), u64>,
     ) -> Vec<ResponseRate> {
         let mut rules: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-        for (rule, count) in &self.by_rule {
+        for (rule, count) in self.by_rule.sorted() {
             rules.entry(rule).or_default().0 = *count;
         }
         for ((v, rule), count) in delivered {

@@ -91,23 +91,45 @@ pub struct Import<'s> {
     survey: String,
     rows: u64,
     added: usize,
+    /// Responses waiting to be stored in key order (see [`Import::flush`]).
+    pending: Vec<NewResponse>,
 }
+
+/// Responses an import holds before storing them in key order.
+const IMPORT_CHUNK: usize = 16_384;
 
 impl Import<'_> {
     /// Records one imported response (skipped when identical to the one counting for its
     /// key).
-    pub fn add(&mut self, response: &NewResponse) -> Result<(), StoreError> {
+    pub fn add(&mut self, response: NewResponse) -> Result<(), StoreError> {
         self.rows += 1;
-        let stored = self
-            .store
-            .insert_response(response)
-            .map_err(|e| self.store.error(e))?;
-        self.added += usize::from(stored);
+        self.pending.push(response);
+        if self.pending.len() >= IMPORT_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Stores the pending responses sorted by key, so that the key index is written in
+    /// order rather than at random places (several times faster on large imports). The
+    /// sort is stable: two answers under one key keep their file order, and the later
+    /// still replaces the earlier.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let store = self.store;
+        self.pending
+            .sort_by(|a, b| (&a.survey, &a.response_key).cmp(&(&b.survey, &b.response_key)));
+        for response in self.pending.drain(..) {
+            let stored = store
+                .insert_response(&response)
+                .map_err(|e| store.error(e))?;
+            self.added += usize::from(stored);
+        }
         Ok(())
     }
 
     /// Notes the file in the imports ledger and commits everything.
-    pub fn commit(self) -> Result<ImportOutcome, StoreError> {
+    pub fn commit(mut self) -> Result<ImportOutcome, StoreError> {
+        self.flush()?;
         let store = self.store;
         store
             .conn
@@ -198,6 +220,7 @@ impl Store {
             survey: survey.to_string(),
             rows: 0,
             added: 0,
+            pending: Vec::with_capacity(IMPORT_CHUNK),
         }))
     }
 
@@ -425,7 +448,7 @@ mod tests {
         let store = Store::open_in(dir.path()).unwrap();
         let mut import = store.begin_import("d", "nps").unwrap().unwrap();
         import
-            .add(&response("k", "2026-01-02T00:00:00Z", 5))
+            .add(response("k", "2026-01-02T00:00:00Z", 5))
             .unwrap();
         assert_eq!(
             import.commit().unwrap(),
@@ -436,12 +459,35 @@ mod tests {
     }
 
     #[test]
+    fn within_an_import_the_later_answer_under_a_key_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let mut import = store.begin_import("d", "nps").unwrap().unwrap();
+        for (key, at, score) in [
+            ("z", "2026-01-01T00:00:00Z", 1),
+            ("k", "2026-01-02T00:00:00Z", 5),
+            ("a", "2026-01-03T00:00:00Z", 2),
+            ("k", "2026-01-04T00:00:00Z", 9),
+        ] {
+            import.add(response(key, at, score)).unwrap();
+        }
+        assert_eq!(
+            import.commit().unwrap(),
+            ImportOutcome::Imported { added: 4 }
+        );
+        assert_eq!(
+            counting(&store),
+            [("z".into(), 1), ("a".into(), 2), ("k".into(), 9)]
+        );
+    }
+
+    #[test]
     fn an_import_dropped_unfinished_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
         let mut import = store.begin_import("d", "nps").unwrap().unwrap();
         import
-            .add(&response("k", "2026-01-02T00:00:00Z", 5))
+            .add(response("k", "2026-01-02T00:00:00Z", 5))
             .unwrap();
         drop(import);
         assert!(counting(&store).is_empty());

@@ -1,7 +1,8 @@
 //! The state store: the delivery ledger, answers and suppressions.
 //!
 //! SQLite (`.canvass/state.db`) in WAL mode with full synchronous commits, so that an
-//! answer acknowledged to a respondent or a delivery handed to SMTP survives a crash.
+//! answer acknowledged to a respondent or a delivery handed to SMTP survives a crash; a
+//! page cache of up to 64 MiB keeps large imports and reports off the disk.
 //! Everything a rerun depends on (the ledger, sampling, caps, suppressions) lives here,
 //! never in memory. Recipients appear only as keyed hashes (see [`crate::token::Key::recipient`]).
 //! The store is reached through [`Store`]'s methods alone, so a server database can take
@@ -143,7 +144,8 @@ impl Store {
         let conn = Connection::open(path).map_err(wrap)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(wrap)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -65536;",
         )
         .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
