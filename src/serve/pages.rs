@@ -2,12 +2,13 @@
 //! renderer (with the workspace's template overrides); the few pages of the server's own
 //! (a refused link, the unsubscribe confirmation) are a small template here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use minijinja::{Environment, context};
 
 use crate::answer::FieldError;
-use crate::model::Survey;
+use crate::model::{QuestionType, Survey};
 use crate::render::{PageContext, PageTarget, RenderError, Renderer, ThanksContext};
 
 pub use crate::render::HONEYPOT_FIELD;
@@ -27,10 +28,22 @@ const NOTICE: &str = r#"<!doctype html>
 </main></body></html>
 "#;
 
+/// What stands for the token in a landing page rendered once for many links: private-use
+/// characters, which no escaping changes and no survey text is expected to hold.
+const TOKEN_STAND_IN: &str = "\u{E000}canvass-token\u{E001}";
+/// The most landing pages kept (a survey version × locale × question × value each).
+const LANDING_CACHE_SIZE: usize = 4096;
+
+/// A one-click landing page cached by survey, version, locale, question and value: its
+/// text split where the token goes, or `None` when the templates do more with the token
+/// than print it, so that the page must be rendered for each link.
+type LandingCache = HashMap<(String, u32, String, String, String), Option<Arc<[String]>>>;
+
 /// The renderer and the server's own template.
 pub struct Pages {
     renderer: Renderer,
     env: Environment<'static>,
+    landings: Mutex<LandingCache>,
 }
 
 impl Pages {
@@ -39,7 +52,73 @@ impl Pages {
         let mut env = Environment::new();
         env.add_template("notice.html", NOTICE)
             .expect("the notice template compiles");
-        Pages { renderer, env }
+        Pages {
+            renderer,
+            env,
+            landings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The page a one-click link lands on: the form holding the earlier answers and the
+    /// clicked one, with the script that confirms the click by POST.
+    ///
+    /// Most clicks are a person's first answer, and then the page differs from one link
+    /// to the next only in the token: it is rendered once per survey version, locale and
+    /// answer with a stand-in, checked against a full rendering for the first real token,
+    /// and completed by splicing the token in after that.
+    pub fn landing(
+        &self,
+        survey: &Survey,
+        locale: &str,
+        token: &str,
+        chosen: Option<(&str, &str)>,
+        earlier: &BTreeMap<String, String>,
+    ) -> Result<String, RenderError> {
+        let render = |token: &str| self.render_landing(survey, locale, token, chosen, earlier);
+        let Some(key) = landing_key(survey, locale, token, chosen, earlier) else {
+            return render(token);
+        };
+        let cached = self.lock_landings().get(&key).cloned();
+        match cached {
+            Some(Some(parts)) => return Ok(parts.join(token)),
+            Some(None) => return render(token),
+            None => {}
+        }
+        let parts: Arc<[String]> = render(TOKEN_STAND_IN)?
+            .split(TOKEN_STAND_IN)
+            .map(str::to_string)
+            .collect();
+        let page = render(token)?;
+        let exact = parts.join(token) == page;
+        let mut landings = self.lock_landings();
+        if landings.len() < LANDING_CACHE_SIZE {
+            landings.insert(key, exact.then_some(parts));
+        }
+        Ok(page)
+    }
+
+    fn render_landing(
+        &self,
+        survey: &Survey,
+        locale: &str,
+        token: &str,
+        chosen: Option<(&str, &str)>,
+        earlier: &BTreeMap<String, String>,
+    ) -> Result<String, RenderError> {
+        let mut shown = earlier.clone();
+        if let Some((question, value)) = chosen {
+            shown.insert(question.to_string(), value.to_string());
+        }
+        let html = self.form(survey, locale, PageTarget::Token(token), &shown, &[])?;
+        let action = format!("/r/{token}");
+        let script = chosen.map(|(q, v)| [("action", action.as_str()), ("q", q), ("v", v)]);
+        Ok(with_extras(html, &[], script.as_ref().map(|s| &s[..])))
+    }
+
+    fn lock_landings(&self) -> std::sync::MutexGuard<'_, LandingCache> {
+        self.landings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The survey's form with answers filled in and errors beside their fields; actions
@@ -85,6 +164,33 @@ impl Pages {
             .and_then(|t| t.render(context! { title, text, action, button }))
             .expect("the notice template renders")
     }
+}
+
+/// The cache key of a landing page that may be spliced: a first answer (no earlier ones)
+/// to a question with a fixed set of values, under a token that no escaping changes.
+fn landing_key(
+    survey: &Survey,
+    locale: &str,
+    token: &str,
+    chosen: Option<(&str, &str)>,
+    earlier: &BTreeMap<String, String>,
+) -> Option<(String, u32, String, String, String)> {
+    let (question, value) = chosen?;
+    let fixed = survey
+        .question(question)
+        .is_some_and(|q| q.kind != QuestionType::Text);
+    let plain_token = token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    (earlier.is_empty() && fixed && plain_token).then(|| {
+        (
+            survey.id.clone(),
+            survey.version,
+            locale.to_string(),
+            question.to_string(),
+            value.to_string(),
+        )
+    })
 }
 
 /// Adds hidden fields to a rendered form, and the confirmation script when given.
@@ -154,6 +260,58 @@ mod tests {
         assert!(csp.starts_with("default-src 'none'; script-src 'self' 'sha256-"));
         assert_eq!(csp.matches("'sha256-").count(), 1);
         assert!(!csp.contains("unsafe-inline';") || !csp.contains("script-src 'unsafe-inline'"));
+    }
+
+    fn survey() -> Survey {
+        serde_json::from_value(serde_json::json!({
+            "id": "s", "version": 1, "locales": ["en"], "title": "Tell us",
+            "questions": [
+                {"id": "score", "type": "nps", "text": "Recommend?", "required": true},
+                {"id": "why", "type": "text", "text": "Why?"}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn spliced_landing_pages_equal_full_renderings() {
+        let pages = Pages::new(Renderer::builtin());
+        let survey = survey();
+        let none = BTreeMap::new();
+        let first = pages
+            .landing(&survey, "en", "aaa.bbb", Some(("score", "9")), &none)
+            .unwrap();
+        assert!(first.contains("aaa.bbb"));
+        let spliced = pages
+            .landing(&survey, "en", "ccc-dddd_e.f", Some(("score", "9")), &none)
+            .unwrap();
+        let full = pages
+            .render_landing(&survey, "en", "ccc-dddd_e.f", Some(("score", "9")), &none)
+            .unwrap();
+        assert_eq!(spliced, full);
+        assert!(!spliced.contains(TOKEN_STAND_IN));
+        assert_eq!(pages.lock_landings().len(), 1);
+    }
+
+    #[test]
+    fn landing_pages_with_earlier_answers_or_free_text_are_rendered_each_time() {
+        let pages = Pages::new(Renderer::builtin());
+        let survey = survey();
+        let earlier = BTreeMap::from([("why".to_string(), "slow".to_string())]);
+        let page = pages
+            .landing(&survey, "en", "aaa.bbb", Some(("score", "3")), &earlier)
+            .unwrap();
+        assert!(page.contains("slow"));
+        pages
+            .landing(
+                &survey,
+                "en",
+                "aaa.bbb",
+                Some(("why", "fine")),
+                &BTreeMap::new(),
+            )
+            .unwrap();
+        assert!(pages.lock_landings().is_empty());
     }
 
     #[test]

@@ -128,7 +128,7 @@ async fn one_click(
             .question(q)
             .is_some_and(|q| q.parse_answer(v).is_ok())
     });
-    let mut shown = app.counted_raw(&link, true);
+    let earlier = app.counted_raw(&link, true);
     if let Some((question, value)) = &chosen {
         let answers = validate_one(&link, question, value);
         let fetch = Write::Fetch(LinkFetch {
@@ -142,23 +142,12 @@ async fn one_click(
         if let Err(refused) = fetched.and(recorded) {
             return app.refused(refused);
         }
-        shown.insert(question.clone(), value.clone());
     }
+    let chosen = chosen.as_ref().map(|(q, v)| (q.as_str(), v.as_str()));
     let html = app
         .pages()
-        .form(survey, &link.locale, PageTarget::Token(&token), &shown, &[]);
-    let action = format!("/r/{token}");
-    let script = chosen.as_ref().map(|(q, v)| {
-        [
-            ("action", action.as_str()),
-            ("q", q.as_str()),
-            ("v", v.as_str()),
-        ]
-    });
-    app.page(
-        StatusCode::OK,
-        html.map(|html| with_extras(html, &[], script.as_ref().map(|s| &s[..]))),
-    )
+        .landing(survey, &link.locale, &token, chosen, &earlier);
+    app.page(StatusCode::OK, html)
 }
 
 /// `POST /r/{token}` (q, v): the landing page confirms the one-click answer, on top of any

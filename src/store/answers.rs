@@ -144,13 +144,13 @@ impl Import<'_> {
 }
 
 /// The response counting for a key, as compared with a new one.
-struct Counting {
+pub(super) struct Counting {
     id: i64,
     version: u32,
     submitted_at: String,
-    answers: String,
+    pub(super) answers: String,
     segments: String,
-    confirmed: bool,
+    pub(super) confirmed: bool,
 }
 
 /// Whether an import was applied or had been applied before.
@@ -267,7 +267,11 @@ impl Store {
 
     /// The rows counting for a key: none or one, unless something outside canvass wrote
     /// to the store.
-    fn counting_for_key(&self, survey: &str, key: &str) -> rusqlite::Result<Vec<Counting>> {
+    pub(super) fn counting_for_key(
+        &self,
+        survey: &str,
+        key: &str,
+    ) -> rusqlite::Result<Vec<Counting>> {
         let mut statement = self.conn.prepare_cached(COUNTING_FOR_KEY)?;
         let rows = statement.query_map(params![survey, key], |row| {
             Ok(Counting {

@@ -79,19 +79,23 @@ impl Store {
             Write::Response(response) => self.insert_response(response).map(drop),
             Write::Fetch(fetch) => self
                 .conn
-                .execute(
+                .prepare_cached(
                     "INSERT INTO link_fetches (delivery, fetched_at, question, value) \
                      VALUES (?1, ?2, ?3, ?4)",
-                    params![fetch.delivery, now, fetch.question, fetch.value],
-                )
+                )?
+                .execute(params![fetch.delivery, now, fetch.question, fetch.value])
                 .map(drop),
             Write::Suppress(recipient) => self
                 .conn
-                .execute(
+                .prepare_cached(
                     "INSERT OR IGNORE INTO suppressions (recipient, reason, created_at) \
                      VALUES (?1, ?2, ?3)",
-                    params![recipient, SuppressionReason::Unsubscribed.name(), now],
-                )
+                )?
+                .execute(params![
+                    recipient,
+                    SuppressionReason::Unsubscribed.name(),
+                    now
+                ])
                 .map(drop),
         });
         result.and_then(|()| tx.commit()).map_err(|e| self.error(e))
@@ -151,35 +155,27 @@ impl Store {
         survey: &str,
         response_key: &str,
     ) -> Result<Option<CountedResponse>, StoreError> {
-        let row: Option<(String, bool)> = self
-            .conn
-            .query_row(
-                "SELECT answers, confirmed FROM responses \
-                 WHERE survey = ?1 AND response_key = ?2 AND counts = 1",
-                params![survey, response_key],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
+        let counting = self
+            .counting_for_key(survey, response_key)
             .map_err(|e| self.error(e))?;
-        Ok(row.map(|(answers, confirmed)| CountedResponse {
-            answers: serde_json::from_str(&answers).unwrap_or_default(),
-            confirmed,
+        Ok(counting.into_iter().last().map(|c| CountedResponse {
+            answers: serde_json::from_str(&c.answers).unwrap_or_default(),
+            confirmed: c.confirmed,
         }))
     }
 
     /// The locale and segments the ledger recorded for a delivery.
     pub fn delivery_context(&self, delivery: &str) -> Result<Option<DeliveryContext>, StoreError> {
         self.conn
-            .query_row(
-                "SELECT locale, segments FROM deliveries WHERE id = ?1",
-                [delivery],
-                |row| {
+            .prepare_cached("SELECT locale, segments FROM deliveries WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement.query_row([delivery], |row| {
                     Ok(DeliveryContext {
                         locale: row.get(0)?,
                         segments: row.get(1)?,
                     })
-                },
-            )
+                })
+            })
             .optional()
             .map_err(|e| self.error(e))
     }
