@@ -91,45 +91,23 @@ pub struct Import<'s> {
     survey: String,
     rows: u64,
     added: usize,
-    /// Responses waiting to be stored in key order (see [`Import::flush`]).
-    pending: Vec<NewResponse>,
 }
-
-/// Responses an import holds before storing them in key order.
-const IMPORT_CHUNK: usize = 16_384;
 
 impl Import<'_> {
     /// Records one imported response (skipped when identical to the one counting for its
     /// key).
     pub fn add(&mut self, response: NewResponse) -> Result<(), StoreError> {
         self.rows += 1;
-        self.pending.push(response);
-        if self.pending.len() >= IMPORT_CHUNK {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Stores the pending responses sorted by key, so that the key index is written in
-    /// order rather than at random places (several times faster on large imports). The
-    /// sort is stable: two answers under one key keep their file order, and the later
-    /// still replaces the earlier.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        let store = self.store;
-        self.pending
-            .sort_by(|a, b| (&a.survey, &a.response_key).cmp(&(&b.survey, &b.response_key)));
-        for response in self.pending.drain(..) {
-            let stored = store
-                .insert_response(&response)
-                .map_err(|e| store.error(e))?;
-            self.added += usize::from(stored);
-        }
+        let stored = self
+            .store
+            .insert_response(&response)
+            .map_err(|e| self.store.error(e))?;
+        self.added += usize::from(stored);
         Ok(())
     }
 
     /// Notes the file in the imports ledger and commits everything.
-    pub fn commit(mut self) -> Result<ImportOutcome, StoreError> {
-        self.flush()?;
+    pub fn commit(self) -> Result<ImportOutcome, StoreError> {
         let store = self.store;
         store
             .conn
@@ -220,7 +198,6 @@ impl Store {
             survey: survey.to_string(),
             rows: 0,
             added: 0,
-            pending: Vec::with_capacity(IMPORT_CHUNK),
         }))
     }
 
