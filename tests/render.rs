@@ -199,7 +199,7 @@ fn hostile_survey() -> Survey {
         "version": 1,
         "locales": ["en"],
         "title": "{{ 7 * 7 }} <script>alert(1)</script>",
-        "intro": "{% for x in range(3) %}loop{% endfor %}",
+        "intro": "{% for x in range(3) %}loop{% endfor %} **now** [win](https://evil.example)",
         "questions": [
             {"id": "q", "type": "yes_no", "text": "\"><img src=x onerror=alert(1)> {{ name }}"},
             {"id": "c", "type": "choice", "text": "Pick", "options": [
@@ -285,10 +285,19 @@ fn survey_texts_stay_strings_in_chat() {
         slack["blocks"][0]["text"]["text"],
         "{{ 7 * 7 }} <script>alert(1)</script>"
     );
+    // Teams renders Markdown in a TextBlock; survey texts go in TextRuns, which it shows
+    // as written.
     let teams = renderer.teams(&delivery).unwrap();
+    let run = |block: usize| &teams["body"][block]["inlines"][0];
+    assert_eq!(run(2)["type"], "TextRun");
+    assert_eq!(run(2)["text"], "\"><img src=x onerror=alert(1)> {{ name }}");
     assert_eq!(
-        teams["body"][2]["text"],
-        "\"><img src=x onerror=alert(1)> {{ name }}"
+        run(1)["text"],
+        "{% for x in range(3) %}loop{% endfor %} **now** [win](https://evil.example)"
+    );
+    assert!(
+        !teams.to_string().contains("\"TextBlock\""),
+        "no survey text goes through Markdown"
     );
     let text = renderer.text(&delivery).unwrap();
     assert!(text.contains("{{ 7 * 7 }}"));
