@@ -18,9 +18,9 @@ const MAX_SKELETONS: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hole {
     /// The signed response token (inside every link).
-    Token,
+    Token = 0,
     /// The recipient's name.
-    Name,
+    Name = 1,
 }
 
 impl Hole {
@@ -83,6 +83,7 @@ pub enum Context {
 struct Written<'v> {
     token: Cow<'v, str>,
     name: Cow<'v, str>,
+    literal: [bool; 2],
 }
 
 impl<'v> Written<'v> {
@@ -91,9 +92,15 @@ impl<'v> Written<'v> {
             Context::Text => Cow::Borrowed(value),
             Context::Html => super::escape_html(value),
         };
+        Written::of(write(values.token), write(values.name))
+    }
+
+    fn of(token: Cow<'v, str>, name: Cow<'v, str>) -> Written<'v> {
+        let literal = |v: &str| v.bytes().all(is_literal);
         Written {
-            token: write(values.token),
-            name: write(values.name),
+            literal: [literal(&token), literal(&name)],
+            token,
+            name,
         }
     }
 
@@ -117,9 +124,7 @@ impl<'v> Written<'v> {
     }
 
     fn literal(&self, holes: &[Hole]) -> bool {
-        holes
-            .iter()
-            .all(|&hole| self.get(hole).bytes().all(is_literal))
+        holes.iter().all(|&hole| self.literal[hole as usize])
     }
 }
 
@@ -276,10 +281,7 @@ impl Skeleton {
     /// Encodes the line with placeholder values of these lengths and finds where their
     /// bytes land; `None` when other placeholder bytes do not land in the same places.
     fn new(line: &Line, [token, name]: [usize; 2]) -> Option<Skeleton> {
-        let filler = |b: &str| Written {
-            token: Cow::Owned(b.repeat(token)),
-            name: Cow::Owned(b.repeat(name)),
-        };
+        let filler = |b: &str| Written::of(Cow::Owned(b.repeat(token)), Cow::Owned(b.repeat(name)));
         let input = line.fill(&filler("x"));
         let encoded = quoted_printable::encode(&input);
         let runs = runs(&line.parts, &filler("x"), &input, &encoded)?;
