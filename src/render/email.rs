@@ -3,12 +3,13 @@
 //! (RFC 8058 one-click unsubscribe, `Auto-Submitted`).
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, MultiPart};
+use lettre::address::Envelope;
+use lettre::message::header::{self, ContentTransferEncoding, Header, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, Mailboxes, MultiPart};
 use serde::Serialize;
 
 use super::splice::{CompiledBody, Context, Hole, Values};
@@ -32,6 +33,18 @@ pub struct EmailContext<'a> {
     /// The `Date` header.
     pub date: SystemTime,
 }
+
+/// The most mailboxes a view remembers.
+const MAX_MAILBOXES: usize = 8;
+
+/// The headers that are the same in every message, encoded once.
+static FIXED: LazyLock<[HeaderValue; 3]> = LazyLock::new(|| {
+    [
+        header("Auto-Submitted", "auto-generated"),
+        header("X-Auto-Response-Suppress", "All"),
+        header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
+});
 
 /// Two recipients that differ in every value and its length, with characters that HTML
 /// escapes: a template that transforms a value, or branches on it, renders at least one
@@ -75,30 +88,36 @@ impl Renderer {
         let (text, html) = self.encoded_bodies(context, view)?;
         let d = &context.delivery;
         let settings = d.rule.and_then(|r| r.email.as_ref());
-        let from = mailbox(settings.map_or(DEFAULT_FROM, |s| s.from.as_str()))?;
+        let (sender, from) = view
+            .emails
+            .mailbox_header(settings.map_or(DEFAULT_FROM, |s| s.from.as_str()), |m| {
+                header::From::from(Mailboxes::from(m))
+            })?;
         let to = Mailbox::new(
             d.recipient.name.as_deref().map(fold_header),
             address(&d.recipient.address)?,
         );
+        let [auto_submitted, suppress, unsubscribe_post] = FIXED.clone();
         let mut builder = Message::builder()
-            .from(from)
+            .envelope(Envelope::new(Some(sender), vec![to.email.clone()])?)
+            .raw_header(from)
             .to(to)
             .subject(fold_header(&self.subject(d, view)))
             .date(context.date)
             .message_id(context.message_id.as_deref().map(fold_header))
-            .raw_header(header("Auto-Submitted", "auto-generated"))
-            .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header("Content-Language", &view.lang))
+            .raw_header(auto_submitted)
+            .raw_header(suppress)
+            .raw_header(view.emails.language(&view.lang))
             .raw_header(header(
                 "List-Unsubscribe",
                 &list_unsubscribe(context.unsubscribe_mailto, d.links()),
             ))
-            .raw_header(header(
-                "List-Unsubscribe-Post",
-                "List-Unsubscribe=One-Click",
-            ));
+            .raw_header(unsubscribe_post);
         if let Some(reply_to) = settings.and_then(|s| s.reply_to.as_deref()) {
-            builder = builder.reply_to(mailbox(reply_to)?);
+            let (_, reply_to) = view
+                .emails
+                .mailbox_header(reply_to, |m| header::ReplyTo::from(Mailboxes::from(m)))?;
+            builder = builder.raw_header(reply_to);
         }
         Ok(builder.multipart(MultiPart::alternative_plain_html(text, html))?)
     }
@@ -301,11 +320,13 @@ impl EmailKey<'_> {
     }
 }
 
-/// A view's compiled e-mails by key, compiled on a key's second use: one message alone
-/// is cheaper rendered in full.
+/// A view's compiled e-mails by key, compiled on a key's second use (one message alone
+/// is cheaper rendered in full), and the senders' mailboxes, parsed once.
 #[derive(Debug, Default)]
 pub(crate) struct EmailCache {
     compiled: Mutex<Vec<(OwnedKey, Entry)>>,
+    mailboxes: Mutex<Vec<KnownMailbox>>,
+    language: OnceLock<HeaderValue>,
 }
 
 #[derive(Debug)]
@@ -336,6 +357,48 @@ impl EmailCache {
             }
         }
     }
+
+    /// The header `H` of the mailbox `text` (a sender or a reply-to: one per batch) as
+    /// lettre encodes it, with its address, parsed and encoded once.
+    fn mailbox_header<H: Header>(
+        &self,
+        text: &str,
+        header: fn(Mailbox) -> H,
+    ) -> Result<(lettre::Address, HeaderValue), RenderError> {
+        let mut known = self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let found = known.iter().find(|m| m.name == H::name() && m.text == text);
+        if let Some(m) = found {
+            return Ok((m.address.clone(), m.header.clone()));
+        }
+        let parsed = mailbox(text)?;
+        let address = parsed.email.clone();
+        let value = header(parsed).display();
+        if known.len() < MAX_MAILBOXES {
+            known.push(KnownMailbox {
+                name: H::name(),
+                text: text.to_string(),
+                address: address.clone(),
+                header: value.clone(),
+            });
+        }
+        Ok((address, value))
+    }
+
+    /// The `Content-Language` header of the view's locale, encoded once.
+    fn language(&self, lang: &str) -> HeaderValue {
+        self.language
+            .get_or_init(|| header("Content-Language", lang))
+            .clone()
+    }
+}
+
+/// A mailbox header made once for a batch.
+#[derive(Debug)]
+struct KnownMailbox {
+    name: HeaderName,
+    text: String,
+    address: lettre::Address,
+    header: HeaderValue,
 }
 
 /// A copy of a view starts with no compiled e-mails.
@@ -363,15 +426,19 @@ fn crlf(text: &str) -> String {
 
 /// `<mailto:…?subject=unsubscribe%20TOKEN>, <https://…/u/TOKEN>`.
 fn list_unsubscribe(mailto: Option<&str>, links: Links) -> String {
-    let https = format!("<{}>", links.unsubscribe());
-    match mailto {
-        Some(mailbox) => format!(
-            "<mailto:{}?subject=unsubscribe%20{}>, {https}",
-            fold_header(mailbox),
-            links.token
-        ),
-        None => https,
+    let https = links.unsubscribe();
+    let mut out = String::with_capacity(2 * https.len() + 64);
+    if let Some(mailbox) = mailto {
+        out.push_str("<mailto:");
+        out.push_str(&fold_header(mailbox));
+        out.push_str("?subject=unsubscribe%20");
+        out.push_str(links.token);
+        out.push_str(">, ");
     }
+    out.push('<');
+    out.push_str(&https);
+    out.push('>');
+    out
 }
 
 /// A header value as lettre encodes it (RFC 2047 for non-ASCII, folded).
@@ -382,6 +449,9 @@ fn header(name: &'static str, value: &str) -> HeaderValue {
 /// Text made safe for one header line: every run of control characters (CR and LF
 /// included) becomes one space, so no value can start a header of its own.
 pub fn fold_header(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.trim().to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut in_control = false;
     for c in text.chars() {
