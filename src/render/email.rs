@@ -449,7 +449,7 @@ fn header(name: &'static str, value: &str) -> HeaderValue {
 /// Text made safe for one header line: every run of control characters (CR and LF
 /// included) becomes one space, so no value can start a header of its own.
 pub fn fold_header(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !super::has_control(text) {
         return text.trim().to_string();
     }
     let mut out = String::with_capacity(text.len());

@@ -195,6 +195,16 @@ impl Renderer {
     }
 }
 
+/// Whether `text` has a control character, checked byte by byte when it is ASCII (names,
+/// tokens and most header values).
+fn has_control(text: &str) -> bool {
+    if text.is_ascii() {
+        text.bytes().any(|b| b.is_ascii_control())
+    } else {
+        text.chars().any(char::is_control)
+    }
+}
+
 fn next_renderer_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)

@@ -57,7 +57,7 @@ impl Values<'_> {
     pub fn spliceable(&self) -> bool {
         [self.token, self.name]
             .iter()
-            .all(|v| !v.chars().any(|c| c.is_control() || c == OPEN || c == CLOSE))
+            .all(|v| !super::has_control(v) && !v.contains([OPEN, CLOSE]))
     }
 
     /// Whether every value is printable ASCII, which keeps a body's transfer encoding what
