@@ -47,8 +47,9 @@ static FIXED: LazyLock<[HeaderValue; 3]> = LazyLock::new(|| {
 });
 
 /// Two recipients that differ in every value and its length, with characters that HTML
-/// escapes: a template that transforms a value, or branches on it, renders at least one
-/// of them otherwise than the splice does.
+/// escapes: a template that transforms a value (a filter, an escaping of its own) or
+/// branches on its length renders at least one of them otherwise than the splice does.
+/// A comparison with one particular value (`name == "Ana"`) is not caught.
 const SAMPLES: [Values<'static>; 2] = [
     Values {
         token: "sample-Token_0.sig",
