@@ -3,13 +3,16 @@
 //! (RFC 8058 one-click unsubscribe, `Auto-Submitted`).
 
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use lettre::Message;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::address::Envelope;
+use lettre::message::header::{self, ContentTransferEncoding, Header, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, Mailboxes, MultiPart};
 use serde::Serialize;
 
+use super::splice::{CompiledBody, Context, Hole, Values};
 use super::view::{QuestionView, SurveyView};
 use super::{Delivery, Links, RenderError, Renderer};
 
@@ -30,6 +33,33 @@ pub struct EmailContext<'a> {
     /// The `Date` header.
     pub date: SystemTime,
 }
+
+/// The most mailboxes a view remembers.
+const MAX_MAILBOXES: usize = 8;
+
+/// The headers that are the same in every message, encoded once.
+static FIXED: LazyLock<[HeaderValue; 3]> = LazyLock::new(|| {
+    [
+        header("Auto-Submitted", "auto-generated"),
+        header("X-Auto-Response-Suppress", "All"),
+        header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
+});
+
+/// Two recipients that differ in every value and its length, with characters that HTML
+/// escapes: a template that transforms a value (a filter, an escaping of its own) or
+/// branches on its length renders at least one of them otherwise than the splice does.
+/// A comparison with one particular value (`name == "Ana"`) is not caught.
+const SAMPLES: [Values<'static>; 2] = [
+    Values {
+        token: "sample-Token_0.sig",
+        name: "Ö&<'\">",
+    },
+    Values {
+        token: "Zz09-_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.abcdefghijklmnopqrstuvwxyz-_ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        name: "Zoë Marie O'Connor-Smythe",
+    },
+];
 
 /// What the e-mail templates see.
 #[derive(Serialize)]
@@ -56,35 +86,120 @@ impl Renderer {
         context: &EmailContext,
         view: &SurveyView,
     ) -> Result<Message, RenderError> {
-        let (text, html) = self.email_bodies(context, view)?;
+        let (text, html) = self.encoded_bodies(context, view)?;
         let d = &context.delivery;
         let settings = d.rule.and_then(|r| r.email.as_ref());
-        let from = mailbox(settings.map_or(DEFAULT_FROM, |s| s.from.as_str()))?;
+        let (sender, from) = view
+            .emails
+            .mailbox_header(settings.map_or(DEFAULT_FROM, |s| s.from.as_str()), |m| {
+                header::From::from(Mailboxes::from(m))
+            })?;
         let to = Mailbox::new(
             d.recipient.name.as_deref().map(fold_header),
             address(&d.recipient.address)?,
         );
+        let [auto_submitted, suppress, unsubscribe_post] = FIXED.clone();
         let mut builder = Message::builder()
-            .from(from)
+            .envelope(Envelope::new(Some(sender), vec![to.email.clone()])?)
+            .raw_header(from)
             .to(to)
             .subject(fold_header(&self.subject(d, view)))
             .date(context.date)
             .message_id(context.message_id.as_deref().map(fold_header))
-            .raw_header(header("Auto-Submitted", "auto-generated"))
-            .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header("Content-Language", &view.lang))
+            .raw_header(auto_submitted)
+            .raw_header(suppress)
+            .raw_header(view.emails.language(&view.lang))
             .raw_header(header(
                 "List-Unsubscribe",
                 &list_unsubscribe(context.unsubscribe_mailto, d.links()),
             ))
-            .raw_header(header(
-                "List-Unsubscribe-Post",
-                "List-Unsubscribe=One-Click",
-            ));
+            .raw_header(unsubscribe_post);
         if let Some(reply_to) = settings.and_then(|s| s.reply_to.as_deref()) {
-            builder = builder.reply_to(mailbox(reply_to)?);
+            let (_, reply_to) = view
+                .emails
+                .mailbox_header(reply_to, |m| header::ReplyTo::from(Mailboxes::from(m)))?;
+            builder = builder.raw_header(reply_to);
         }
-        Ok(builder.multipart(MultiPart::alternative_plain_html(crlf(&text), crlf(&html)))?)
+        Ok(builder.multipart(MultiPart::alternative_plain_html(text, html))?)
+    }
+
+    /// The two bodies MIME-encoded: spliced into the view's compiled bodies when that is
+    /// exact, else rendered in full.
+    fn encoded_bodies(
+        &self,
+        context: &EmailContext,
+        view: &SurveyView,
+    ) -> Result<(Body, Body), RenderError> {
+        let d = &context.delivery;
+        let values = Values {
+            token: d.token,
+            name: greeted(d).unwrap_or(""),
+        };
+        if values.spliceable()
+            && let Some(compiled) = self.compiled(d, view)
+        {
+            return Ok(compiled.bodies(&values));
+        }
+        let (text, html) = self.email_bodies(context, view)?;
+        Ok((Body::new(crlf(&text)), Body::new(crlf(&html))))
+    }
+
+    /// The view's bodies compiled for this delivery's key.
+    fn compiled(&self, d: &Delivery, view: &SurveyView) -> Option<Arc<CompiledEmail>> {
+        let key = EmailKey {
+            renderer: self.id,
+            question: super::embedded_question(d.survey, d.rule),
+            base_url: d.base_url,
+            named: greeted(d).is_some(),
+        };
+        view.emails.get(&key, || self.compile(d, view, key.named))
+    }
+
+    /// Renders the bodies with sentinels and splits them; `None` when the splice is not
+    /// exactly the full render for the sample recipients (a template that transforms or
+    /// branches on a per-recipient value).
+    fn compile(&self, d: &Delivery, view: &SurveyView, named: bool) -> Option<CompiledEmail> {
+        let name = named.then(|| Hole::Name.sentinel());
+        let (text, html) = self.bodies(d, view, name, Hole::Token.sentinel()).ok()?;
+        let text = CompiledBody::parse(&crlf(&text), Context::Text)?;
+        let html = CompiledBody::parse(&crlf(&html), Context::Html)?;
+        let empty = Values {
+            token: "",
+            name: "",
+        };
+        let quoted_printable = [&text, &html].iter().all(|body| {
+            Body::new(body.plain(&empty)).encoding() == ContentTransferEncoding::QuotedPrintable
+        });
+        let compiled = CompiledEmail {
+            text,
+            html,
+            quoted_printable,
+        };
+        SAMPLES
+            .iter()
+            .all(|sample| self.splices_exactly(&compiled, d, view, named, sample))
+            .then_some(compiled)
+    }
+
+    /// Whether the spliced bodies for `sample` are byte for byte the full render's.
+    fn splices_exactly(
+        &self,
+        compiled: &CompiledEmail,
+        d: &Delivery,
+        view: &SurveyView,
+        named: bool,
+        sample: &Values,
+    ) -> bool {
+        let values = Values {
+            token: sample.token,
+            name: if named { sample.name } else { "" },
+        };
+        let Ok((text, html)) = self.bodies(d, view, named.then_some(values.name), values.token)
+        else {
+            return false;
+        };
+        let (spliced_text, spliced_html) = compiled.bodies(&values);
+        same(&spliced_text, &Body::new(crlf(&text))) && same(&spliced_html, &Body::new(crlf(&html)))
     }
 
     /// The e-mail's plain-text and HTML bodies, before MIME encoding (for previews).
@@ -94,11 +209,25 @@ impl Renderer {
         view: &SurveyView,
     ) -> Result<(String, String), RenderError> {
         let d = &context.delivery;
-        let links = d.links();
+        self.bodies(d, view, greeted(d), d.token)
+    }
+
+    /// The bodies for this name and token.
+    fn bodies(
+        &self,
+        d: &Delivery,
+        view: &SurveyView,
+        name: Option<&str>,
+        token: &str,
+    ) -> Result<(String, String), RenderError> {
+        let links = Links {
+            base_url: d.base_url,
+            token,
+        };
         let email_view = minijinja::Value::from_serialize(EmailView {
             s: view.value(),
             q: super::with_answer_links(view, super::embedded_question(d.survey, d.rule), links),
-            name: d.recipient.name.as_deref().filter(|n| !n.trim().is_empty()),
+            name,
             survey_url: links.survey(),
             unsubscribe_url: links.unsubscribe(),
         });
@@ -116,6 +245,167 @@ impl Renderer {
         let allowed = crate::check::allowed_placeholders(d.rule.and_then(|r| r.audience.as_ref()));
         let text = subject.get(d.locale, d.survey.default_locale());
         super::personalize(text, &view.title, d.recipient, &allowed).into_owned()
+    }
+}
+
+/// The name the e-mail greets: the recipient's, unless blank.
+fn greeted<'a>(d: &Delivery<'a>) -> Option<&'a str> {
+    d.recipient.name.as_deref().filter(|n| !n.trim().is_empty())
+}
+
+fn same(a: &Body, b: &Body) -> bool {
+    a.encoding() == b.encoding() && a.as_ref() == b.as_ref()
+}
+
+/// The bodies of one key, compiled.
+#[derive(Debug)]
+pub(crate) struct CompiledEmail {
+    text: CompiledBody,
+    html: CompiledBody,
+    /// Whether lettre encodes both bodies quoted-printable with the values left out (and
+    /// so with any printable values filled in).
+    quoted_printable: bool,
+}
+
+impl CompiledEmail {
+    fn bodies(&self, values: &Values) -> (Body, Body) {
+        if self.quoted_printable && values.printable() {
+            let encoded = |body: &CompiledBody| {
+                Body::dangerous_pre_encoded(
+                    body.encoded(values),
+                    ContentTransferEncoding::QuotedPrintable,
+                )
+            };
+            (encoded(&self.text), encoded(&self.html))
+        } else {
+            (
+                Body::new(self.text.plain(values)),
+                Body::new(self.html.plain(values)),
+            )
+        }
+    }
+}
+
+/// What the compiled bodies depend on besides the view.
+struct EmailKey<'a> {
+    renderer: u64,
+    question: Option<&'a str>,
+    base_url: &'a str,
+    named: bool,
+}
+
+/// [`EmailKey`] kept.
+#[derive(Debug)]
+struct OwnedKey {
+    renderer: u64,
+    question: Option<String>,
+    base_url: String,
+    named: bool,
+}
+
+impl EmailKey<'_> {
+    fn matches(&self, key: &OwnedKey) -> bool {
+        self.renderer == key.renderer
+            && self.question == key.question.as_deref()
+            && self.base_url == key.base_url
+            && self.named == key.named
+    }
+
+    fn to_owned(&self) -> OwnedKey {
+        OwnedKey {
+            renderer: self.renderer,
+            question: self.question.map(str::to_string),
+            base_url: self.base_url.to_string(),
+            named: self.named,
+        }
+    }
+}
+
+/// A view's compiled e-mails by key, compiled on a key's second use (one message alone
+/// is cheaper rendered in full), and the senders' mailboxes, parsed once.
+#[derive(Debug, Default)]
+pub(crate) struct EmailCache {
+    compiled: Mutex<Vec<(OwnedKey, Entry)>>,
+    mailboxes: Mutex<Vec<KnownMailbox>>,
+    language: OnceLock<HeaderValue>,
+}
+
+#[derive(Debug)]
+enum Entry {
+    /// Used once.
+    Seen,
+    /// Compiled; `None` when the splice is not exact.
+    Compiled(Option<Arc<CompiledEmail>>),
+}
+
+impl EmailCache {
+    fn get(
+        &self,
+        key: &EmailKey,
+        compile: impl FnOnce() -> Option<CompiledEmail>,
+    ) -> Option<Arc<CompiledEmail>> {
+        let mut entries = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.iter_mut().find(|(k, _)| key.matches(k)) {
+            Some((_, Entry::Compiled(compiled))) => compiled.clone(),
+            Some((_, entry)) => {
+                let compiled = compile().map(Arc::new);
+                *entry = Entry::Compiled(compiled.clone());
+                compiled
+            }
+            None => {
+                entries.push((key.to_owned(), Entry::Seen));
+                None
+            }
+        }
+    }
+
+    /// The header `H` of the mailbox `text` (a sender or a reply-to: one per batch) as
+    /// lettre encodes it, with its address, parsed and encoded once.
+    fn mailbox_header<H: Header>(
+        &self,
+        text: &str,
+        header: fn(Mailbox) -> H,
+    ) -> Result<(lettre::Address, HeaderValue), RenderError> {
+        let mut known = self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let found = known.iter().find(|m| m.name == H::name() && m.text == text);
+        if let Some(m) = found {
+            return Ok((m.address.clone(), m.header.clone()));
+        }
+        let parsed = mailbox(text)?;
+        let address = parsed.email.clone();
+        let value = header(parsed).display();
+        if known.len() < MAX_MAILBOXES {
+            known.push(KnownMailbox {
+                name: H::name(),
+                text: text.to_string(),
+                address: address.clone(),
+                header: value.clone(),
+            });
+        }
+        Ok((address, value))
+    }
+
+    /// The `Content-Language` header of the view's locale, encoded once.
+    fn language(&self, lang: &str) -> HeaderValue {
+        self.language
+            .get_or_init(|| header("Content-Language", lang))
+            .clone()
+    }
+}
+
+/// A mailbox header made once for a batch.
+#[derive(Debug)]
+struct KnownMailbox {
+    name: HeaderName,
+    text: String,
+    address: lettre::Address,
+    header: HeaderValue,
+}
+
+/// A copy of a view starts with no compiled e-mails.
+impl Clone for EmailCache {
+    fn clone(&self) -> Self {
+        EmailCache::default()
     }
 }
 
@@ -137,15 +427,19 @@ fn crlf(text: &str) -> String {
 
 /// `<mailto:…?subject=unsubscribe%20TOKEN>, <https://…/u/TOKEN>`.
 fn list_unsubscribe(mailto: Option<&str>, links: Links) -> String {
-    let https = format!("<{}>", links.unsubscribe());
-    match mailto {
-        Some(mailbox) => format!(
-            "<mailto:{}?subject=unsubscribe%20{}>, {https}",
-            fold_header(mailbox),
-            links.token
-        ),
-        None => https,
+    let https = links.unsubscribe();
+    let mut out = String::with_capacity(2 * https.len() + 64);
+    if let Some(mailbox) = mailto {
+        out.push_str("<mailto:");
+        out.push_str(&fold_header(mailbox));
+        out.push_str("?subject=unsubscribe%20");
+        out.push_str(links.token);
+        out.push_str(">, ");
     }
+    out.push('<');
+    out.push_str(&https);
+    out.push('>');
+    out
 }
 
 /// A header value as lettre encodes it (RFC 2047 for non-ASCII, folded).
@@ -156,6 +450,9 @@ fn header(name: &'static str, value: &str) -> HeaderValue {
 /// Text made safe for one header line: every run of control characters (CR and LF
 /// included) becomes one space, so no value can start a header of its own.
 pub fn fold_header(text: &str) -> String {
+    if !super::has_control(text) {
+        return text.trim().to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut in_control = false;
     for c in text.chars() {
@@ -189,6 +486,123 @@ fn mailbox(text: &str) -> Result<Mailbox, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Rule, Survey};
+    use crate::render::Recipient;
+
+    fn example(id: &str) -> (Survey, Vec<Rule>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+        let (ws, _) = crate::workspace::Workspace::load(&root);
+        let entry = ws.survey(id).expect("the example survey exists");
+        let rules = entry
+            .distribution
+            .as_ref()
+            .map(|d| d.value.rules.clone())
+            .unwrap_or_default();
+        (entry.survey.as_ref().unwrap().value.clone(), rules)
+    }
+
+    fn recipient(name: Option<&str>) -> Recipient {
+        Recipient {
+            address: "a@example.com".into(),
+            name: name.map(str::to_string),
+            values: Default::default(),
+        }
+    }
+
+    fn context<'a>(
+        survey: &'a Survey,
+        rule: Option<&'a Rule>,
+        locale: &'a str,
+        recipient: &'a Recipient,
+        token: &'a str,
+    ) -> EmailContext<'a> {
+        EmailContext {
+            delivery: Delivery {
+                survey,
+                rule,
+                locale,
+                recipient,
+                base_url: "https://feedback.acme.example",
+                token,
+            },
+            unsubscribe_mailto: None,
+            message_id: Some("<t@acme.example>".into()),
+            date: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    /// The bodies from the view's compiled e-mail (compiling it on the second use).
+    fn spliced(renderer: &Renderer, context: &EmailContext, view: &SurveyView) -> (Body, Body) {
+        let d = &context.delivery;
+        let values = Values {
+            token: d.token,
+            name: greeted(d).unwrap_or(""),
+        };
+        renderer.compiled(d, view);
+        let compiled = renderer
+            .compiled(d, view)
+            .expect("the built-in templates splice");
+        compiled.bodies(&values)
+    }
+
+    #[test]
+    fn spliced_bodies_are_the_full_render_in_every_locale() {
+        let renderer = Renderer::builtin();
+        let long_token = "Zz09-_".repeat(30);
+        let names = [
+            None,
+            Some(" "),
+            Some("Ana"),
+            Some("Person 12"),
+            Some("O'Brien & <Co>"),
+            Some("Žiga Šarūnas"),
+        ];
+        for id in ["nps", "onboarding", "support-csat", "support-fcr"] {
+            let (survey, rules) = example(id);
+            for locale in &survey.locales {
+                let view = SurveyView::new(&survey, locale);
+                for name in names {
+                    let recipient = recipient(name);
+                    for token in ["short.sig", long_token.as_str()] {
+                        let context = context(&survey, rules.first(), locale, &recipient, token);
+                        let (text, html) = renderer.email_bodies(&context, &view).unwrap();
+                        let (spliced_text, spliced_html) = spliced(&renderer, &context, &view);
+                        assert!(
+                            same(&spliced_text, &Body::new(crlf(&text))),
+                            "{id} {locale} {name:?}"
+                        );
+                        assert!(
+                            same(&spliced_html, &Body::new(crlf(&html))),
+                            "{id} {locale} {name:?}"
+                        );
+                        let lines = spliced_html.as_ref().split(|&b| b == b'\n');
+                        assert!(lines.clone().all(|l| l.len() <= 77), "{id} {locale}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_template_that_transforms_the_name_is_rendered_in_full() {
+        let mut renderer = Renderer::builtin();
+        renderer
+            .set_template("email.txt", "{{ name|upper }}\n{{ survey_url }}\n".into())
+            .unwrap();
+        let (survey, rules) = example("nps");
+        let view = SurveyView::new(&survey, "en");
+        for (name, token) in [("Ana", "t1"), ("Bo", "t22")] {
+            let recipient = recipient(Some(name));
+            let context = context(&survey, rules.first(), "en", &recipient, token);
+            let message = renderer.email_with_view(&context, &view).unwrap();
+            let formatted = String::from_utf8(message.formatted()).unwrap();
+            assert!(formatted.contains(&format!("{}\r\n", name.to_uppercase())));
+            assert!(formatted.contains(&format!("/s/{token}\r\n")));
+        }
+        let recipient = recipient(Some("Ana"));
+        let context = context(&survey, rules.first(), "en", &recipient, "t1");
+        assert!(renderer.compiled(&context.delivery, &view).is_none());
+    }
 
     #[test]
     fn control_characters_fold_into_spaces() {

@@ -13,6 +13,7 @@ pub mod output;
 mod overrides;
 mod page;
 mod print;
+mod splice;
 pub mod view;
 
 use std::borrow::Cow;
@@ -127,6 +128,9 @@ impl Recipient {
 #[derive(Debug, Clone)]
 pub struct Renderer {
     env: Environment<'static>,
+    /// Unique to this set of templates, so that bodies compiled with one renderer are
+    /// never spliced for another.
+    id: u64,
 }
 
 impl Default for Renderer {
@@ -148,7 +152,10 @@ impl Renderer {
             env.add_template(name, source)
                 .expect("the built-in templates compile");
         }
-        Renderer { env }
+        Renderer {
+            env,
+            id: next_renderer_id(),
+        }
     }
 
     /// The built-in templates with the overrides in the workspace's `templates/`, compiled
@@ -165,6 +172,7 @@ impl Renderer {
 
     /// Replaces one template (an override, or a test's).
     pub fn set_template(&mut self, name: &'static str, source: String) -> Result<(), RenderError> {
+        self.id = next_renderer_id();
         self.env
             .add_template_owned(name, source)
             .map_err(|e| RenderError::template(name, e))
@@ -187,6 +195,21 @@ impl Renderer {
     }
 }
 
+/// Whether `text` has a control character, checked byte by byte when it is ASCII (names,
+/// tokens and most header values).
+fn has_control(text: &str) -> bool {
+    if text.is_ascii() {
+        text.bytes().any(|b| b.is_ascii_control())
+    } else {
+        text.chars().any(char::is_control)
+    }
+}
+
+fn next_renderer_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// minijinja's formatter, with HTML escaping of only the five characters that matter
 /// (`&<>"'`), so that links stay readable (minijinja also escapes `/`).
 fn html_formatter(
@@ -204,7 +227,9 @@ fn html_formatter(
     }
 }
 
-fn write_escaped(out: &mut minijinja::Output, text: &str) -> std::fmt::Result {
+/// Writes `text` HTML-escaped: the one escaping of both the formatter and the values
+/// spliced into compiled e-mails, so that the two cannot differ.
+fn write_escaped(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
     let mut last = 0;
     for (i, c) in text.char_indices() {
         let entity = match c {
@@ -220,6 +245,16 @@ fn write_escaped(out: &mut minijinja::Output, text: &str) -> std::fmt::Result {
         last = i + 1;
     }
     out.write_str(&text[last..])
+}
+
+/// `text` as [`html_formatter`] writes it.
+fn escape_html(text: &str) -> Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    write_escaped(&mut out, text).expect("writing to a String cannot fail");
+    Cow::Owned(out)
 }
 
 /// The addresses a delivery links to, all under the collector's `base_url`.

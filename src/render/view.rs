@@ -32,6 +32,9 @@ pub struct SurveyView {
     /// converts the survey once.
     #[serde(skip)]
     value: std::sync::OnceLock<minijinja::Value>,
+    /// The e-mail bodies compiled for this view, so that a batch renders them once.
+    #[serde(skip)]
+    pub(super) emails: super::email::EmailCache,
 }
 
 /// One question in one locale.
@@ -94,6 +97,7 @@ impl SurveyView {
                 .collect(),
             ui: Ui::for_locale(locale),
             value: std::sync::OnceLock::new(),
+            emails: Default::default(),
         }
     }
 
