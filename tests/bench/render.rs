@@ -14,6 +14,10 @@ use canvass::render::{Delivery, EmailContext, Recipient, Renderer};
 use canvass::token::{Claims, Key};
 use canvass::workspace::Workspace;
 
+/// The allocator the `canvass` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BASE_URL: &str = "https://feedback.acme.example";
 
 /// This thread's CPU time in seconds (Linux `/proc/thread-self/schedstat`), so that the

@@ -16,6 +16,10 @@ use canvass::model::{AnswerValue, Period, Survey};
 use canvass::score::Fold;
 use canvass::store::{Segments, StoredResponse};
 
+/// The allocator the `canvass` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SURVEY: &str = "id: bench
 version: 1
 locales: [en, de]

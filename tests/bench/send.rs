@@ -14,6 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// The allocator the `canvass` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const KEY: &str = "YmVuY2htYXJrLWtleS1mb3ItY2FudmFzcy1zZW5kLWJlbmNoLTE=";
 
 fn main() {
