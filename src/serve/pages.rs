@@ -59,36 +59,28 @@ impl Pages {
         }
     }
 
-    /// The page a one-click link lands on: the form holding the earlier answers and the
-    /// clicked one, with the script that confirms the click by POST.
+    /// The page a one-click link lands on, under `token`.
     ///
     /// Most clicks are a person's first answer, and then the page differs from one link
     /// to the next only in the token: it is rendered once per survey version, locale and
     /// answer with a stand-in, checked against a full rendering for the first real token,
     /// and completed by splicing the token in after that.
-    pub fn landing(
-        &self,
-        survey: &Survey,
-        locale: &str,
-        token: &str,
-        chosen: Option<(&str, &str)>,
-        earlier: &BTreeMap<String, String>,
-    ) -> Result<String, RenderError> {
-        let render = |token: &str| self.render_landing(survey, locale, token, chosen, earlier);
-        let Some(key) = landing_key(survey, locale, token, chosen, earlier) else {
-            return render(token);
+    pub fn landing(&self, landing: &Landing<'_>, token: &str) -> Result<String, RenderError> {
+        let Some(key) = landing.cache_key(token) else {
+            return self.render_landing(landing, token);
         };
         let cached = self.lock_landings().get(&key).cloned();
         match cached {
             Some(Some(parts)) => return Ok(parts.join(token)),
-            Some(None) => return render(token),
+            Some(None) => return self.render_landing(landing, token),
             None => {}
         }
-        let parts: Arc<[String]> = render(TOKEN_STAND_IN)?
+        let parts: Arc<[String]> = self
+            .render_landing(landing, TOKEN_STAND_IN)?
             .split(TOKEN_STAND_IN)
             .map(str::to_string)
             .collect();
-        let page = render(token)?;
+        let page = self.render_landing(landing, token)?;
         let exact = parts.join(token) == page;
         let mut landings = self.lock_landings();
         if landings.len() < LANDING_CACHE_SIZE {
@@ -97,21 +89,17 @@ impl Pages {
         Ok(page)
     }
 
-    fn render_landing(
-        &self,
-        survey: &Survey,
-        locale: &str,
-        token: &str,
-        chosen: Option<(&str, &str)>,
-        earlier: &BTreeMap<String, String>,
-    ) -> Result<String, RenderError> {
-        let mut shown = earlier.clone();
-        if let Some((question, value)) = chosen {
+    fn render_landing(&self, landing: &Landing<'_>, token: &str) -> Result<String, RenderError> {
+        let mut shown = landing.earlier.clone();
+        if let Some((question, value)) = landing.chosen {
             shown.insert(question.to_string(), value.to_string());
         }
-        let html = self.form(survey, locale, PageTarget::Token(token), &shown, &[])?;
+        let target = PageTarget::Token(token);
+        let html = self.form(landing.survey, landing.locale, target, &shown, &[])?;
         let action = format!("/r/{token}");
-        let script = chosen.map(|(q, v)| [("action", action.as_str()), ("q", q), ("v", v)]);
+        let script = landing
+            .chosen
+            .map(|(q, v)| [("action", action.as_str()), ("q", q), ("v", v)]);
         Ok(with_extras(html, &[], script.as_ref().map(|s| &s[..])))
     }
 
@@ -166,31 +154,42 @@ impl Pages {
     }
 }
 
-/// The cache key of a landing page that may be spliced: a first answer (no earlier ones)
-/// to a question with a fixed set of values, under a token that no escaping changes.
-fn landing_key(
-    survey: &Survey,
-    locale: &str,
-    token: &str,
-    chosen: Option<(&str, &str)>,
-    earlier: &BTreeMap<String, String>,
-) -> Option<(String, u32, String, String, String)> {
-    let (question, value) = chosen?;
-    let fixed = survey
-        .question(question)
-        .is_some_and(|q| q.kind != QuestionType::Text);
-    let plain_token = token
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    (earlier.is_empty() && fixed && plain_token).then(|| {
-        (
-            survey.id.clone(),
-            survey.version,
-            locale.to_string(),
-            question.to_string(),
-            value.to_string(),
-        )
-    })
+/// What a one-click landing page shows, whatever the link's token: the form holding the
+/// earlier answers and the clicked one, with the script that confirms the click by POST.
+#[derive(Debug, Clone, Copy)]
+pub struct Landing<'a> {
+    /// The survey version the link was sent for.
+    pub survey: &'a Survey,
+    /// The person's locale.
+    pub locale: &'a str,
+    /// The clicked question and value, when the link carried a valid one.
+    pub chosen: Option<(&'a str, &'a str)>,
+    /// The answers counting for the link before this click.
+    pub earlier: &'a BTreeMap<String, String>,
+}
+
+impl Landing<'_> {
+    /// The cache key when the page may be spliced: a first answer (no earlier ones) to a
+    /// question with a fixed set of values, under a token that no escaping changes.
+    fn cache_key(&self, token: &str) -> Option<(String, u32, String, String, String)> {
+        let (question, value) = self.chosen?;
+        let fixed = self
+            .survey
+            .question(question)
+            .is_some_and(|q| q.kind != QuestionType::Text);
+        let plain_token = token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        (self.earlier.is_empty() && fixed && plain_token).then(|| {
+            (
+                self.survey.id.clone(),
+                self.survey.version,
+                self.locale.to_string(),
+                question.to_string(),
+                value.to_string(),
+            )
+        })
+    }
 }
 
 /// Adds hidden fields to a rendered form, and the confirmation script when given.
@@ -278,16 +277,16 @@ mod tests {
         let pages = Pages::new(Renderer::builtin());
         let survey = survey();
         let none = BTreeMap::new();
-        let first = pages
-            .landing(&survey, "en", "aaa.bbb", Some(("score", "9")), &none)
-            .unwrap();
+        let landing = Landing {
+            survey: &survey,
+            locale: "en",
+            chosen: Some(("score", "9")),
+            earlier: &none,
+        };
+        let first = pages.landing(&landing, "aaa.bbb").unwrap();
         assert!(first.contains("aaa.bbb"));
-        let spliced = pages
-            .landing(&survey, "en", "ccc-dddd_e.f", Some(("score", "9")), &none)
-            .unwrap();
-        let full = pages
-            .render_landing(&survey, "en", "ccc-dddd_e.f", Some(("score", "9")), &none)
-            .unwrap();
+        let spliced = pages.landing(&landing, "ccc-dddd_e.f").unwrap();
+        let full = pages.render_landing(&landing, "ccc-dddd_e.f").unwrap();
         assert_eq!(spliced, full);
         assert!(!spliced.contains(TOKEN_STAND_IN));
         assert_eq!(pages.lock_landings().len(), 1);
@@ -298,19 +297,20 @@ mod tests {
         let pages = Pages::new(Renderer::builtin());
         let survey = survey();
         let earlier = BTreeMap::from([("why".to_string(), "slow".to_string())]);
-        let page = pages
-            .landing(&survey, "en", "aaa.bbb", Some(("score", "3")), &earlier)
-            .unwrap();
-        assert!(page.contains("slow"));
-        pages
-            .landing(
-                &survey,
-                "en",
-                "aaa.bbb",
-                Some(("why", "fine")),
-                &BTreeMap::new(),
-            )
-            .unwrap();
+        let again = Landing {
+            survey: &survey,
+            locale: "en",
+            chosen: Some(("score", "3")),
+            earlier: &earlier,
+        };
+        assert!(pages.landing(&again, "aaa.bbb").unwrap().contains("slow"));
+        let none = BTreeMap::new();
+        let free_text = Landing {
+            chosen: Some(("why", "fine")),
+            earlier: &none,
+            ..again
+        };
+        pages.landing(&free_text, "aaa.bbb").unwrap();
         assert!(pages.lock_landings().is_empty());
     }
 

@@ -13,7 +13,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::pages::{HONEYPOT_FIELD, SESSION_FIELD, content_security_policy, with_extras};
+use super::pages::{HONEYPOT_FIELD, Landing, SESSION_FIELD, content_security_policy, with_extras};
 use super::{App, ClientAddr, MAX_BODY, REQUEST_TIMEOUT, Served};
 use crate::answer::{Answers, FieldError, is_complete, validate_response};
 use crate::render::{PageTarget, RenderError};
@@ -143,10 +143,13 @@ async fn one_click(
             return app.refused(refused);
         }
     }
-    let chosen = chosen.as_ref().map(|(q, v)| (q.as_str(), v.as_str()));
-    let html = app
-        .pages()
-        .landing(survey, &link.locale, &token, chosen, &earlier);
+    let landing = Landing {
+        survey,
+        locale: &link.locale,
+        chosen: chosen.as_ref().map(|(q, v)| (q.as_str(), v.as_str())),
+        earlier: &earlier,
+    };
+    let html = app.pages().landing(&landing, &token);
     app.page(StatusCode::OK, html)
 }
 
