@@ -139,12 +139,7 @@ pub fn import_file(
     let segments = declared_segments(workspace, survey_id);
     let (key, _) = Key::from_env_or_dev(&workspace.state_dir()).map_err(io)?;
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut rows = RowReader {
-        context: RowContext::new(survey, version, &segments, &key),
-        seen: HashMap::new(),
-        reported: BTreeSet::new(),
-        batch: Vec::with_capacity(BATCH_ROWS),
-    };
+    let mut rows = RowReader::new(RowContext::new(survey, version, &segments, &key));
     let format = Format::of_path(path);
     let (sender, receiver) = std::sync::mpsc::sync_channel(4);
     let (read, stored) = std::thread::scope(|scope| {
@@ -264,6 +259,9 @@ enum RowsError {
 /// sends them on in batches.
 struct RowReader<'a> {
     context: RowContext<'a>,
+    /// The columns a file may have: respondent, submitted_at, locale, the questions and
+    /// the declared segments.
+    known: Vec<&'a str>,
     /// Anonymous rows seen so far, by content hash: how many identical rows came before.
     seen: HashMap<[u8; 32], usize>,
     /// Unknown columns already reported.
@@ -274,7 +272,20 @@ struct RowReader<'a> {
 /// Where a reader sends its batches.
 type Sender = std::sync::mpsc::SyncSender<Vec<Parsed>>;
 
-impl RowReader<'_> {
+impl<'a> RowReader<'a> {
+    fn new(context: RowContext<'a>) -> RowReader<'a> {
+        let mut known: Vec<&str> = vec![RESPONDENT, SUBMITTED_AT, LOCALE];
+        known.extend(context.survey.questions.iter().map(|q| q.id.as_str()));
+        known.extend(context.segments.iter().map(String::as_str));
+        RowReader {
+            context,
+            known,
+            seen: HashMap::new(),
+            reported: BTreeSet::new(),
+            batch: Vec::with_capacity(BATCH_ROWS),
+        }
+    }
+
     fn read_csv(&mut self, reader: impl std::io::Read, sender: &Sender) -> Result<(), RowsError> {
         let mut reader = csv::Reader::from_reader(reader);
         let headers: Vec<String> = reader
@@ -359,20 +370,16 @@ impl RowReader<'_> {
     /// Reports each column that is neither a question, nor respondent, submitted_at,
     /// locale or a declared segment, once, at the first row that has it.
     fn unknown_columns<'c>(&mut self, row: usize, columns: impl Iterator<Item = &'c str>) {
-        let survey = self.context.survey;
-        let mut known: Vec<&str> = vec![RESPONDENT, SUBMITTED_AT, LOCALE];
-        known.extend(survey.questions.iter().map(|q| q.id.as_str()));
-        known.extend(self.context.segments.iter().map(String::as_str));
         for column in columns {
-            if known.contains(&column) || !self.reported.insert(column.to_string()) {
+            if self.known.contains(&column) || !self.reported.insert(column.to_string()) {
                 continue;
             }
-            let message = match crate::schema::suggest(column, &known) {
+            let message = match crate::schema::suggest(column, &self.known) {
                 Some(best) => format!("unknown column; did you mean `{best}`?"),
                 None => format!(
                     "unknown column: not a question of `{}`, nor respondent, submitted_at, \
                      locale or a segment its rules declare",
-                    survey.id
+                    self.context.survey.id
                 ),
             };
             self.problem(row, column, message);
