@@ -17,7 +17,7 @@ use sha2::Digest as _;
 use crate::answer::Validator;
 use crate::model::{AnswerValue, Survey};
 use crate::store::{
-    Import, ImportOutcome, NewResponse, ReadError, Store, StoreError, StoredResponse,
+    IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Store, StoreError, StoredResponse,
 };
 use crate::token::Key;
 use crate::workspace::Workspace;
@@ -141,7 +141,8 @@ pub fn import_file(
     let file = std::fs::File::open(path).map_err(io)?;
     let mut rows = RowReader::new(RowContext::new(survey, version, &segments, &key));
     let format = Format::of_path(path);
-    let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+    // Room for two of the store's chunks, so that reading goes on while one is written.
+    let (sender, receiver) = std::sync::mpsc::sync_channel(2 * IMPORT_CHUNK / BATCH_ROWS);
     let (read, stored) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let reader = std::io::BufReader::with_capacity(1 << 16, file);

@@ -25,6 +25,8 @@ struct MetricSpec {
     kind: MetricKind,
     title: Option<String>,
     question: Option<String>,
+    /// The question's position in the survey: where its answer is in [`Slots`].
+    slot: Option<usize>,
     top_box: Vec<AnswerValue>,
     items: Vec<Item>,
 }
@@ -33,6 +35,7 @@ struct MetricSpec {
 #[derive(Debug, Clone)]
 struct Item {
     question: String,
+    slot: usize,
     weight: f64,
     /// The scale's ends; `None` for yes/no.
     range: Option<(i64, i64)>,
@@ -49,13 +52,15 @@ impl MetricSpec {
                 kind: m.kind,
                 title: m.title.as_ref().map(|t| t.get(locale, locale).to_string()),
                 question: m.question.clone(),
+                slot: m.question.as_deref().and_then(|q| survey.question_index(q)),
                 top_box: m.values.clone(),
                 items: m
                     .questions
                     .iter()
-                    .filter_map(|id| survey.question(id))
-                    .map(|q| Item {
+                    .filter_map(|id| Some((survey.question_index(id)?, survey.question(id)?)))
+                    .map(|(slot, q)| Item {
                         question: q.id.clone(),
+                        slot,
                         weight: q.weight(),
                         range: q.range(),
                     })
@@ -73,8 +78,28 @@ impl MetricSpec {
         }
     }
 
-    fn answer<'a>(&self, answers: &'a Answers) -> Option<&'a AnswerValue> {
-        answers.get(self.question.as_deref()?)
+    fn answer<'a>(&self, slots: &Slots<'a>) -> Option<&'a AnswerValue> {
+        slots.get(self.slot?)
+    }
+}
+
+/// One response's answers by question position, found in one pass over its answers, so
+/// that metrics and histograms do not each look their question up by name.
+struct Slots<'a>(Vec<Option<&'a AnswerValue>>);
+
+impl<'a> Slots<'a> {
+    fn new(question_ids: &[String], answers: &'a Answers) -> Slots<'a> {
+        let mut slots = vec![None; question_ids.len()];
+        for (question, value) in answers {
+            if let Some(i) = question_ids.iter().position(|id| id == question) {
+                slots[i] = Some(value);
+            }
+        }
+        Slots(slots)
+    }
+
+    fn get(&self, slot: usize) -> Option<&'a AnswerValue> {
+        self.0.get(slot).copied().flatten()
     }
 }
 
@@ -338,12 +363,12 @@ struct Observations {
 }
 
 impl Observations {
-    fn resolve(&mut self, specs: &[MetricSpec], answers: &Answers) {
+    fn resolve(&mut self, specs: &[MetricSpec], slots: &Slots) {
         self.metrics.clear();
         self.item_shares.resize_with(specs.len(), Vec::new);
         for (spec, shares) in specs.iter().zip(&mut self.item_shares) {
             shares.clear();
-            let answer = spec.answer(answers);
+            let answer = spec.answer(slots);
             let observation = match spec.kind {
                 MetricKind::Nps | MetricKind::Mean => answer
                     .and_then(AnswerValue::as_number)
@@ -354,7 +379,7 @@ impl Observations {
                 MetricKind::Weighted => {
                     let (mut points, mut max) = (0.0, 0.0);
                     for item in &spec.items {
-                        let answer = answers.get(&item.question);
+                        let answer = slots.get(item.slot);
                         let share = answer.and_then(|v| item_share(v, item.range));
                         if let Some(share) = share {
                             points += item.weight * share;
@@ -378,14 +403,15 @@ impl Observations {
 #[derive(Debug, Clone)]
 struct Histogram {
     question: String,
+    slot: usize,
     kind: QuestionType,
     values: Vec<AnswerValue>,
     counts: Vec<u64>,
 }
 
 impl Histogram {
-    fn add(&mut self, answers: &Answers) {
-        let Some(value) = answers.get(&self.question) else {
+    fn add(&mut self, slots: &Slots) {
+        let Some(value) = slots.get(self.slot) else {
             return;
         };
         let index = match (value, self.values.first()) {
@@ -408,7 +434,7 @@ struct VersionFold {
     by_rule: Groups<u64>,
     first: Option<String>,
     last: Option<String>,
-    /// The last day seen and its period, since answers arrive in time order.
+    /// The last day seen and its period: answers mostly arrive in time order.
     period_cache: Option<(String, String)>,
 }
 
@@ -417,6 +443,8 @@ struct VersionFold {
 pub struct Fold {
     survey: Survey,
     specs: Vec<MetricSpec>,
+    /// The survey's question ids, in order: the positions of [`Slots`].
+    question_ids: Vec<String>,
     period: Period,
     versions: BTreeMap<u32, VersionFold>,
     observed: Observations,
@@ -428,6 +456,7 @@ impl Fold {
         Fold {
             survey: survey.clone(),
             specs: MetricSpec::resolve(survey),
+            question_ids: survey.questions.iter().map(|q| q.id.clone()).collect(),
             period,
             versions: BTreeMap::new(),
             observed: Observations::default(),
@@ -436,12 +465,13 @@ impl Fold {
 
     /// Adds one response that counts.
     pub fn add(&mut self, response: &StoredResponse) {
-        self.observed.resolve(&self.specs, &response.answers);
+        let slots = Slots::new(&self.question_ids, &response.answers);
+        self.observed.resolve(&self.specs, &slots);
         let fold = self
             .versions
             .entry(response.version)
             .or_insert_with(|| VersionFold::new(&self.survey, &self.specs));
-        fold.add(response, &self.observed, &self.specs, self.period);
+        fold.add(response, &slots, &self.observed, &self.specs, self.period);
     }
 
     /// The summary: every version seen (and the survey's current version, even with no
@@ -478,14 +508,19 @@ impl Fold {
 }
 
 /// Groups by a text key (a period, a segment value, a rule): the last group used is
-/// checked first (answers arrive in time order, so a period's rows come together), then a
-/// hash index; [`Groups::sorted`] gives the deterministic order of the summary.
+/// checked first (answers mostly arrive in time order, so a period's rows come together), then
+/// the entries themselves while there are few of them (a response's dimensions alternate
+/// between a handful of keys), then a hash index; [`Groups::sorted`] gives the
+/// deterministic order of the summary.
 #[derive(Debug, Clone)]
 struct Groups<V> {
     entries: Vec<(String, V)>,
     index: HashMap<String, usize>,
     last: usize,
 }
+
+/// Up to this many groups, a key is looked for by comparing it with each.
+const SCANNED_GROUPS: usize = 8;
 
 impl<V> Default for Groups<V> {
     fn default() -> Self {
@@ -499,10 +534,17 @@ impl<V> Default for Groups<V> {
 
 impl<V> Groups<V> {
     fn get_or_insert(&mut self, key: &str, make: impl FnOnce() -> V) -> &mut V {
+        self.get_or_insert_near(self.last, key, make)
+    }
+
+    /// [`Groups::get_or_insert`], checking the group at `near` first: a response's n-th
+    /// segment dimension is usually the one the previous response had n-th.
+    fn get_or_insert_near(&mut self, near: usize, key: &str, make: impl FnOnce() -> V) -> &mut V {
+        self.last = near;
         let hit = self.entries.get(self.last).is_some_and(|(k, _)| k == key);
         if !hit {
-            self.last = match self.index.get(key) {
-                Some(&i) => i,
+            self.last = match self.position(key) {
+                Some(i) => i,
                 None => {
                     self.entries.push((key.to_string(), make()));
                     self.index.insert(key.to_string(), self.entries.len() - 1);
@@ -511,6 +553,14 @@ impl<V> Groups<V> {
             };
         }
         &mut self.entries[self.last].1
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        if self.entries.len() <= SCANNED_GROUPS {
+            self.entries.iter().position(|(k, _)| k == key)
+        } else {
+            self.index.get(key).copied()
+        }
     }
 
     fn sorted(&self) -> Vec<(&String, &V)> {
@@ -557,11 +607,13 @@ impl VersionFold {
         let histograms = survey
             .questions
             .iter()
-            .filter(|q| q.kind != QuestionType::Text)
-            .map(|q| {
+            .enumerate()
+            .filter(|(_, q)| q.kind != QuestionType::Text)
+            .map(|(slot, q)| {
                 let values = q.values();
                 Histogram {
                     question: q.id.clone(),
+                    slot,
                     kind: q.kind,
                     counts: vec![0; values.len()],
                     values,
@@ -583,14 +635,14 @@ impl VersionFold {
     fn add(
         &mut self,
         response: &StoredResponse,
+        slots: &Slots,
         observed: &Observations,
         specs: &[MetricSpec],
         period: Period,
     ) {
-        let answers = &response.answers;
         self.overall.add(observed);
         for histogram in &mut self.histograms {
-            histogram.add(answers);
+            histogram.add(slots);
         }
         let day = response.submitted_at.get(..10).unwrap_or_default();
         if self.period_cache.as_ref().is_none_or(|(d, _)| d != day) {
@@ -601,8 +653,10 @@ impl VersionFold {
         self.trend
             .get_or_insert(key, || Cell::new(specs))
             .add(observed);
-        for (dimension, value) in dimensions(response) {
-            let cells = self.segments.get_or_insert(dimension, Groups::default);
+        for (n, (dimension, value)) in dimensions(response).enumerate() {
+            let cells = self
+                .segments
+                .get_or_insert_near(n, dimension, Groups::default);
             cells
                 .get_or_insert(value, || Cell::new(specs))
                 .add(observed);
@@ -610,12 +664,15 @@ impl VersionFold {
         if let Some(rule) = &response.rule {
             *self.by_rule.get_or_insert(rule, || 0) += 1;
         }
-        if self.first.is_none() {
-            self.first = Some(response.submitted_at.clone());
+        let at = &response.submitted_at;
+        match &mut self.first {
+            Some(first) if first.as_str() <= at.as_str() => {}
+            slot => *slot = Some(at.clone()),
         }
         match &mut self.last {
-            Some(last) => response.submitted_at.clone_into(last),
-            None => self.last = Some(response.submitted_at.clone()),
+            Some(last) if last.as_str() >= at.as_str() => {}
+            Some(last) => at.clone_into(last),
+            None => self.last = Some(at.clone()),
         }
     }
 

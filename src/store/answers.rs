@@ -6,7 +6,8 @@
 //! imported respondent). A second answer under the same key replaces the first: both rows
 //! are kept, and `counts` marks the one that counts, so nothing is ever lost.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -91,23 +92,39 @@ pub struct Import<'s> {
     survey: String,
     rows: u64,
     added: usize,
+    /// Responses not yet written: they go to the store a chunk at a time.
+    pending: Vec<NewResponse>,
 }
+
+/// Imported responses written together: their keys are looked up and indexed in key order,
+/// which keeps the key table's pages in the cache.
+pub const IMPORT_CHUNK: usize = 16_384;
 
 impl Import<'_> {
     /// Records one imported response (skipped when identical to the one counting for its
-    /// key).
+    /// key, which may be an earlier row of the same import).
     pub fn add(&mut self, response: NewResponse) -> Result<(), StoreError> {
         self.rows += 1;
-        let stored = self
+        self.pending.push(response);
+        if self.pending.len() >= IMPORT_CHUNK {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self) -> Result<(), StoreError> {
+        let added = self
             .store
-            .insert_response(&response)
+            .write_responses(&self.pending)
             .map_err(|e| self.store.error(e))?;
-        self.added += usize::from(stored);
+        self.added += added;
+        self.pending.clear();
         Ok(())
     }
 
     /// Notes the file in the imports ledger and commits everything.
-    pub fn commit(self) -> Result<ImportOutcome, StoreError> {
+    pub fn commit(mut self) -> Result<ImportOutcome, StoreError> {
+        self.write_pending()?;
         let store = self.store;
         store
             .conn
@@ -144,15 +161,27 @@ pub enum ImportOutcome {
     AlreadyImported,
 }
 
-// Lookups by key name their index: without statistics, SQLite may prefer the
-// (survey, counts, …) index and scan every counting response for each one recorded.
 const INSERT_RESPONSE: &str = "INSERT INTO responses (survey, version, definition_hash, \
      response_key, channel, source, rule, locale, submitted_at, confirmed, complete, counts, \
      answers, segments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13)";
-const COUNTING_FOR_KEY: &str = "SELECT id, version, submitted_at, answers, segments, confirmed \
-     FROM responses INDEXED BY responses_key WHERE survey = ?1 AND response_key = ?2 \
-     AND counts = 1";
+const INDEX_RESPONSE: &str = "INSERT INTO response_keys (key_hash, response) VALUES (?1, ?2)";
+const RESPONSES_WITH_HASH: &str = "SELECT response FROM response_keys WHERE key_hash = ?1";
+const COUNTING_BY_ID: &str = "SELECT id, version, submitted_at, answers, segments, confirmed \
+     FROM responses WHERE id = ?1 AND survey = ?2 AND response_key = ?3 AND counts = 1";
 const SUPERSEDE: &str = "UPDATE responses SET counts = 0 WHERE id = ?1";
+
+/// The key table's key of a response key: the first 8 bytes of SHA-256 over the survey
+/// and the key (stable across versions and machines, unlike a hasher's seed). Two keys
+/// with one hash are told apart by the rows' own columns.
+pub(super) fn key_hash(survey: &str, response_key: &str) -> i64 {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(survey.as_bytes());
+    hasher.update([0]);
+    hasher.update(response_key.as_bytes());
+    let digest = hasher.finalize();
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
 
 impl Store {
     /// Records responses in one transaction. Each new response becomes the one that counts
@@ -164,10 +193,7 @@ impl Store {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.error(e))?;
-        let mut added = 0;
-        for response in responses {
-            added += usize::from(self.insert_response(response).map_err(|e| self.error(e))?);
-        }
+        let added = self.write_responses(responses).map_err(|e| self.error(e))?;
         tx.commit().map_err(|e| self.error(e))?;
         Ok(added)
     }
@@ -198,48 +224,69 @@ impl Store {
             survey: survey.to_string(),
             rows: 0,
             added: 0,
+            pending: Vec::with_capacity(IMPORT_CHUNK),
         }))
     }
 
     /// Stores one response unless the one counting for its key is identical, or is
-    /// confirmed while this one is provisional (a link scanner's GET never displaces an
-    /// answer a person confirmed). One index lookup, then a rowid update and an insert
-    /// when it is stored. Returns whether it was stored.
+    /// confirmed while this one is provisional (see [`Store::write_responses`]). Returns
+    /// whether it was stored.
     pub(super) fn insert_response(&self, r: &NewResponse) -> rusqlite::Result<bool> {
-        let answers = serde_json::to_string(&r.answers).expect("answers serialize");
-        let segments = serde_json::to_string(&r.segments).expect("segments serialize");
-        let counting = self.counting_for_key(&r.survey, &r.response_key)?;
-        let keeps_its_place = |c: &Counting| {
-            (c.confirmed && !r.confirmed)
-                || (c.version == r.version
-                    && c.submitted_at == r.submitted_at
-                    && c.answers == answers
-                    && c.segments == segments
-                    && c.confirmed >= r.confirmed)
+        Ok(self.write_responses(std::slice::from_ref(r))? == 1)
+    }
+
+    /// Stores responses in order, each unless the one counting for its key is identical,
+    /// or is confirmed while the new one is provisional (a link scanner's GET never
+    /// displaces an answer a person confirmed); a stored response becomes the one that
+    /// counts. The keys are looked up, then indexed, in key order; the rows are written in
+    /// the given order. Returns how many were stored.
+    pub(super) fn write_responses(&self, responses: &[NewResponse]) -> rusqlite::Result<usize> {
+        let hashes: Vec<i64> = responses
+            .iter()
+            .map(|r| key_hash(&r.survey, &r.response_key))
+            .collect();
+        let mut counting = self.counting_for_keys(responses, &hashes)?;
+        let mut writer = RowWriter {
+            insert: self.conn.prepare_cached(INSERT_RESPONSE)?,
+            supersede: self.conn.prepare_cached(SUPERSEDE)?,
         };
-        if counting.iter().any(keeps_its_place) {
-            return Ok(false);
+        let mut indexed = Vec::with_capacity(responses.len());
+        for (r, &hash) in responses.iter().zip(&hashes) {
+            let current = counting
+                .get_mut(&(r.survey.as_str(), r.response_key.as_str()))
+                .expect("every key was looked up");
+            if let Some(id) = writer.write(r, current)? {
+                indexed.push((hash, id));
+            }
         }
-        let mut supersede = self.conn.prepare_cached(SUPERSEDE)?;
-        for c in &counting {
-            supersede.execute([c.id])?;
+        let added = indexed.len();
+        indexed.sort_unstable();
+        let mut index = self.conn.prepare_cached(INDEX_RESPONSE)?;
+        for (hash, id) in indexed {
+            index.execute(params![hash, id])?;
         }
-        self.conn.prepare_cached(INSERT_RESPONSE)?.execute(params![
-            r.survey,
-            r.version,
-            r.definition_hash,
-            r.response_key,
-            r.channel,
-            r.source,
-            r.rule,
-            r.locale,
-            r.submitted_at,
-            r.confirmed,
-            r.complete,
-            answers,
-            segments
-        ])?;
-        Ok(true)
+        Ok(added)
+    }
+
+    /// The rows counting for each (survey, key) of `responses`, looked up in hash order.
+    fn counting_for_keys<'r>(
+        &self,
+        responses: &'r [NewResponse],
+        hashes: &[i64],
+    ) -> rusqlite::Result<CountingByKey<'r>> {
+        let mut order: Vec<usize> = (0..responses.len()).collect();
+        order.sort_unstable_by_key(|&i| hashes[i]);
+        let mut lookup = CountingLookup::new(&self.conn)?;
+        let mut counting =
+            CountingByKey::with_capacity_and_hasher(responses.len(), Default::default());
+        for i in order {
+            let r = &responses[i];
+            let key = (r.survey.as_str(), r.response_key.as_str());
+            if let Entry::Vacant(slot) = counting.entry(key) {
+                slot.insert(lookup.find(hashes[i], key.0, key.1)?);
+            }
+        }
+        Ok(counting)
     }
 
     /// The rows counting for a key: none or one, unless something outside canvass wrote
@@ -249,36 +296,44 @@ impl Store {
         survey: &str,
         key: &str,
     ) -> rusqlite::Result<Vec<Counting>> {
-        let mut statement = self.conn.prepare_cached(COUNTING_FOR_KEY)?;
-        let rows = statement.query_map(params![survey, key], |row| {
-            Ok(Counting {
-                id: row.get(0)?,
-                version: row.get(1)?,
-                submitted_at: row.get(2)?,
-                answers: row.get(3)?,
-                segments: row.get(4)?,
-                confirmed: row.get(5)?,
-            })
-        })?;
-        rows.collect()
+        CountingLookup::new(&self.conn)?.find(key_hash(survey, key), survey, key)
+    }
+
+    /// Fills `response_keys` from the rows of a store that indexed them otherwise.
+    pub(super) fn index_existing_keys(&self) -> rusqlite::Result<()> {
+        let mut rows = self
+            .conn
+            .prepare("SELECT id, survey, response_key FROM responses ORDER BY id")?;
+        let mut index = self.conn.prepare(INDEX_RESPONSE)?;
+        let mut keys = rows.query([])?;
+        while let Some(row) = keys.next()? {
+            let id: i64 = row.get(0)?;
+            let survey: String = row.get(1)?;
+            let key: String = row.get(2)?;
+            index.execute(params![key_hash(&survey, &key), id])?;
+        }
+        Ok(())
     }
 
     /// Confirms the counting response of a key (a one-click answer followed by the form's
     /// POST, which a link scanner does not make). Returns whether there was one to confirm.
     pub fn confirm_response(&self, survey: &str, response_key: &str) -> Result<bool, StoreError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE responses INDEXED BY responses_key SET confirmed = 1 \
-                 WHERE survey = ?1 AND response_key = ?2 AND counts = 1",
-                params![survey, response_key],
-            )
+        let counting = self
+            .counting_for_key(survey, response_key)
             .map_err(|e| self.error(e))?;
-        Ok(changed > 0)
+        let mut confirm = self
+            .conn
+            .prepare_cached("UPDATE responses SET confirmed = 1 WHERE id = ?1")
+            .map_err(|e| self.error(e))?;
+        for c in &counting {
+            confirm.execute([c.id]).map_err(|e| self.error(e))?;
+        }
+        Ok(!counting.is_empty())
     }
 
-    /// Calls `each` with every counting, confirmed response of a survey, oldest first,
-    /// one row at a time, so memory does not grow with the number of answers.
+    /// Calls `each` with every counting, confirmed response of a survey, in the order they
+    /// were written (a scan of the table: no index to keep up on every write), one row at
+    /// a time, so memory does not grow with the number of answers.
     pub fn for_each_counting_response<E>(
         &self,
         survey: &str,
@@ -289,7 +344,7 @@ impl Store {
             .prepare_cached(
                 "SELECT version, response_key, channel, rule, locale, submitted_at, complete, \
                  answers, segments FROM responses \
-                 WHERE survey = ?1 AND counts = 1 AND confirmed = 1 ORDER BY submitted_at, id",
+                 WHERE survey = ?1 AND counts = 1 AND confirmed = 1 ORDER BY id",
             )
             .map_err(|e| self.error(e))?;
         let mut rows = statement.query([survey]).map_err(|e| self.error(e))?;
@@ -320,6 +375,108 @@ impl Store {
             .map_err(|e| self.error(e))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.error(e))
+    }
+}
+
+/// The rows counting for each (survey, response key) of a batch.
+type CountingByKey<'r> = HashMap<(&'r str, &'r str), Vec<Counting>, foldhash::fast::RandomState>;
+
+/// Finds the rows counting for a key: the key table's entries for its hash, then each row
+/// by id (two statements of one seek each, prepared once for a batch).
+struct CountingLookup<'c> {
+    ids: rusqlite::CachedStatement<'c>,
+    row: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> CountingLookup<'c> {
+    fn new(conn: &'c rusqlite::Connection) -> rusqlite::Result<CountingLookup<'c>> {
+        Ok(CountingLookup {
+            ids: conn.prepare_cached(RESPONSES_WITH_HASH)?,
+            row: conn.prepare_cached(COUNTING_BY_ID)?,
+        })
+    }
+
+    fn find(&mut self, hash: i64, survey: &str, key: &str) -> rusqlite::Result<Vec<Counting>> {
+        let ids = self
+            .ids
+            .query_map([hash], |row| row.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut counting = Vec::new();
+        for id in ids {
+            let row = self
+                .row
+                .query_row(params![id, survey, key], |row| {
+                    Ok(Counting {
+                        id: row.get(0)?,
+                        version: row.get(1)?,
+                        submitted_at: row.get(2)?,
+                        answers: row.get(3)?,
+                        segments: row.get(4)?,
+                        confirmed: row.get(5)?,
+                    })
+                })
+                .optional()?;
+            counting.extend(row);
+        }
+        Ok(counting)
+    }
+}
+
+/// Writes the rows of a batch with statements prepared once for it.
+struct RowWriter<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    supersede: rusqlite::CachedStatement<'c>,
+}
+
+impl RowWriter<'_> {
+    /// Writes `r` unless `current` (the rows counting for its key) keeps its place;
+    /// `current` then becomes `r`. Returns the new row's id when it was written.
+    fn write(
+        &mut self,
+        r: &NewResponse,
+        current: &mut Vec<Counting>,
+    ) -> rusqlite::Result<Option<i64>> {
+        let answers = serde_json::to_string(&r.answers).expect("answers serialize");
+        let segments = serde_json::to_string(&r.segments).expect("segments serialize");
+        let keeps_its_place = |c: &Counting| {
+            (c.confirmed && !r.confirmed)
+                || (c.version == r.version
+                    && c.submitted_at == r.submitted_at
+                    && c.answers == answers
+                    && c.segments == segments
+                    && c.confirmed >= r.confirmed)
+        };
+        if current.iter().any(keeps_its_place) {
+            return Ok(None);
+        }
+        for c in current.iter() {
+            self.supersede.execute([c.id])?;
+        }
+        let id = self.insert.insert(params![
+            r.survey,
+            r.version,
+            r.definition_hash,
+            r.response_key,
+            r.channel,
+            r.source,
+            r.rule,
+            r.locale,
+            r.submitted_at,
+            r.confirmed,
+            r.complete,
+            answers,
+            segments
+        ])?;
+        current.clear();
+        current.push(Counting {
+            id,
+            version: r.version,
+            submitted_at: r.submitted_at.clone(),
+            answers,
+            segments,
+            confirmed: r.confirmed,
+        });
+        Ok(Some(id))
     }
 }
 
@@ -460,6 +617,76 @@ mod tests {
             counting(&store),
             [("z".into(), 1), ("a".into(), 2), ("k".into(), 9)]
         );
+    }
+
+    #[test]
+    fn an_import_larger_than_a_chunk_replaces_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let mut import = store.begin_import("d", "nps").unwrap().unwrap();
+        let total = IMPORT_CHUNK + 3;
+        for i in 0..total {
+            import
+                .add(response(&format!("k{i}"), "2026-01-02T00:00:00Z", 5))
+                .unwrap();
+        }
+        // In the second chunk: k0 answered again, k1 repeated as it was.
+        import
+            .add(response("k0", "2026-01-05T00:00:00Z", 9))
+            .unwrap();
+        import
+            .add(response("k1", "2026-01-02T00:00:00Z", 5))
+            .unwrap();
+        assert_eq!(
+            import.commit().unwrap(),
+            ImportOutcome::Imported { added: total + 1 }
+        );
+        let seen = counting(&store);
+        assert_eq!(seen.len(), total);
+        assert_eq!(seen.last().unwrap(), &("k0".to_string(), 9));
+        assert!(!seen[..total - 1].iter().any(|(k, _)| k == "k0"));
+    }
+
+    #[test]
+    fn a_store_of_schema_1_keeps_its_answers_and_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::super::STATE_DB);
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE responses (id INTEGER PRIMARY KEY, survey TEXT NOT NULL, \
+                 version INTEGER NOT NULL, definition_hash TEXT NOT NULL, \
+                 response_key TEXT NOT NULL, channel TEXT NOT NULL, source TEXT NOT NULL, \
+                 rule TEXT, locale TEXT, submitted_at TEXT NOT NULL, confirmed INTEGER NOT NULL, \
+                 complete INTEGER NOT NULL, counts INTEGER NOT NULL, answers TEXT NOT NULL, \
+                 segments TEXT NOT NULL DEFAULT '{}');
+                 CREATE INDEX responses_counting ON responses (survey, counts, confirmed, submitted_at);
+                 CREATE INDEX responses_key ON responses (survey, response_key);
+                 INSERT INTO responses VALUES (1, 'nps', 1, 'h', 'a', 'email', 'form', 'r', 'en',
+                     '2026-01-02T00:00:00Z', 1, 1, 1, '{\"recommend\":3}', '{}');
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(counting(&store), [("a".into(), 3)]);
+        store
+            .record_responses(&[response("a", "2026-01-03T00:00:00Z", 10)])
+            .unwrap();
+        assert_eq!(
+            counting(&store),
+            [("a".into(), 10)],
+            "the old row is replaced"
+        );
+        let indexes: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'responses'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
     }
 
     #[test]

@@ -136,17 +136,11 @@ impl Store {
 
     /// Whether any of these deliveries has a counting response.
     pub fn answered(&self, survey: &str, deliveries: &[&str]) -> Result<bool, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT 1 FROM responses WHERE survey = ?1 AND response_key = ?2 AND counts = 1",
-            )
-            .map_err(|e| self.error(e))?;
         for id in deliveries {
-            if statement
-                .exists(params![survey, id])
-                .map_err(|e| self.error(e))?
-            {
+            let counting = self
+                .counting_for_key(survey, id)
+                .map_err(|e| self.error(e))?;
+            if !counting.is_empty() {
                 return Ok(true);
             }
         }

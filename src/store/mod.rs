@@ -18,7 +18,9 @@ mod collect;
 mod ledger;
 mod suppressions;
 
-pub use answers::{Import, ImportOutcome, NewResponse, ReadError, Segments, StoredResponse};
+pub use answers::{
+    IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Segments, StoredResponse,
+};
 pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write};
 pub use ledger::{Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
@@ -87,8 +89,15 @@ CREATE TABLE IF NOT EXISTS responses (
     answers         TEXT NOT NULL,         -- JSON: question id -> value
     segments        TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS responses_counting ON responses (survey, counts, confirmed, submitted_at);
-CREATE INDEX IF NOT EXISTS responses_key ON responses (survey, response_key);
+
+-- The responses of each key, by a hash of (survey, response key): a table of its own, not
+-- an index of `responses`, so that a batch writes its entries in key order
+-- (see `answers::key_hash`). Reports read `responses` in the order rows were written.
+CREATE TABLE IF NOT EXISTS response_keys (
+    key_hash    INTEGER NOT NULL,
+    response    INTEGER NOT NULL,          -- responses.id
+    PRIMARY KEY (key_hash, response)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS imports (
     digest      TEXT PRIMARY KEY,          -- hash of the file's content and survey
@@ -110,8 +119,11 @@ CREATE TABLE IF NOT EXISTS link_fetches (
     value       TEXT
 );
 CREATE INDEX IF NOT EXISTS link_fetches_delivery ON link_fetches (delivery);
-PRAGMA user_version = 1;
 ";
+
+/// The schema's version, in `PRAGMA user_version`: 1 indexed `responses` by key and by
+/// time; 2 keeps the keys in `response_keys`.
+const SCHEMA_VERSION: i64 = 2;
 
 /// The state store.
 pub struct Store {
@@ -149,10 +161,43 @@ impl Store {
         )
         .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
-        Ok(Store {
+        let store = Store {
             conn,
             path: path.to_path_buf(),
-        })
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Brings a store written by an earlier canvass to [`SCHEMA_VERSION`] in one
+    /// transaction (another process migrating at the same time waits, then finds it done):
+    /// a version 1 store's keys move from its indexes into `response_keys`.
+    fn migrate(&self) -> Result<(), StoreError> {
+        if self.schema_version()? >= SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.error(e))?;
+        if self.schema_version()? >= SCHEMA_VERSION {
+            return Ok(());
+        }
+        self.index_existing_keys().map_err(|e| self.error(e))?;
+        self.conn
+            .execute_batch(&format!(
+                "DROP INDEX IF EXISTS responses_counting; DROP INDEX IF EXISTS responses_key; \
+                 PRAGMA user_version = {SCHEMA_VERSION};"
+            ))
+            .map_err(|e| self.error(e))?;
+        tx.commit().map_err(|e| self.error(e))
+    }
+
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.error(e))
     }
 
     /// The database file.
@@ -191,6 +236,6 @@ mod tests {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, SCHEMA_VERSION);
     }
 }

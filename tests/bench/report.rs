@@ -130,22 +130,24 @@ fn generate(path: &Path, rows: usize, with_respondent: bool) {
 }
 
 /// Streams the CSV through the report's fold, as `canvass report` streams the store:
-/// one thread parses records in batches (recycled, so memory stays flat), the other folds
-/// them into one reused response buffer. DuckDB, in the same run, uses both cores too.
+/// one thread parses records and decodes them into batches of responses (recycled, so
+/// memory stays flat), the other folds them. DuckDB, in the same run, uses both cores too.
 fn fold_csv(survey: &Survey, path: &Path) -> canvass::score::Summary {
     const BATCH: usize = 4096;
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<csv::ByteRecord>>(4);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<csv::ByteRecord>>();
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<StoredResponse>>(4);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<StoredResponse>>();
     let mut fold = Fold::new(survey, Period::Month);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut reader = csv::Reader::from_path(path).unwrap();
+            let mut record = csv::ByteRecord::new();
             loop {
                 let mut batch = empty_rx
                     .try_recv()
-                    .unwrap_or_else(|_| vec![csv::ByteRecord::new(); BATCH]);
+                    .unwrap_or_else(|_| vec![empty_response(); BATCH]);
                 let mut filled = 0;
-                while filled < BATCH && reader.read_byte_record(&mut batch[filled]).unwrap() {
+                while filled < BATCH && reader.read_byte_record(&mut record).unwrap() {
+                    fill(&mut batch[filled], &record);
                     filled += 1;
                 }
                 batch.truncate(filled);
@@ -154,27 +156,29 @@ fn fold_csv(survey: &Survey, path: &Path) -> canvass::score::Summary {
                 }
             }
         });
-        let mut response = StoredResponse {
-            version: 1,
-            response_key: String::new(),
-            channel: "import".into(),
-            rule: None,
-            locale: None,
-            submitted_at: String::new(),
-            complete: true,
-            answers: BTreeMap::new(),
-            segments: Segments::new(),
-        };
         for mut batch in full_rx {
-            for record in &batch {
-                fill(&mut response, record);
-                fold.add(&response);
+            for response in &batch {
+                fold.add(response);
             }
-            batch.resize(BATCH, csv::ByteRecord::new());
+            batch.resize_with(BATCH, empty_response);
             let _ = empty_tx.send(batch);
         }
     });
     fold.finish(&BTreeMap::new(), 10)
+}
+
+fn empty_response() -> StoredResponse {
+    StoredResponse {
+        version: 1,
+        response_key: String::new(),
+        channel: "import".into(),
+        rule: None,
+        locale: None,
+        submitted_at: String::new(),
+        complete: true,
+        answers: BTreeMap::new(),
+        segments: Segments::new(),
+    }
 }
 
 /// Overwrites the reused response with one CSV record's time, answers and locale.
@@ -193,7 +197,7 @@ fn fill(response: &mut StoredResponse, record: &csv::ByteRecord) {
 }
 
 fn set_number(response: &mut StoredResponse, question: &str, cell: &[u8]) {
-    let value = std::str::from_utf8(cell).ok().and_then(|s| s.parse().ok());
+    let value = parse_digits(cell);
     match (value, response.answers.get_mut(question)) {
         (Some(n), Some(slot)) => *slot = AnswerValue::Number(n),
         (Some(n), None) => {
@@ -205,6 +209,14 @@ fn set_number(response: &mut StoredResponse, question: &str, cell: &[u8]) {
             response.answers.remove(question);
         }
     }
+}
+
+/// A cell of ASCII digits as a number (the generator writes no other numbers).
+fn parse_digits(cell: &[u8]) -> Option<i64> {
+    if cell.is_empty() || !cell.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(cell.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
 }
 
 fn peak_rss_kib() -> u64 {
