@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use base64::Engine as _;
-use canvass::store::{Store, SuppressionReason};
+use canvass::store::{NewResponse, Store, SuppressionReason};
 use canvass::token::Key;
 
 /// A fixed workspace key, so that tests can verify tokens and compute recipient keys.
@@ -560,14 +560,24 @@ fn reminders_go_only_to_people_who_have_not_answered() {
         .find(|m| m.header("X-Envelope-To") == "person0@example.com")
         .unwrap();
     let delivery = key().verify(&answered.token(), 0).unwrap().delivery;
-    let conn = rusqlite::Connection::open(ws.root().join(".canvass/state.db")).unwrap();
-    conn.execute(
-        "INSERT INTO responses (survey, version, definition_hash, response_key, channel, source,
-             submitted_at, confirmed, complete, counts, answers)
-         VALUES ('alpha', 1, 'x', ?1, 'email', 'form', ?2, 1, 1, 1, '{}')",
-        rusqlite::params![delivery, MONDAY],
-    )
-    .unwrap();
+    let store = Store::open_in(&ws.root().join(".canvass")).unwrap();
+    let answer = NewResponse {
+        survey: "alpha".into(),
+        version: 1,
+        definition_hash: "x".into(),
+        response_key: delivery,
+        channel: "email".into(),
+        source: "form".into(),
+        rule: Some("main".into()),
+        locale: Some("en".into()),
+        submitted_at: MONDAY.into(),
+        confirmed: true,
+        complete: true,
+        answers: Default::default(),
+        segments: Default::default(),
+    };
+    assert_eq!(store.record_responses(&[answer]).unwrap(), 1);
+    drop(store);
     let (due, skipped) = ws.plan("alpha/main", "2026-06-02T08:00:00Z");
     assert_eq!((due, skipped.get("reminder_not_due")), (0, Some(&4)));
     let later = "2026-06-03T09:00:00Z";
