@@ -260,11 +260,7 @@ impl Store {
             }
         }
         let added = indexed.len();
-        indexed.sort_unstable();
-        let mut index = self.conn.prepare_cached(INDEX_RESPONSE)?;
-        for (hash, id) in indexed {
-            index.execute(params![hash, id])?;
-        }
+        self.index_keys(indexed)?;
         Ok(added)
     }
 
@@ -299,18 +295,29 @@ impl Store {
         CountingLookup::new(&self.conn)?.find(key_hash(survey, key), survey, key)
     }
 
-    /// Fills `response_keys` from the rows of a store that indexed them otherwise.
+    /// Fills `response_keys` from the rows of a store that indexed them otherwise, in key
+    /// order (once per store, so holding the keys in memory is fine).
     pub(super) fn index_existing_keys(&self) -> rusqlite::Result<()> {
         let mut rows = self
             .conn
-            .prepare("SELECT id, survey, response_key FROM responses ORDER BY id")?;
-        let mut index = self.conn.prepare(INDEX_RESPONSE)?;
-        let mut keys = rows.query([])?;
-        while let Some(row) = keys.next()? {
-            let id: i64 = row.get(0)?;
-            let survey: String = row.get(1)?;
-            let key: String = row.get(2)?;
-            index.execute(params![key_hash(&survey, &key), id])?;
+            .prepare("SELECT id, survey, response_key FROM responses")?;
+        let indexed = rows
+            .query_map([], |row| {
+                let survey: String = row.get(1)?;
+                let key: String = row.get(2)?;
+                Ok((key_hash(&survey, &key), row.get::<_, i64>(0)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        self.index_keys(indexed)
+    }
+
+    /// Adds (key hash, response id) entries to `response_keys` in key order, so that each
+    /// lands next to the one before it.
+    fn index_keys(&self, mut indexed: Vec<(i64, i64)>) -> rusqlite::Result<()> {
+        indexed.sort_unstable();
+        let mut index = self.conn.prepare_cached(INDEX_RESPONSE)?;
+        for (hash, id) in indexed {
+            index.execute(params![hash, id])?;
         }
         Ok(())
     }
