@@ -6,8 +6,7 @@
 //! imported respondent). A second answer under the same key replaces the first: both rows
 //! are kept, and `counts` marks the one that counts, so nothing is ever lost.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -245,17 +244,14 @@ impl Store {
             .iter()
             .map(|r| key_hash(&r.survey, &r.response_key))
             .collect();
-        let mut counting = self.counting_for_keys(responses, &hashes)?;
+        let (group, mut counting) = self.counting_for_keys(responses, &hashes)?;
         let mut writer = RowWriter {
             insert: self.conn.prepare_cached(INSERT_RESPONSE)?,
             supersede: self.conn.prepare_cached(SUPERSEDE)?,
         };
         let mut indexed = Vec::with_capacity(responses.len());
-        for (r, &hash) in responses.iter().zip(&hashes) {
-            let current = counting
-                .get_mut(&(r.survey.as_str(), r.response_key.as_str()))
-                .expect("every key was looked up");
-            if let Some(id) = writer.write(r, current)? {
+        for ((r, &hash), &key) in responses.iter().zip(&hashes).zip(&group) {
+            if let Some(id) = writer.write(r, &mut counting[key])? {
                 indexed.push((hash, id));
             }
         }
@@ -264,25 +260,33 @@ impl Store {
         Ok(added)
     }
 
-    /// The rows counting for each (survey, key) of `responses`, looked up in hash order.
-    fn counting_for_keys<'r>(
+    /// The rows counting for each (survey, key) of `responses`, looked up in hash order:
+    /// for each response the number of its key, and for each key its counting rows.
+    /// Sorting brings a key's responses together, so no map of keys is needed.
+    fn counting_for_keys(
         &self,
-        responses: &'r [NewResponse],
+        responses: &[NewResponse],
         hashes: &[i64],
-    ) -> rusqlite::Result<CountingByKey<'r>> {
-        let mut order: Vec<usize> = (0..responses.len()).collect();
-        order.sort_unstable_by_key(|&i| hashes[i]);
-        let mut lookup = CountingLookup::new(&self.conn)?;
-        let mut counting =
-            CountingByKey::with_capacity_and_hasher(responses.len(), Default::default());
-        for i in order {
+    ) -> rusqlite::Result<(Vec<usize>, Vec<Vec<Counting>>)> {
+        let key = |i: usize| {
             let r = &responses[i];
-            let key = (r.survey.as_str(), r.response_key.as_str());
-            if let Entry::Vacant(slot) = counting.entry(key) {
-                slot.insert(lookup.find(hashes[i], key.0, key.1)?);
+            (hashes[i], r.survey.as_str(), r.response_key.as_str())
+        };
+        let mut order: Vec<usize> = (0..responses.len()).collect();
+        order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
+        let mut lookup = CountingLookup::new(&self.conn)?;
+        let mut group = vec![0; responses.len()];
+        let mut counting = Vec::new();
+        let mut previous = None;
+        for i in order {
+            if previous != Some(key(i)) {
+                let (hash, survey, response_key) = key(i);
+                counting.push(lookup.find(hash, survey, response_key)?);
+                previous = Some(key(i));
             }
+            group[i] = counting.len() - 1;
         }
-        Ok(counting)
+        Ok((group, counting))
     }
 
     /// The rows counting for a key: none or one, unless something outside canvass wrote
@@ -384,9 +388,6 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 }
-
-/// The rows counting for each (survey, response key) of a batch.
-type CountingByKey<'r> = HashMap<(&'r str, &'r str), Vec<Counting>, foldhash::fast::RandomState>;
 
 /// Finds the rows counting for a key: the key table's entries for its hash, then each row
 /// by id (two statements of one seek each, prepared once for a batch).
