@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::answer::Answers;
-use crate::model::{AnswerValue, MetricKind, Period, QuestionType, Survey};
+use crate::model::{AnswerValue, MetricKind, Period, Question, QuestionType, Survey};
 use crate::store::StoredResponse;
 use stats::{Interval, Test};
 
@@ -57,7 +57,10 @@ impl MetricSpec {
                 items: m
                     .questions
                     .iter()
-                    .filter_map(|id| Some((survey.question_index(id)?, survey.question(id)?)))
+                    .filter_map(|id| {
+                        let slot = survey.question_index(id)?;
+                        Some((slot, &survey.questions[slot]))
+                    })
                     .map(|(slot, q)| Item {
                         question: q.id.clone(),
                         slot,
@@ -88,10 +91,10 @@ impl MetricSpec {
 struct Slots<'a>(Vec<Option<&'a AnswerValue>>);
 
 impl<'a> Slots<'a> {
-    fn new(question_ids: &[String], answers: &'a Answers) -> Slots<'a> {
-        let mut slots = vec![None; question_ids.len()];
+    fn new(questions: &[Question], answers: &'a Answers) -> Slots<'a> {
+        let mut slots = vec![None; questions.len()];
         for (question, value) in answers {
-            if let Some(i) = question_ids.iter().position(|id| id == question) {
+            if let Some(i) = questions.iter().position(|q| q.id == *question) {
                 slots[i] = Some(value);
             }
         }
@@ -443,8 +446,6 @@ struct VersionFold {
 pub struct Fold {
     survey: Survey,
     specs: Vec<MetricSpec>,
-    /// The survey's question ids, in order: the positions of [`Slots`].
-    question_ids: Vec<String>,
     period: Period,
     versions: BTreeMap<u32, VersionFold>,
     observed: Observations,
@@ -456,7 +457,6 @@ impl Fold {
         Fold {
             survey: survey.clone(),
             specs: MetricSpec::resolve(survey),
-            question_ids: survey.questions.iter().map(|q| q.id.clone()).collect(),
             period,
             versions: BTreeMap::new(),
             observed: Observations::default(),
@@ -465,7 +465,7 @@ impl Fold {
 
     /// Adds one response that counts.
     pub fn add(&mut self, response: &StoredResponse) {
-        let slots = Slots::new(&self.question_ids, &response.answers);
+        let slots = Slots::new(&self.survey.questions, &response.answers);
         self.observed.resolve(&self.specs, &slots);
         let fold = self
             .versions
