@@ -17,7 +17,8 @@ use sha2::Digest as _;
 use crate::answer::Validator;
 use crate::model::{AnswerValue, Survey};
 use crate::store::{
-    IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Store, StoreError, StoredResponse,
+    EncodedResponse, IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Store,
+    StoreError, StoredResponse,
 };
 use crate::token::Key;
 use crate::workspace::Workspace;
@@ -176,8 +177,8 @@ pub fn import_file(
 /// Rows sent from the reading thread to the storing one at a time.
 const BATCH_ROWS: usize = 1024;
 
-/// One row read: the response to store, or its problems.
-type Parsed = Result<NewResponse, Vec<RowError>>;
+/// One row read: the response to store (encoded on the reading thread), or its problems.
+type Parsed = Result<EncodedResponse, Vec<RowError>>;
 
 /// Stores rows as the reading thread sends them, until the first problem; from then on
 /// only problems are collected and the import is rolled back (dropped). Returns the import
@@ -349,7 +350,10 @@ impl<'a> RowReader<'a> {
     /// Reads one row; false when the storing side has stopped (a store error, which the
     /// import reports), so reading stops too.
     fn row(&mut self, line: usize, cells: &dyn Cells, sender: &Sender) -> bool {
-        let parsed = self.context.response(line, cells, &mut self.seen);
+        let parsed = self
+            .context
+            .response(line, cells, &mut self.seen)
+            .map(EncodedResponse::from);
         self.batch.push(parsed);
         self.batch.len() < BATCH_ROWS || self.flush(sender)
     }
@@ -536,7 +540,7 @@ impl<'a> RowContext<'a> {
             .or_insert(0);
         *occurrence += 1;
         let hash = sha2::Sha256::digest(format!("{content}\0{occurrence}").as_bytes());
-        format!("row-{}", crate::token::hex(&hash[..16]))
+        format!("row-{}", hex::encode(&hash[..16]))
     }
 }
 
@@ -546,7 +550,7 @@ fn import_digest(survey: &str, version: u32, path: &Path) -> std::io::Result<Str
     let mut hasher = sha2::Sha256::new();
     hasher.update(format!("{survey}\0{version}\0").as_bytes());
     std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
-    Ok(crate::token::hex(&hasher.finalize()))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Writes the answers that count for `survey_id` (at `version`, default the current

@@ -85,7 +85,7 @@ impl Survey {
     pub fn definition_hash(&self) -> String {
         use sha2::Digest as _;
         let json = serde_json::to_vec(self).unwrap_or_default();
-        crate::token::hex(&sha2::Sha256::digest(&json)[..8])
+        hex::encode(&sha2::Sha256::digest(&json)[..8])
     }
 
     /// The position of the question with this id.

@@ -716,7 +716,7 @@ impl Transport for ByRef<'_> {
 fn new_id() -> String {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-    crate::token::hex(&bytes)
+    hex::encode(bytes)
 }
 
 /// Turns a job into a message: the signed token, then the rendered e-mail or card.

@@ -113,7 +113,7 @@ impl Key {
     /// same person is recognised across surveys without the address being stored.
     pub fn recipient(&self, address: &str) -> String {
         let normalised = address.trim().to_lowercase();
-        hex(&self.mac("recipient", normalised.as_bytes())[..16])
+        hex::encode(&self.mac("recipient", normalised.as_bytes())[..16])
     }
 
     /// A deterministic number in [0, 1) for sampling: the same recipient and rule always
@@ -163,11 +163,6 @@ pub fn generate() -> String {
     let mut bytes = [0u8; MIN_KEY_BYTES];
     getrandom::fill(&mut bytes).expect("the operating system provides randomness");
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a response link vouches for.

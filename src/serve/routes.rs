@@ -495,7 +495,7 @@ impl App {
             version: served.survey.version,
             rule: "open".into(),
             recipient: String::new(),
-            delivery: format!("open-{}", crate::token::hex(&id)),
+            delivery: format!("open-{}", hex::encode(id)),
             expires: now() + OPEN_SESSION_SECS,
         })
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::batch::EncodedResponse;
 use super::{Store, StoreError, now_rfc3339};
 use crate::answer::Answers;
 
@@ -92,7 +93,7 @@ pub struct Import<'s> {
     rows: u64,
     added: usize,
     /// Responses not yet written: they go to the store a chunk at a time.
-    pending: Vec<NewResponse>,
+    pending: Vec<EncodedResponse>,
 }
 
 /// Imported responses written together: their keys are looked up and indexed in key order,
@@ -102,7 +103,7 @@ pub const IMPORT_CHUNK: usize = 16_384;
 impl Import<'_> {
     /// Records one imported response (skipped when identical to the one counting for its
     /// key, which may be an earlier row of the same import).
-    pub fn add(&mut self, response: NewResponse) -> Result<(), StoreError> {
+    pub fn add(&mut self, response: EncodedResponse) -> Result<(), StoreError> {
         self.rows += 1;
         self.pending.push(response);
         if self.pending.len() >= IMPORT_CHUNK {
@@ -137,16 +138,6 @@ impl Import<'_> {
     }
 }
 
-/// The response counting for a key, as compared with a new one.
-pub(super) struct Counting {
-    id: i64,
-    version: u32,
-    submitted_at: String,
-    pub(super) answers: String,
-    segments: String,
-    pub(super) confirmed: bool,
-}
-
 /// Whether an import was applied or had been applied before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportOutcome {
@@ -160,28 +151,6 @@ pub enum ImportOutcome {
     AlreadyImported,
 }
 
-const INSERT_RESPONSE: &str = "INSERT INTO responses (survey, version, definition_hash, \
-     response_key, channel, source, rule, locale, submitted_at, confirmed, complete, counts, \
-     answers, segments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13)";
-const INDEX_RESPONSE: &str = "INSERT INTO response_keys (key_hash, response) VALUES (?1, ?2)";
-const RESPONSES_WITH_HASH: &str = "SELECT response FROM response_keys WHERE key_hash = ?1";
-const COUNTING_BY_ID: &str = "SELECT id, version, submitted_at, answers, segments, confirmed \
-     FROM responses WHERE id = ?1 AND survey = ?2 AND response_key = ?3 AND counts = 1";
-const SUPERSEDE: &str = "UPDATE responses SET counts = 0 WHERE id = ?1";
-
-/// The key table's key of a response key: the first 8 bytes of SHA-256 over the survey
-/// and the key (stable across versions and machines, unlike a hasher's seed). Two keys
-/// with one hash are told apart by the rows' own columns.
-pub(super) fn key_hash(survey: &str, response_key: &str) -> i64 {
-    use sha2::Digest as _;
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(survey.as_bytes());
-    hasher.update([0]);
-    hasher.update(response_key.as_bytes());
-    let digest = hasher.finalize();
-    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
-}
-
 impl Store {
     /// Records responses in one transaction. Each new response becomes the one that counts
     /// for its (survey, response key); the older ones stay, no longer counting. A response
@@ -192,7 +161,8 @@ impl Store {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.error(e))?;
-        let added = self.write_responses(responses).map_err(|e| self.error(e))?;
+        let encoded: Vec<EncodedResponse> = responses.iter().cloned().map(Into::into).collect();
+        let added = self.write_responses(&encoded).map_err(|e| self.error(e))?;
         tx.commit().map_err(|e| self.error(e))?;
         Ok(added)
     }
@@ -231,99 +201,7 @@ impl Store {
     /// confirmed while this one is provisional (see [`Store::write_responses`]). Returns
     /// whether it was stored.
     pub(super) fn insert_response(&self, r: &NewResponse) -> rusqlite::Result<bool> {
-        Ok(self.write_responses(std::slice::from_ref(r))? == 1)
-    }
-
-    /// Stores responses in order, each unless the one counting for its key is identical,
-    /// or is confirmed while the new one is provisional (a link scanner's GET never
-    /// displaces an answer a person confirmed); a stored response becomes the one that
-    /// counts. The keys are looked up, then indexed, in key order; the rows are written in
-    /// the given order. Returns how many were stored.
-    pub(super) fn write_responses(&self, responses: &[NewResponse]) -> rusqlite::Result<usize> {
-        let hashes: Vec<i64> = responses
-            .iter()
-            .map(|r| key_hash(&r.survey, &r.response_key))
-            .collect();
-        let (group, mut counting) = self.counting_for_keys(responses, &hashes)?;
-        let mut writer = RowWriter {
-            insert: self.conn.prepare_cached(INSERT_RESPONSE)?,
-            supersede: self.conn.prepare_cached(SUPERSEDE)?,
-        };
-        let mut indexed = Vec::with_capacity(responses.len());
-        for ((r, &hash), &key) in responses.iter().zip(&hashes).zip(&group) {
-            if let Some(id) = writer.write(r, &mut counting[key])? {
-                indexed.push((hash, id));
-            }
-        }
-        let added = indexed.len();
-        self.index_keys(indexed)?;
-        Ok(added)
-    }
-
-    /// The rows counting for each (survey, key) of `responses`, looked up in hash order:
-    /// for each response the number of its key, and for each key its counting rows.
-    /// Sorting brings a key's responses together, so no map of keys is needed.
-    fn counting_for_keys(
-        &self,
-        responses: &[NewResponse],
-        hashes: &[i64],
-    ) -> rusqlite::Result<(Vec<usize>, Vec<Vec<Counting>>)> {
-        let key = |i: usize| {
-            let r = &responses[i];
-            (hashes[i], r.survey.as_str(), r.response_key.as_str())
-        };
-        let mut order: Vec<usize> = (0..responses.len()).collect();
-        order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
-        let mut lookup = CountingLookup::new(&self.conn)?;
-        let mut group = vec![0; responses.len()];
-        let mut counting = Vec::new();
-        let mut previous = None;
-        for i in order {
-            if previous != Some(key(i)) {
-                let (hash, survey, response_key) = key(i);
-                counting.push(lookup.find(hash, survey, response_key)?);
-                previous = Some(key(i));
-            }
-            group[i] = counting.len() - 1;
-        }
-        Ok((group, counting))
-    }
-
-    /// The rows counting for a key: none or one, unless something outside canvass wrote
-    /// to the store.
-    pub(super) fn counting_for_key(
-        &self,
-        survey: &str,
-        key: &str,
-    ) -> rusqlite::Result<Vec<Counting>> {
-        CountingLookup::new(&self.conn)?.find(key_hash(survey, key), survey, key)
-    }
-
-    /// Fills `response_keys` from the rows of a store that indexed them otherwise, in key
-    /// order (once per store, so holding the keys in memory is fine).
-    pub(super) fn index_existing_keys(&self) -> rusqlite::Result<()> {
-        let mut rows = self
-            .conn
-            .prepare("SELECT id, survey, response_key FROM responses")?;
-        let indexed = rows
-            .query_map([], |row| {
-                let survey: String = row.get(1)?;
-                let key: String = row.get(2)?;
-                Ok((key_hash(&survey, &key), row.get::<_, i64>(0)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        self.index_keys(indexed)
-    }
-
-    /// Adds (key hash, response id) entries to `response_keys` in key order, so that each
-    /// lands next to the one before it.
-    fn index_keys(&self, mut indexed: Vec<(i64, i64)>) -> rusqlite::Result<()> {
-        indexed.sort_unstable();
-        let mut index = self.conn.prepare_cached(INDEX_RESPONSE)?;
-        for (hash, id) in indexed {
-            index.execute(params![hash, id])?;
-        }
-        Ok(())
+        Ok(self.write_responses(&[r.clone().into()])? == 1)
     }
 
     /// Confirms the counting response of a key (a one-click answer followed by the form's
@@ -389,105 +267,6 @@ impl Store {
     }
 }
 
-/// Finds the rows counting for a key: the key table's entries for its hash, then each row
-/// by id (two statements of one seek each, prepared once for a batch).
-struct CountingLookup<'c> {
-    ids: rusqlite::CachedStatement<'c>,
-    row: rusqlite::CachedStatement<'c>,
-}
-
-impl<'c> CountingLookup<'c> {
-    fn new(conn: &'c rusqlite::Connection) -> rusqlite::Result<CountingLookup<'c>> {
-        Ok(CountingLookup {
-            ids: conn.prepare_cached(RESPONSES_WITH_HASH)?,
-            row: conn.prepare_cached(COUNTING_BY_ID)?,
-        })
-    }
-
-    fn find(&mut self, hash: i64, survey: &str, key: &str) -> rusqlite::Result<Vec<Counting>> {
-        let ids = self
-            .ids
-            .query_map([hash], |row| row.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut counting = Vec::new();
-        for id in ids {
-            let row = self
-                .row
-                .query_row(params![id, survey, key], |row| {
-                    Ok(Counting {
-                        id: row.get(0)?,
-                        version: row.get(1)?,
-                        submitted_at: row.get(2)?,
-                        answers: row.get(3)?,
-                        segments: row.get(4)?,
-                        confirmed: row.get(5)?,
-                    })
-                })
-                .optional()?;
-            counting.extend(row);
-        }
-        Ok(counting)
-    }
-}
-
-/// Writes the rows of a batch with statements prepared once for it.
-struct RowWriter<'c> {
-    insert: rusqlite::CachedStatement<'c>,
-    supersede: rusqlite::CachedStatement<'c>,
-}
-
-impl RowWriter<'_> {
-    /// Writes `r` unless `current` (the rows counting for its key) keeps its place;
-    /// `current` then becomes `r`. Returns the new row's id when it was written.
-    fn write(
-        &mut self,
-        r: &NewResponse,
-        current: &mut Vec<Counting>,
-    ) -> rusqlite::Result<Option<i64>> {
-        let answers = serde_json::to_string(&r.answers).expect("answers serialize");
-        let segments = serde_json::to_string(&r.segments).expect("segments serialize");
-        let keeps_its_place = |c: &Counting| {
-            (c.confirmed && !r.confirmed)
-                || (c.version == r.version
-                    && c.submitted_at == r.submitted_at
-                    && c.answers == answers
-                    && c.segments == segments
-                    && c.confirmed >= r.confirmed)
-        };
-        if current.iter().any(keeps_its_place) {
-            return Ok(None);
-        }
-        for c in current.iter() {
-            self.supersede.execute([c.id])?;
-        }
-        let id = self.insert.insert(params![
-            r.survey,
-            r.version,
-            r.definition_hash,
-            r.response_key,
-            r.channel,
-            r.source,
-            r.rule,
-            r.locale,
-            r.submitted_at,
-            r.confirmed,
-            r.complete,
-            answers,
-            segments
-        ])?;
-        current.clear();
-        current.push(Counting {
-            id,
-            version: r.version,
-            submitted_at: r.submitted_at.clone(),
-            answers,
-            segments,
-            confirmed: r.confirmed,
-        });
-        Ok(Some(id))
-    }
-}
-
 fn stored_response(row: &Row<'_>) -> rusqlite::Result<StoredResponse> {
     let json = |index: usize| -> rusqlite::Result<String> { row.get(index) };
     let answers = serde_json::from_str(&json(7)?).map_err(|e| {
@@ -530,6 +309,10 @@ mod tests {
             answers: [("recommend".to_string(), AnswerValue::Number(score))].into(),
             segments: [("plan".to_string(), "pro".to_string())].into(),
         }
+    }
+
+    fn encoded(key: &str, at: &str, score: i64) -> EncodedResponse {
+        response(key, at, score).into()
     }
 
     fn counting(store: &Store) -> Vec<(String, i64)> {
@@ -593,9 +376,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
         let mut import = store.begin_import("d", "nps").unwrap().unwrap();
-        import
-            .add(response("k", "2026-01-02T00:00:00Z", 5))
-            .unwrap();
+        import.add(encoded("k", "2026-01-02T00:00:00Z", 5)).unwrap();
         assert_eq!(
             import.commit().unwrap(),
             ImportOutcome::Imported { added: 1 }
@@ -615,7 +396,7 @@ mod tests {
             ("a", "2026-01-03T00:00:00Z", 2),
             ("k", "2026-01-04T00:00:00Z", 9),
         ] {
-            import.add(response(key, at, score)).unwrap();
+            import.add(encoded(key, at, score)).unwrap();
         }
         assert_eq!(
             import.commit().unwrap(),
@@ -635,15 +416,15 @@ mod tests {
         let total = IMPORT_CHUNK + 3;
         for i in 0..total {
             import
-                .add(response(&format!("k{i}"), "2026-01-02T00:00:00Z", 5))
+                .add(encoded(&format!("k{i}"), "2026-01-02T00:00:00Z", 5))
                 .unwrap();
         }
         // In the second chunk: k0 answered again, k1 repeated as it was.
         import
-            .add(response("k0", "2026-01-05T00:00:00Z", 9))
+            .add(encoded("k0", "2026-01-05T00:00:00Z", 9))
             .unwrap();
         import
-            .add(response("k1", "2026-01-02T00:00:00Z", 5))
+            .add(encoded("k1", "2026-01-02T00:00:00Z", 5))
             .unwrap();
         assert_eq!(
             import.commit().unwrap(),
@@ -702,9 +483,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
         let mut import = store.begin_import("d", "nps").unwrap().unwrap();
-        import
-            .add(response("k", "2026-01-02T00:00:00Z", 5))
-            .unwrap();
+        import.add(encoded("k", "2026-01-02T00:00:00Z", 5)).unwrap();
         drop(import);
         assert!(counting(&store).is_empty());
         assert!(store.begin_import("d", "nps").unwrap().is_some());

@@ -14,6 +14,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 mod answers;
+mod batch;
 mod collect;
 mod ledger;
 mod suppressions;
@@ -21,6 +22,7 @@ mod suppressions;
 pub use answers::{
     IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Segments, StoredResponse,
 };
+pub use batch::EncodedResponse;
 pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write};
 pub use ledger::{Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
