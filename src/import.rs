@@ -11,13 +11,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::Digest as _;
 
 use crate::answer::Validator;
 use crate::model::{AnswerValue, Survey};
 use crate::store::{
-    EncodedResponse, IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Store,
+    EncodedResponse, IMPORT_CHUNK, Import, ImportOutcome, ReadError, ResponseOrigin, Store,
     StoreError, StoredResponse,
 };
 use crate::token::Key;
@@ -350,10 +351,7 @@ impl<'a> RowReader<'a> {
     /// Reads one row; false when the storing side has stopped (a store error, which the
     /// import reports), so reading stops too.
     fn row(&mut self, line: usize, cells: &dyn Cells, sender: &Sender) -> bool {
-        let parsed = self
-            .context
-            .response(line, cells, &mut self.seen)
-            .map(EncodedResponse::from);
+        let parsed = self.context.response(line, cells, &mut self.seen);
         self.batch.push(parsed);
         self.batch.len() < BATCH_ROWS || self.flush(sender)
     }
@@ -412,8 +410,8 @@ fn json_cells(object: serde_json::Map<String, serde_json::Value>) -> JsonRow {
 struct RowContext<'a> {
     survey: &'a Survey,
     validator: Validator<'a>,
-    version: u32,
-    definition_hash: String,
+    /// What every imported row has in common.
+    origin: Arc<ResponseOrigin>,
     segments: &'a BTreeSet<String>,
     key: &'a Key,
 }
@@ -432,11 +430,19 @@ impl<'a> RowContext<'a> {
         } else {
             String::new()
         };
+        let origin = ResponseOrigin {
+            survey: survey.id.clone(),
+            version,
+            definition_hash,
+            channel: "import".to_string(),
+            source: "import".to_string(),
+            rule: None,
+            confirmed: true,
+        };
         RowContext {
             survey,
             validator: Validator::new(survey),
-            version,
-            definition_hash,
+            origin: Arc::new(origin),
             segments,
             key,
         }
@@ -447,7 +453,7 @@ impl<'a> RowContext<'a> {
         line: usize,
         cells: &dyn Cells,
         seen: &mut HashMap<[u8; 32], usize>,
-    ) -> Result<NewResponse, Vec<RowError>> {
+    ) -> Result<EncodedResponse, Vec<RowError>> {
         let error = |column: &str, message: String| RowError {
             row: line,
             column: column.to_string(),
@@ -498,21 +504,15 @@ impl<'a> RowContext<'a> {
         let submitted_at = submitted.map(|t| t.to_string()).unwrap_or_default();
         let respondent = cells.get(RESPONDENT).unwrap_or_default();
         let response_key = self.response_key(respondent, &submitted_at, &answers, seen);
-        Ok(NewResponse {
-            survey: self.survey.id.clone(),
-            version: self.version,
-            definition_hash: self.definition_hash.clone(),
+        Ok(EncodedResponse::new(
+            &self.origin,
             response_key,
-            channel: "import".to_string(),
-            source: "import".to_string(),
-            rule: None,
-            locale: locale.map(str::to_string),
+            locale.map(str::to_string),
             submitted_at,
-            confirmed: true,
-            complete: self.validator.is_complete(&answers),
-            answers,
-            segments,
-        })
+            self.validator.is_complete(&answers),
+            &answers,
+            &segments,
+        ))
     }
 
     /// The respondent's keyed hash; a `key:` value as is; for an anonymous row a hash of

@@ -7,48 +7,92 @@
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
+use std::sync::Arc;
+
 use super::Store;
-use super::answers::NewResponse;
+use super::answers::{NewResponse, Segments};
+use crate::answer::Answers;
+
+/// What the responses from one place have in common: an import's rows share one, a
+/// served answer has its own. A batch binds it once per statement, not once per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseOrigin {
+    /// The survey id.
+    pub survey: String,
+    /// The survey version answered.
+    pub version: u32,
+    /// [`crate::model::Survey::definition_hash`] of the definition answered.
+    pub definition_hash: String,
+    /// email | slack | teams | link | print | import.
+    pub channel: String,
+    /// oneclick | form | open | import.
+    pub source: String,
+    /// The distribution rule, when the response came from one.
+    pub rule: Option<String>,
+    /// False for a one-click answer a link scanner may have made.
+    pub confirmed: bool,
+}
 
 /// A response as the store writes it: its answers and segments already JSON and its key
 /// already hashed. An import encodes its rows on the thread that reads the file, so the
 /// thread that writes the store does only the store's work.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedResponse {
-    survey: String,
-    version: u32,
-    definition_hash: String,
+    origin: Arc<ResponseOrigin>,
     response_key: String,
-    channel: String,
-    source: String,
-    rule: Option<String>,
     locale: Option<String>,
     submitted_at: String,
-    confirmed: bool,
     complete: bool,
     answers: String,
     segments: String,
     key_hash: i64,
 }
 
+impl EncodedResponse {
+    /// Encodes one response from `origin`; the fields are those of [`NewResponse`].
+    pub fn new(
+        origin: &Arc<ResponseOrigin>,
+        response_key: String,
+        locale: Option<String>,
+        submitted_at: String,
+        complete: bool,
+        answers: &Answers,
+        segments: &Segments,
+    ) -> EncodedResponse {
+        EncodedResponse {
+            answers: serde_json::to_string(answers).expect("answers serialize"),
+            segments: serde_json::to_string(segments).expect("segments serialize"),
+            key_hash: key_hash(&origin.survey, &response_key),
+            origin: Arc::clone(origin),
+            response_key,
+            locale,
+            submitted_at,
+            complete,
+        }
+    }
+}
+
 impl From<NewResponse> for EncodedResponse {
     fn from(r: NewResponse) -> EncodedResponse {
-        EncodedResponse {
-            answers: serde_json::to_string(&r.answers).expect("answers serialize"),
-            segments: serde_json::to_string(&r.segments).expect("segments serialize"),
-            key_hash: key_hash(&r.survey, &r.response_key),
+        let origin = Arc::new(ResponseOrigin {
             survey: r.survey,
             version: r.version,
             definition_hash: r.definition_hash,
-            response_key: r.response_key,
             channel: r.channel,
             source: r.source,
             rule: r.rule,
-            locale: r.locale,
-            submitted_at: r.submitted_at,
             confirmed: r.confirmed,
-            complete: r.complete,
-        }
+        });
+        let answers = &r.answers;
+        EncodedResponse::new(
+            &origin,
+            r.response_key,
+            r.locale,
+            r.submitted_at,
+            r.complete,
+            answers,
+            &r.segments,
+        )
     }
 }
 
@@ -78,11 +122,20 @@ pub(super) struct Counting {
 /// Rows one multi-row INSERT carries.
 const ROWS_PER_INSERT: usize = 64;
 
-const RESPONSE_COLUMNS: &str = "INSERT INTO responses (id, survey, version, definition_hash, \
-     response_key, channel, source, rule, locale, submitted_at, confirmed, complete, counts, \
-     answers, segments)";
-const RESPONSE_WIDTH: usize = 15;
-const KEY_COLUMNS: &str = "INSERT INTO response_keys (key_hash, response)";
+/// A response row: the origin's values are the statement's first seven parameters, shared
+/// by every row; `#` is one of the row's own.
+const RESPONSE_ROWS: MultiRow = MultiRow {
+    head: "INSERT INTO responses (id, survey, version, definition_hash, response_key, \
+           channel, source, rule, confirmed, locale, submitted_at, complete, counts, answers, \
+           segments)",
+    shared: 7,
+    tuple: "(#, ?1, ?2, ?3, #, ?4, ?5, ?6, ?7, #, #, #, #, #, #)",
+};
+const KEY_ROWS: MultiRow = MultiRow {
+    head: "INSERT INTO response_keys (key_hash, response)",
+    shared: 0,
+    tuple: "(#, #)",
+};
 const RESPONSES_WITH_HASH: &str = "SELECT response FROM response_keys WHERE key_hash = ?1";
 const COUNTING_BY_ID: &str = "SELECT id, version, submitted_at, answers, segments, confirmed \
      FROM responses WHERE id = ?1 AND survey = ?2 AND response_key = ?3 AND counts = 1";
@@ -101,12 +154,12 @@ impl Store {
         for id in &plan.superseded {
             supersede.execute([id])?;
         }
-        insert_many(
+        RESPONSE_ROWS.insert(
             &self.conn,
-            RESPONSE_COLUMNS,
-            RESPONSE_WIDTH,
             &plan.rows,
-            |s, at, row| bind_response(s, at, row, &responses[row.index]),
+            |a, b| same_origin(&responses[a.index], &responses[b.index]),
+            |s, row| bind_origin(s, &responses[row.index].origin),
+            |s, at, row| bind_own(s, at, row, &responses[row.index]),
         )?;
         let mut keys: Vec<(i64, i64)> = plan
             .rows
@@ -137,7 +190,11 @@ impl Store {
     ) -> rusqlite::Result<(Vec<usize>, Vec<Vec<Counting>>)> {
         let key = |i: usize| {
             let r = &responses[i];
-            (r.key_hash, r.survey.as_str(), r.response_key.as_str())
+            (
+                r.key_hash,
+                r.origin.survey.as_str(),
+                r.response_key.as_str(),
+            )
         };
         let mut order: Vec<usize> = (0..responses.len()).collect();
         order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
@@ -186,10 +243,16 @@ impl Store {
     /// Adds (key hash, response id) entries, sorted, to `response_keys`, so that each
     /// lands next to the one before it.
     fn index_keys(&self, sorted: &[(i64, i64)]) -> rusqlite::Result<()> {
-        insert_many(&self.conn, KEY_COLUMNS, 2, sorted, |s, at, &(hash, id)| {
-            s.raw_bind_parameter(at + 1, hash)?;
-            s.raw_bind_parameter(at + 2, id)
-        })
+        KEY_ROWS.insert(
+            &self.conn,
+            sorted,
+            |_, _| true,
+            |_, _| Ok(()),
+            |s, at, &(hash, id)| {
+                s.raw_bind_parameter(at + 1, hash)?;
+                s.raw_bind_parameter(at + 2, id)
+            },
+        )
     }
 }
 
@@ -279,80 +342,151 @@ impl Plan {
                 let p = &responses[self.rows[*row].index];
                 let at = p.submitted_at.as_str();
                 (
-                    p.version,
+                    p.origin.version,
                     at,
                     p.answers.as_str(),
                     p.segments.as_str(),
-                    p.confirmed,
+                    p.origin.confirmed,
                 )
             }
         };
-        (confirmed && !r.confirmed)
-            || (version == r.version
+        let new = &r.origin;
+        (confirmed && !new.confirmed)
+            || (version == new.version
                 && submitted_at == r.submitted_at
                 && answers == r.answers
                 && segments == r.segments
-                && confirmed >= r.confirmed)
+                && confirmed >= new.confirmed)
     }
 }
 
-fn bind_response(
+/// Whether two responses share their origin's values (an import's rows share one).
+fn same_origin(a: &EncodedResponse, b: &EncodedResponse) -> bool {
+    Arc::ptr_eq(&a.origin, &b.origin) || a.origin == b.origin
+}
+
+fn bind_origin(s: &mut CachedStatement<'_>, o: &ResponseOrigin) -> rusqlite::Result<()> {
+    s.raw_bind_parameter(1, &o.survey)?;
+    s.raw_bind_parameter(2, o.version)?;
+    s.raw_bind_parameter(3, &o.definition_hash)?;
+    s.raw_bind_parameter(4, &o.channel)?;
+    s.raw_bind_parameter(5, &o.source)?;
+    s.raw_bind_parameter(6, &o.rule)?;
+    s.raw_bind_parameter(7, o.confirmed)
+}
+
+fn bind_own(
     s: &mut CachedStatement<'_>,
     at: usize,
     row: &PlannedRow,
     r: &EncodedResponse,
 ) -> rusqlite::Result<()> {
     s.raw_bind_parameter(at + 1, row.id)?;
-    s.raw_bind_parameter(at + 2, &r.survey)?;
-    s.raw_bind_parameter(at + 3, r.version)?;
-    s.raw_bind_parameter(at + 4, &r.definition_hash)?;
-    s.raw_bind_parameter(at + 5, &r.response_key)?;
-    s.raw_bind_parameter(at + 6, &r.channel)?;
-    s.raw_bind_parameter(at + 7, &r.source)?;
-    s.raw_bind_parameter(at + 8, &r.rule)?;
-    s.raw_bind_parameter(at + 9, &r.locale)?;
-    s.raw_bind_parameter(at + 10, &r.submitted_at)?;
-    s.raw_bind_parameter(at + 11, r.confirmed)?;
-    s.raw_bind_parameter(at + 12, r.complete)?;
-    s.raw_bind_parameter(at + 13, row.counts)?;
-    s.raw_bind_parameter(at + 14, &r.answers)?;
-    s.raw_bind_parameter(at + 15, &r.segments)
+    s.raw_bind_parameter(at + 2, &r.response_key)?;
+    s.raw_bind_parameter(at + 3, &r.locale)?;
+    s.raw_bind_parameter(at + 4, &r.submitted_at)?;
+    s.raw_bind_parameter(at + 5, r.complete)?;
+    s.raw_bind_parameter(at + 6, row.counts)?;
+    s.raw_bind_parameter(at + 7, &r.answers)?;
+    s.raw_bind_parameter(at + 8, &r.segments)
 }
 
-/// Inserts `items` with `head` (`INSERT INTO table (columns)`) and `width` values each:
-/// [`ROWS_PER_INSERT`] rows a statement, then the rest one by one, so that only two
-/// statements per table are ever prepared. `bind` binds an item's values after the
-/// `at`-th parameter.
-fn insert_many<T>(
-    conn: &Connection,
-    head: &str,
-    width: usize,
-    items: &[T],
-    bind: impl Fn(&mut CachedStatement<'_>, usize, &T) -> rusqlite::Result<()>,
-) -> rusqlite::Result<()> {
-    let statement = |rows: usize| {
-        let tuple = format!("({})", vec!["?"; width].join(", "));
-        format!("{head} VALUES {}", vec![tuple; rows].join(", "))
-    };
-    let mut full = items.chunks_exact(ROWS_PER_INSERT);
-    if full.len() > 0 {
-        let mut many = conn.prepare_cached(&statement(ROWS_PER_INSERT))?;
-        for chunk in &mut full {
-            for (i, item) in chunk.iter().enumerate() {
-                bind(&mut many, i * width, item)?;
+/// A multi-row INSERT: `head` (`INSERT INTO table (columns)`), then per row `tuple`, whose
+/// `?1`…`?shared` are bound once per statement and whose each `#` is a row's own value.
+struct MultiRow {
+    head: &'static str,
+    shared: usize,
+    tuple: &'static str,
+}
+
+/// A statement of a [`MultiRow`] and whether its shared values are bound for the run at
+/// hand.
+struct Prepared<'c> {
+    statement: CachedStatement<'c>,
+    bound: bool,
+}
+
+impl MultiRow {
+    /// The statement for `rows` rows, own parameters numbered after the shared ones.
+    fn sql(&self, rows: usize) -> String {
+        let own = self.tuple.matches('#').count();
+        let mut sql = format!("{} VALUES ", self.head);
+        let mut next = self.shared;
+        for row in 0..rows {
+            if row > 0 {
+                sql.push_str(", ");
             }
-            many.raw_execute()?;
+            for (i, part) in self.tuple.split('#').enumerate() {
+                if i > 0 {
+                    next += 1;
+                    sql.push_str(&format!("?{next}"));
+                }
+                sql.push_str(part);
+            }
         }
+        debug_assert_eq!(next, self.shared + rows * own);
+        sql
     }
-    let rest = full.remainder();
-    if !rest.is_empty() {
-        let mut one = conn.prepare_cached(&statement(1))?;
-        for item in rest {
-            bind(&mut one, 0, item)?;
-            one.raw_execute()?;
+
+    /// Inserts `items` in runs that `same` finds sharing their shared values: each run
+    /// [`ROWS_PER_INSERT`] rows a statement, then the rest one by one, so that only two
+    /// statements per table are ever prepared. `bind_shared` binds a run's shared values,
+    /// `bind_own` an item's own values after the `at`-th parameter.
+    fn insert<'c, T>(
+        &self,
+        conn: &'c Connection,
+        items: &[T],
+        same: impl Fn(&T, &T) -> bool,
+        bind_shared: impl Fn(&mut CachedStatement<'c>, &T) -> rusqlite::Result<()>,
+        bind_own: impl Fn(&mut CachedStatement<'c>, usize, &T) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        let own = self.tuple.matches('#').count();
+        let mut wide: Option<Prepared<'c>> = None;
+        let mut single: Option<Prepared<'c>> = None;
+        for run in items.chunk_by(|a, b| same(a, b)) {
+            for p in [&mut wide, &mut single].into_iter().flatten() {
+                p.bound = false;
+            }
+            let mut full = run.chunks_exact(ROWS_PER_INSERT);
+            for rows in &mut full {
+                let p = self.prepared(conn, &mut wide, ROWS_PER_INSERT)?;
+                if !p.bound {
+                    bind_shared(&mut p.statement, &rows[0])?;
+                    p.bound = true;
+                }
+                for (i, item) in rows.iter().enumerate() {
+                    bind_own(&mut p.statement, self.shared + i * own, item)?;
+                }
+                p.statement.raw_execute()?;
+            }
+            for item in full.remainder() {
+                let p = self.prepared(conn, &mut single, 1)?;
+                if !p.bound {
+                    bind_shared(&mut p.statement, item)?;
+                    p.bound = true;
+                }
+                bind_own(&mut p.statement, self.shared, item)?;
+                p.statement.raw_execute()?;
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    fn prepared<'p, 'c>(
+        &self,
+        conn: &'c Connection,
+        slot: &'p mut Option<Prepared<'c>>,
+        rows: usize,
+    ) -> rusqlite::Result<&'p mut Prepared<'c>> {
+        if slot.is_none() {
+            let statement = conn.prepare_cached(&self.sql(rows))?;
+            *slot = Some(Prepared {
+                statement,
+                bound: false,
+            });
+        }
+        Ok(slot.as_mut().expect("prepared above"))
+    }
 }
 
 /// Finds the rows counting for a key: the key table's entries for its hash, then each row
@@ -468,11 +602,33 @@ mod tests {
     fn wide_and_single_row_statements_write_every_row() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
-        let total = 2 * ROWS_PER_INSERT + 5;
+        let total = 3 * ROWS_PER_INSERT + 5;
+        // Rows 70..80 come from another channel: three runs of shared values, the first
+        // and last long enough for the wide statement.
+        let channel = |i: usize| {
+            if (70..80).contains(&i) {
+                "link"
+            } else {
+                "email"
+            }
+        };
         let batch: Vec<NewResponse> = (0..total)
-            .map(|i| response(&format!("k{i}"), (i % 11) as i64, true))
+            .map(|i| NewResponse {
+                channel: channel(i).into(),
+                ..response(&format!("k{i}"), (i % 11) as i64, true)
+            })
             .collect();
         assert_eq!(store.record_responses(&batch).unwrap(), total);
+        let channels: Vec<String> = store
+            .conn
+            .prepare("SELECT channel FROM responses ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected: Vec<String> = (0..total).map(|i| channel(i).to_string()).collect();
+        assert_eq!(channels, expected);
         let stored = rows(&store);
         assert_eq!(stored.len(), total);
         for (i, (key, score, counts)) in stored.iter().enumerate() {

@@ -22,7 +22,7 @@ mod suppressions;
 pub use answers::{
     IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Segments, StoredResponse,
 };
-pub use batch::EncodedResponse;
+pub use batch::{EncodedResponse, ResponseOrigin};
 pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write};
 pub use ledger::{Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
