@@ -136,7 +136,6 @@ const KEY_ROWS: MultiRow = MultiRow {
     shared: 0,
     tuple: "(#, #)",
 };
-const RESPONSES_WITH_HASH: &str = "SELECT response FROM response_keys WHERE key_hash = ?1";
 const COUNTING_BY_ID: &str = "SELECT id, version, submitted_at, answers, segments, confirmed \
      FROM responses WHERE id = ?1 AND survey = ?2 AND response_key = ?3 AND counts = 1";
 
@@ -181,34 +180,36 @@ impl Store {
             })
     }
 
-    /// The rows counting for each (survey, key) of `responses`, looked up in hash order:
-    /// for each response the number of its key, and for each key its counting rows.
-    /// Sorting brings a key's responses together, so no map of keys is needed.
+    /// The rows counting for each (survey, key) of `responses`: for each response the
+    /// number of its key, and for each key its counting rows. Sorting brings a key's
+    /// responses together (no map of keys is needed) and lets the key table be read in
+    /// order, [`ROWS_PER_INSERT`] hashes a statement.
     fn counting_for_keys(
         &self,
         responses: &[EncodedResponse],
     ) -> rusqlite::Result<(Vec<usize>, Vec<Vec<Counting>>)> {
         let key = |i: usize| {
             let r = &responses[i];
-            (
-                r.key_hash,
-                r.origin.survey.as_str(),
-                r.response_key.as_str(),
-            )
+            (r.key_hash, r.origin.survey.as_str(), r.response_key.as_str())
         };
         let mut order: Vec<usize> = (0..responses.len()).collect();
         order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
-        let mut lookup = CountingLookup::new(&self.conn)?;
         let mut group = vec![0; responses.len()];
-        let mut counting = Vec::new();
-        let mut previous = None;
+        let mut distinct: Vec<usize> = Vec::new();
         for i in order {
-            if previous != Some(key(i)) {
-                let (hash, survey, response_key) = key(i);
-                counting.push(lookup.find(hash, survey, response_key)?);
-                previous = Some(key(i));
+            if distinct.last().is_none_or(|&d| key(d) != key(i)) {
+                distinct.push(i);
             }
-            group[i] = counting.len() - 1;
+            group[i] = distinct.len() - 1;
+        }
+        let mut lookup = CountingLookup::new(&self.conn)?;
+        let mut hashes: Vec<i64> = distinct.iter().map(|&i| key(i).0).collect();
+        hashes.dedup();
+        let entries = lookup.entries(&hashes)?;
+        let mut counting = Vec::with_capacity(distinct.len());
+        for i in distinct {
+            let (hash, survey, response_key) = key(i);
+            counting.push(lookup.rows(&entries, hash, survey, response_key)?);
         }
         Ok((group, counting))
     }
@@ -489,29 +490,69 @@ impl MultiRow {
     }
 }
 
-/// Finds the rows counting for a key: the key table's entries for its hash, then each row
-/// by id (two statements of one seek each, prepared once for a batch; a join would be
-/// planned again at every binding).
+/// Finds the rows counting for keys: the key table's entries for their hashes, then each
+/// row by id (separate statements: with SQLite's STAT4 a join would be planned again at
+/// every binding).
 struct CountingLookup<'c> {
-    ids: CachedStatement<'c>,
+    conn: &'c Connection,
     row: CachedStatement<'c>,
 }
 
 impl<'c> CountingLookup<'c> {
     fn new(conn: &'c Connection) -> rusqlite::Result<CountingLookup<'c>> {
         Ok(CountingLookup {
-            ids: conn.prepare_cached(RESPONSES_WITH_HASH)?,
+            conn,
             row: conn.prepare_cached(COUNTING_BY_ID)?,
         })
     }
 
+    /// The rows counting for one key.
     fn find(&mut self, hash: i64, survey: &str, key: &str) -> rusqlite::Result<Vec<Counting>> {
-        let ids = self
-            .ids
-            .query_map([hash], |row| row.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let entries = self.entries(&[hash])?;
+        self.rows(&entries, hash, survey, key)
+    }
+
+    /// The key table's (hash, response id) entries for distinct `hashes`, sorted.
+    fn entries(&self, hashes: &[i64]) -> rusqlite::Result<Vec<(i64, i64)>> {
+        let mut entries = Vec::new();
+        let mut read = |statement: &mut CachedStatement<'_>, hashes: &[i64]| {
+            for (i, hash) in hashes.iter().enumerate() {
+                statement.raw_bind_parameter(i + 1, hash)?;
+            }
+            let mut rows = statement.raw_query();
+            while let Some(row) = rows.next()? {
+                entries.push((row.get(0)?, row.get(1)?));
+            }
+            Ok::<_, rusqlite::Error>(())
+        };
+        let mut full = hashes.chunks_exact(ROWS_PER_INSERT);
+        if full.len() > 0 {
+            let mut many = self.conn.prepare_cached(&entries_sql(ROWS_PER_INSERT))?;
+            for chunk in &mut full {
+                read(&mut many, chunk)?;
+            }
+        }
+        if !full.remainder().is_empty() {
+            let mut one = self.conn.prepare_cached(&entries_sql(1))?;
+            for hash in full.remainder() {
+                read(&mut one, std::slice::from_ref(hash))?;
+            }
+        }
+        entries.sort_unstable();
+        Ok(entries)
+    }
+
+    /// The counting rows of one key among the sorted `entries`.
+    fn rows(
+        &mut self,
+        entries: &[(i64, i64)],
+        hash: i64,
+        survey: &str,
+        key: &str,
+    ) -> rusqlite::Result<Vec<Counting>> {
+        let start = entries.partition_point(|&(h, _)| h < hash);
         let mut counting = Vec::new();
-        for id in ids {
+        for &(_, id) in entries[start..].iter().take_while(|&&(h, _)| h == hash) {
             let row = self
                 .row
                 .query_row(params![id, survey, key], |row| {
@@ -529,6 +570,15 @@ impl<'c> CountingLookup<'c> {
         }
         Ok(counting)
     }
+}
+
+/// The key table's entries for `hashes` hashes.
+fn entries_sql(hashes: usize) -> String {
+    let list: Vec<String> = (1..=hashes).map(|i| format!("?{i}")).collect();
+    format!(
+        "SELECT key_hash, response FROM response_keys WHERE key_hash IN ({})",
+        list.join(", ")
+    )
 }
 
 #[cfg(test)]
