@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::answer::Answers;
 use crate::model::{AnswerValue, MetricKind, Period, Question, QuestionType, Survey};
-use crate::store::StoredResponse;
+use crate::store::{Segments, StoredResponse};
 use stats::{Interval, Test};
 
 /// A metric resolved against its survey, ready to fold answers.
@@ -25,7 +25,7 @@ struct MetricSpec {
     kind: MetricKind,
     title: Option<String>,
     question: Option<String>,
-    /// The question's position in the survey: where its answer is in [`Slots`].
+    /// The question's position in the survey: where its answer is in [`AnswerSlots`].
     slot: Option<usize>,
     top_box: Vec<AnswerValue>,
     items: Vec<Item>,
@@ -81,14 +81,34 @@ impl MetricSpec {
         }
     }
 
-    fn answer<'a>(&self, slots: &Slots<'a>) -> Option<&'a AnswerValue> {
-        slots.get(self.slot?)
+    fn answer<'s>(&self, slots: &'s (impl AnswerSlots + ?Sized)) -> Option<&'s AnswerValue> {
+        slots.answer(self.slot?)
     }
 }
 
-/// One response's answers by question position, found in one pass over its answers, so
-/// that metrics and histograms do not each look their question up by name.
+/// A response's answers by question position (the survey's order), so that metrics and
+/// histograms do not each look their question up by name.
+pub trait AnswerSlots {
+    /// The answer to the question at `slot`, if it was answered.
+    fn answer(&self, slot: usize) -> Option<&AnswerValue>;
+}
+
+/// Answers decoded straight into their questions' positions (a CSV reader that matched
+/// its header to the questions once).
+impl AnswerSlots for [Option<AnswerValue>] {
+    fn answer(&self, slot: usize) -> Option<&AnswerValue> {
+        self.get(slot)?.as_ref()
+    }
+}
+
+/// A stored response's answers, put in position in one pass over them.
 struct Slots<'a>(Vec<Option<&'a AnswerValue>>);
+
+impl AnswerSlots for Slots<'_> {
+    fn answer(&self, slot: usize) -> Option<&AnswerValue> {
+        self.0.get(slot).copied().flatten()
+    }
+}
 
 impl<'a> Slots<'a> {
     fn new(questions: &[Question], answers: &'a Answers) -> Slots<'a> {
@@ -100,10 +120,26 @@ impl<'a> Slots<'a> {
         }
         Slots(slots)
     }
+}
 
-    fn get(&self, slot: usize) -> Option<&'a AnswerValue> {
-        self.0.get(slot).copied().flatten()
-    }
+/// One response as the fold reads it: what [`StoredResponse`] holds, borrowed, with the
+/// answers by position.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseView<'a, A: AnswerSlots + ?Sized> {
+    /// The survey version answered.
+    pub version: u32,
+    /// The channel.
+    pub channel: &'a str,
+    /// The rule, if any.
+    pub rule: Option<&'a str>,
+    /// The locale, if known.
+    pub locale: Option<&'a str>,
+    /// RFC 3339, UTC.
+    pub submitted_at: &'a str,
+    /// The segment values.
+    pub segments: &'a Segments,
+    /// The answers by question position.
+    pub answers: &'a A,
 }
 
 /// Running mean and variance (Welford), exact for all-equal answers.
@@ -366,7 +402,7 @@ struct Observations {
 }
 
 impl Observations {
-    fn resolve(&mut self, specs: &[MetricSpec], slots: &Slots) {
+    fn resolve(&mut self, specs: &[MetricSpec], slots: &(impl AnswerSlots + ?Sized)) {
         self.metrics.clear();
         self.item_shares.resize_with(specs.len(), Vec::new);
         for (spec, shares) in specs.iter().zip(&mut self.item_shares) {
@@ -382,7 +418,7 @@ impl Observations {
                 MetricKind::Weighted => {
                     let (mut points, mut max) = (0.0, 0.0);
                     for item in &spec.items {
-                        let answer = slots.get(item.slot);
+                        let answer = slots.answer(item.slot);
                         let share = answer.and_then(|v| item_share(v, item.range));
                         if let Some(share) = share {
                             points += item.weight * share;
@@ -413,8 +449,8 @@ struct Histogram {
 }
 
 impl Histogram {
-    fn add(&mut self, slots: &Slots) {
-        let Some(value) = slots.get(self.slot) else {
+    fn add(&mut self, slots: &(impl AnswerSlots + ?Sized)) {
+        let Some(value) = slots.answer(self.slot) else {
             return;
         };
         let index = match (value, self.values.first()) {
@@ -437,8 +473,9 @@ struct VersionFold {
     by_rule: Groups<u64>,
     first: Option<String>,
     last: Option<String>,
-    /// The last day seen and its period: answers mostly arrive in time order.
-    period_cache: Option<(String, String)>,
+    /// The last day seen and its period's place in `trend`: answers mostly arrive in time
+    /// order.
+    period_cache: Option<(String, usize)>,
 }
 
 /// Folds a survey's responses, one at a time, into its summary.
@@ -466,12 +503,25 @@ impl Fold {
     /// Adds one response that counts.
     pub fn add(&mut self, response: &StoredResponse) {
         let slots = Slots::new(&self.survey.questions, &response.answers);
-        self.observed.resolve(&self.specs, &slots);
+        self.add_view(&ResponseView {
+            version: response.version,
+            channel: &response.channel,
+            rule: response.rule.as_deref(),
+            locale: response.locale.as_deref(),
+            submitted_at: &response.submitted_at,
+            segments: &response.segments,
+            answers: &slots,
+        });
+    }
+
+    /// Adds one response that counts, its answers already in position.
+    pub fn add_view<A: AnswerSlots + ?Sized>(&mut self, response: &ResponseView<'_, A>) {
+        self.observed.resolve(&self.specs, response.answers);
         let fold = self
             .versions
             .entry(response.version)
             .or_insert_with(|| VersionFold::new(&self.survey, &self.specs));
-        fold.add(response, &slots, &self.observed, &self.specs, self.period);
+        fold.add(response, &self.observed, &self.specs, self.period);
     }
 
     /// The summary: every version seen (and the survey's current version, even with no
@@ -543,16 +593,23 @@ impl<V> Groups<V> {
         self.last = near;
         let hit = self.entries.get(self.last).is_some_and(|(k, _)| k == key);
         if !hit {
-            self.last = match self.position(key) {
-                Some(i) => i,
-                None => {
-                    self.entries.push((key.to_string(), make()));
-                    self.index.insert(key.to_string(), self.entries.len() - 1);
-                    self.entries.len() - 1
-                }
-            };
+            self.last = self.position_or_insert(key, make);
         }
         &mut self.entries[self.last].1
+    }
+
+    /// Where the group of `key` is, made if new: a place that stays the group's for good.
+    fn position_or_insert(&mut self, key: &str, make: impl FnOnce() -> V) -> usize {
+        self.position(key).unwrap_or_else(|| {
+            self.entries.push((key.to_string(), make()));
+            self.index.insert(key.to_string(), self.entries.len() - 1);
+            self.entries.len() - 1
+        })
+    }
+
+    /// The group at a place [`Groups::position_or_insert`] gave.
+    fn at(&mut self, position: usize) -> &mut V {
+        &mut self.entries[position].1
     }
 
     fn position(&self, key: &str) -> Option<usize> {
@@ -572,11 +629,13 @@ impl<V> Groups<V> {
 
 /// The segment dimensions a response belongs to: locale, channel, rule, and its segment
 /// columns.
-fn dimensions(response: &StoredResponse) -> impl Iterator<Item = (&str, &str)> {
+fn dimensions<'a, A: AnswerSlots + ?Sized>(
+    response: &ResponseView<'a, A>,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
     let fixed = [
-        ("locale", response.locale.as_deref()),
-        ("channel", Some(response.channel.as_str())),
-        ("rule", response.rule.as_deref()),
+        ("locale", response.locale),
+        ("channel", Some(response.channel)),
+        ("rule", response.rule),
     ];
     fixed.into_iter().filter_map(|(d, v)| Some((d, v?))).chain(
         response
@@ -632,27 +691,28 @@ impl VersionFold {
         }
     }
 
-    fn add(
+    fn add<A: AnswerSlots + ?Sized>(
         &mut self,
-        response: &StoredResponse,
-        slots: &Slots,
+        response: &ResponseView<'_, A>,
         observed: &Observations,
         specs: &[MetricSpec],
         period: Period,
     ) {
         self.overall.add(observed);
         for histogram in &mut self.histograms {
-            histogram.add(slots);
+            histogram.add(response.answers);
         }
         let day = response.submitted_at.get(..10).unwrap_or_default();
-        if self.period_cache.as_ref().is_none_or(|(d, _)| d != day) {
-            let key = period_of(&response.submitted_at, period);
-            self.period_cache = Some((day.to_string(), key));
-        }
-        let (_, key) = self.period_cache.as_ref().expect("set above");
-        self.trend
-            .get_or_insert(key, || Cell::new(specs))
-            .add(observed);
+        let trend = match &self.period_cache {
+            Some((d, trend)) if d == day => *trend,
+            _ => {
+                let key = period_of(response.submitted_at, period);
+                let trend = self.trend.position_or_insert(&key, || Cell::new(specs));
+                self.period_cache = Some((day.to_string(), trend));
+                trend
+            }
+        };
+        self.trend.at(trend).add(observed);
         for (n, (dimension, value)) in dimensions(response).enumerate() {
             let cells = self
                 .segments
@@ -661,18 +721,18 @@ impl VersionFold {
                 .get_or_insert(value, || Cell::new(specs))
                 .add(observed);
         }
-        if let Some(rule) = &response.rule {
+        if let Some(rule) = response.rule {
             *self.by_rule.get_or_insert(rule, || 0) += 1;
         }
-        let at = &response.submitted_at;
+        let at = response.submitted_at;
         match &mut self.first {
-            Some(first) if first.as_str() <= at.as_str() => {}
-            slot => *slot = Some(at.clone()),
+            Some(first) if first.as_str() <= at => {}
+            slot => *slot = Some(at.to_string()),
         }
         match &mut self.last {
-            Some(last) if last.as_str() >= at.as_str() => {}
+            Some(last) if last.as_str() >= at => {}
             Some(last) => at.clone_into(last),
-            None => self.last = Some(at.clone()),
+            None => self.last = Some(at.to_string()),
         }
     }
 
@@ -1419,6 +1479,43 @@ mod tests {
         answers.extend((0..4).map(|i| in_plan("d", i)));
         let two_small = plan_cells(&fold(&answers));
         assert_eq!(two_small[0].1, None, "two hidden cells protect each other");
+    }
+
+    #[test]
+    fn answers_in_position_fold_as_stored_answers_do() {
+        let survey = survey();
+        let responses: Vec<StoredResponse> = (0..40)
+            .map(|i| {
+                let at = format!("2026-{:02}-0{}T00:00:00Z", 1 + i % 3, 1 + i % 7);
+                let mut answers = vec![("rec", AnswerValue::Number(i % 11))];
+                if i % 4 != 0 {
+                    answers.push(("sat", AnswerValue::Number(1 + i % 5)));
+                }
+                answers.push((
+                    "ok",
+                    AnswerValue::word(if i % 3 == 0 { "yes" } else { "no" }),
+                ));
+                response(2, &at, &answers)
+            })
+            .collect();
+        let mut by_position = Fold::new(&survey, Period::Month);
+        for r in &responses {
+            let answers: Vec<Option<AnswerValue>> = survey
+                .questions
+                .iter()
+                .map(|q| r.answers.get(&q.id).cloned())
+                .collect();
+            by_position.add_view(&ResponseView {
+                version: r.version,
+                channel: &r.channel,
+                rule: r.rule.as_deref(),
+                locale: r.locale.as_deref(),
+                submitted_at: &r.submitted_at,
+                segments: &r.segments,
+                answers: answers.as_slice(),
+            });
+        }
+        assert_eq!(by_position.finish(&BTreeMap::new(), 10), fold(&responses));
     }
 
     #[test]

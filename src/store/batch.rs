@@ -190,7 +190,11 @@ impl Store {
     ) -> rusqlite::Result<(Vec<usize>, Vec<Vec<Counting>>)> {
         let key = |i: usize| {
             let r = &responses[i];
-            (r.key_hash, r.origin.survey.as_str(), r.response_key.as_str())
+            (
+                r.key_hash,
+                r.origin.survey.as_str(),
+                r.response_key.as_str(),
+            )
         };
         let mut order: Vec<usize> = (0..responses.len()).collect();
         order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));

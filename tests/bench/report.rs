@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use canvass::model::{AnswerValue, Period, Survey};
-use canvass::score::Fold;
-use canvass::store::{Segments, StoredResponse};
+use canvass::score::{Fold, ResponseView};
+use canvass::store::Segments;
 
 /// The allocator the `canvass` binary uses, so the figures are the binary's.
 #[global_allocator]
@@ -129,25 +129,38 @@ fn generate(path: &Path, rows: usize, with_respondent: bool) {
     out.flush().unwrap();
 }
 
-/// Streams the CSV through the report's fold, as `canvass report` streams the store:
-/// one thread parses records and decodes them into batches of responses (recycled, so
-/// memory stays flat), the other folds them. DuckDB, in the same run, uses both cores too.
+/// Streams the CSV through the report's fold: one thread parses records and decodes
+/// them into batches of responses, each answer straight into its question's position
+/// (the header is matched to the survey once; batches are recycled, so memory stays
+/// flat), the other folds them. DuckDB, in the same run, uses both cores too.
 fn fold_csv(survey: &Survey, path: &Path) -> canvass::score::Summary {
     const BATCH: usize = 4096;
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<StoredResponse>>(4);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<StoredResponse>>();
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(4);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Decoded>>();
     let mut fold = Fold::new(survey, Period::Month);
+    let no_segments = Segments::new();
+    let questions = survey.questions.len();
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut reader = csv::Reader::from_path(path).unwrap();
+            let columns: Vec<Column> = reader
+                .headers()
+                .unwrap()
+                .iter()
+                .map(|h| match h {
+                    "submitted_at" => Column::SubmittedAt,
+                    "locale" => Column::Locale,
+                    id => Column::Question(survey.question_index(id).expect("a question")),
+                })
+                .collect();
             let mut record = csv::ByteRecord::new();
             loop {
                 let mut batch = empty_rx
                     .try_recv()
-                    .unwrap_or_else(|_| vec![empty_response(); BATCH]);
+                    .unwrap_or_else(|_| (0..BATCH).map(|_| Decoded::new(questions)).collect());
                 let mut filled = 0;
                 while filled < BATCH && reader.read_byte_record(&mut record).unwrap() {
-                    fill(&mut batch[filled], &record);
+                    batch[filled].fill(&columns, &record);
                     filled += 1;
                 }
                 batch.truncate(filled);
@@ -157,56 +170,68 @@ fn fold_csv(survey: &Survey, path: &Path) -> canvass::score::Summary {
             }
         });
         for mut batch in full_rx {
-            for response in &batch {
-                fold.add(response);
+            for decoded in &batch {
+                fold.add_view(&ResponseView {
+                    version: 1,
+                    channel: "import",
+                    rule: None,
+                    locale: decoded.locale.as_deref(),
+                    submitted_at: &decoded.submitted_at,
+                    segments: &no_segments,
+                    answers: decoded.answers.as_slice(),
+                });
             }
-            batch.resize_with(BATCH, empty_response);
+            batch.resize_with(BATCH, || Decoded::new(questions));
             let _ = empty_tx.send(batch);
         }
     });
     fold.finish(&BTreeMap::new(), 10)
 }
 
-fn empty_response() -> StoredResponse {
-    StoredResponse {
-        version: 1,
-        response_key: String::new(),
-        channel: "import".into(),
-        rule: None,
-        locale: None,
-        submitted_at: String::new(),
-        complete: true,
-        answers: BTreeMap::new(),
-        segments: Segments::new(),
-    }
+/// What a CSV column holds.
+enum Column {
+    SubmittedAt,
+    Locale,
+    /// The answer to the question at this position.
+    Question(usize),
 }
 
-/// Overwrites the reused response with one CSV record's time, answers and locale.
-fn fill(response: &mut StoredResponse, record: &csv::ByteRecord) {
-    response.submitted_at.clear();
-    response
-        .submitted_at
-        .push_str(std::str::from_utf8(&record[0]).unwrap());
-    set_number(response, "rec", &record[1]);
-    set_number(response, "sat", &record[2]);
-    let locale = std::str::from_utf8(&record[3]).unwrap();
-    match &mut response.locale {
-        Some(current) if current == locale => {}
-        slot => *slot = Some(locale.to_string()),
-    }
+/// One record decoded for the fold.
+struct Decoded {
+    submitted_at: String,
+    locale: Option<String>,
+    answers: Vec<Option<AnswerValue>>,
 }
 
-fn set_number(response: &mut StoredResponse, question: &str, cell: &[u8]) {
-    let value = parse_digits(cell);
-    match (value, response.answers.get_mut(question)) {
-        (Some(n), Some(slot)) => *slot = AnswerValue::Number(n),
-        (Some(n), None) => {
-            response
-                .answers
-                .insert(question.to_string(), AnswerValue::Number(n));
+impl Decoded {
+    fn new(questions: usize) -> Decoded {
+        Decoded {
+            submitted_at: String::new(),
+            locale: None,
+            answers: vec![None; questions],
         }
-        (None, _) => {
-            response.answers.remove(question);
+    }
+
+    /// Overwrites the reused buffers with one record's time, locale and answers.
+    fn fill(&mut self, columns: &[Column], record: &csv::ByteRecord) {
+        for (column, cell) in columns.iter().zip(record) {
+            match column {
+                Column::SubmittedAt => {
+                    self.submitted_at.clear();
+                    self.submitted_at
+                        .push_str(std::str::from_utf8(cell).unwrap());
+                }
+                Column::Locale => {
+                    let locale = std::str::from_utf8(cell).unwrap();
+                    match &mut self.locale {
+                        Some(current) if current == locale => {}
+                        slot => *slot = Some(locale.to_string()),
+                    }
+                }
+                Column::Question(i) => {
+                    self.answers[*i] = parse_digits(cell).map(AnswerValue::Number)
+                }
+            }
         }
     }
 }
