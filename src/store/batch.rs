@@ -83,14 +83,13 @@ impl From<NewResponse> for EncodedResponse {
             rule: r.rule,
             confirmed: r.confirmed,
         });
-        let answers = &r.answers;
         EncodedResponse::new(
             &origin,
             r.response_key,
             r.locale,
             r.submitted_at,
             r.complete,
-            answers,
+            &r.answers,
             &r.segments,
         )
     }
