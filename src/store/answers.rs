@@ -161,7 +161,7 @@ impl Store {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.error(e))?;
-        let encoded: Vec<EncodedResponse> = responses.iter().cloned().map(Into::into).collect();
+        let encoded: Vec<EncodedResponse> = responses.iter().map(Into::into).collect();
         let added = self.write_responses(&encoded).map_err(|e| self.error(e))?;
         tx.commit().map_err(|e| self.error(e))?;
         Ok(added)
@@ -201,7 +201,7 @@ impl Store {
     /// confirmed while this one is provisional (see [`Store::write_responses`]). Returns
     /// whether it was stored.
     pub(super) fn insert_response(&self, r: &NewResponse) -> rusqlite::Result<bool> {
-        Ok(self.write_responses(&[r.clone().into()])? == 1)
+        Ok(self.write_responses(&[r.into()])? == 1)
     }
 
     /// Confirms the counting response of a key (a one-click answer followed by the form's
@@ -312,7 +312,7 @@ mod tests {
     }
 
     fn encoded(key: &str, at: &str, score: i64) -> EncodedResponse {
-        response(key, at, score).into()
+        (&response(key, at, score)).into()
     }
 
     fn counting(store: &Store) -> Vec<(String, i64)> {

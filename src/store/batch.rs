@@ -3,11 +3,11 @@
 //!
 //! A batch is first planned in memory (which rows are written, which of them count, which
 //! stored rows stop counting) and then written with multi-row statements: SQLite's cost
-//! per statement is paid once per [`ROWS_PER_INSERT`] rows instead of once per row.
-
-use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+//! per statement is paid once per [`ROWS_PER_STATEMENT`] rows instead of once per row.
 
 use std::sync::Arc;
+
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::Store;
 use super::answers::{NewResponse, Segments};
@@ -72,22 +72,22 @@ impl EncodedResponse {
     }
 }
 
-impl From<NewResponse> for EncodedResponse {
-    fn from(r: NewResponse) -> EncodedResponse {
+impl From<&NewResponse> for EncodedResponse {
+    fn from(r: &NewResponse) -> EncodedResponse {
         let origin = Arc::new(ResponseOrigin {
-            survey: r.survey,
+            survey: r.survey.clone(),
             version: r.version,
-            definition_hash: r.definition_hash,
-            channel: r.channel,
-            source: r.source,
-            rule: r.rule,
+            definition_hash: r.definition_hash.clone(),
+            channel: r.channel.clone(),
+            source: r.source.clone(),
+            rule: r.rule.clone(),
             confirmed: r.confirmed,
         });
         EncodedResponse::new(
             &origin,
-            r.response_key,
-            r.locale,
-            r.submitted_at,
+            r.response_key.clone(),
+            r.locale.clone(),
+            r.submitted_at.clone(),
             r.complete,
             &r.answers,
             &r.segments,
@@ -118,8 +118,8 @@ pub(super) struct Counting {
     pub(super) confirmed: bool,
 }
 
-/// Rows one multi-row INSERT carries.
-const ROWS_PER_INSERT: usize = 64;
+/// Rows one multi-row INSERT carries, and hashes one key lookup reads.
+const ROWS_PER_STATEMENT: usize = 64;
 
 /// A response row: the origin's values are the statement's first seven parameters, shared
 /// by every row; `#` is one of the row's own.
@@ -182,7 +182,7 @@ impl Store {
     /// The rows counting for each (survey, key) of `responses`: for each response the
     /// number of its key, and for each key its counting rows. Sorting brings a key's
     /// responses together (no map of keys is needed) and lets the key table be read in
-    /// order, [`ROWS_PER_INSERT`] hashes a statement.
+    /// order, [`ROWS_PER_STATEMENT`] hashes a statement.
     fn counting_for_keys(
         &self,
         responses: &[EncodedResponse],
@@ -411,9 +411,13 @@ struct Prepared<'c> {
 }
 
 impl MultiRow {
+    /// How many of a row's values are its own.
+    fn own(&self) -> usize {
+        self.tuple.matches('#').count()
+    }
+
     /// The statement for `rows` rows, own parameters numbered after the shared ones.
     fn sql(&self, rows: usize) -> String {
-        let own = self.tuple.matches('#').count();
         let mut sql = format!("{} VALUES ", self.head);
         let mut next = self.shared;
         for row in 0..rows {
@@ -428,12 +432,12 @@ impl MultiRow {
                 sql.push_str(part);
             }
         }
-        debug_assert_eq!(next, self.shared + rows * own);
+        debug_assert_eq!(next, self.shared + rows * self.own());
         sql
     }
 
     /// Inserts `items` in runs that `same` finds sharing their shared values: each run
-    /// [`ROWS_PER_INSERT`] rows a statement, then the rest one by one, so that only two
+    /// [`ROWS_PER_STATEMENT`] rows a statement, then the rest one by one, so that only two
     /// statements per table are ever prepared. `bind_shared` binds a run's shared values,
     /// `bind_own` an item's own values after the `at`-th parameter.
     fn insert<'c, T>(
@@ -444,16 +448,16 @@ impl MultiRow {
         bind_shared: impl Fn(&mut CachedStatement<'c>, &T) -> rusqlite::Result<()>,
         bind_own: impl Fn(&mut CachedStatement<'c>, usize, &T) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()> {
-        let own = self.tuple.matches('#').count();
+        let own = self.own();
         let mut wide: Option<Prepared<'c>> = None;
         let mut single: Option<Prepared<'c>> = None;
         for run in items.chunk_by(|a, b| same(a, b)) {
             for p in [&mut wide, &mut single].into_iter().flatten() {
                 p.bound = false;
             }
-            let mut full = run.chunks_exact(ROWS_PER_INSERT);
+            let mut full = run.chunks_exact(ROWS_PER_STATEMENT);
             for rows in &mut full {
-                let p = self.prepared(conn, &mut wide, ROWS_PER_INSERT)?;
+                let p = self.prepared(conn, &mut wide, ROWS_PER_STATEMENT)?;
                 if !p.bound {
                     bind_shared(&mut p.statement, &rows[0])?;
                     p.bound = true;
@@ -515,30 +519,19 @@ impl<'c> CountingLookup<'c> {
         self.rows(&entries, hash, survey, key)
     }
 
-    /// The key table's (hash, response id) entries for distinct `hashes`, sorted.
+    /// The key table's (hash, response id) entries for distinct `hashes`, sorted, read
+    /// [`ROWS_PER_STATEMENT`] hashes a statement (a short last list repeats its last hash: an
+    /// IN list is a set).
     fn entries(&self, hashes: &[i64]) -> rusqlite::Result<Vec<(i64, i64)>> {
+        let mut statement = self.conn.prepare_cached(&entries_sql())?;
         let mut entries = Vec::new();
-        let mut read = |statement: &mut CachedStatement<'_>, hashes: &[i64]| {
-            for (i, hash) in hashes.iter().enumerate() {
-                statement.raw_bind_parameter(i + 1, hash)?;
+        for chunk in hashes.chunks(ROWS_PER_STATEMENT) {
+            for i in 0..ROWS_PER_STATEMENT {
+                statement.raw_bind_parameter(i + 1, chunk[i.min(chunk.len() - 1)])?;
             }
             let mut rows = statement.raw_query();
             while let Some(row) = rows.next()? {
                 entries.push((row.get(0)?, row.get(1)?));
-            }
-            Ok::<_, rusqlite::Error>(())
-        };
-        let mut full = hashes.chunks_exact(ROWS_PER_INSERT);
-        if full.len() > 0 {
-            let mut many = self.conn.prepare_cached(&entries_sql(ROWS_PER_INSERT))?;
-            for chunk in &mut full {
-                read(&mut many, chunk)?;
-            }
-        }
-        if !full.remainder().is_empty() {
-            let mut one = self.conn.prepare_cached(&entries_sql(1))?;
-            for hash in full.remainder() {
-                read(&mut one, std::slice::from_ref(hash))?;
             }
         }
         entries.sort_unstable();
@@ -575,9 +568,9 @@ impl<'c> CountingLookup<'c> {
     }
 }
 
-/// The key table's entries for `hashes` hashes.
-fn entries_sql(hashes: usize) -> String {
-    let list: Vec<String> = (1..=hashes).map(|i| format!("?{i}")).collect();
+/// The key table's entries for [`ROWS_PER_STATEMENT`] hashes.
+fn entries_sql() -> String {
+    let list: Vec<String> = (1..=ROWS_PER_STATEMENT).map(|i| format!("?{i}")).collect();
     format!(
         "SELECT key_hash, response FROM response_keys WHERE key_hash IN ({})",
         list.join(", ")
@@ -655,7 +648,7 @@ mod tests {
     fn wide_and_single_row_statements_write_every_row() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
-        let total = 3 * ROWS_PER_INSERT + 5;
+        let total = 3 * ROWS_PER_STATEMENT + 5;
         // Rows 70..80 come from another channel: three runs of shared values, the first
         // and last long enough for the wide statement.
         let channel = |i: usize| {
