@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::batch::EncodedResponse;
+use super::batch::{EncodedResponse, HELD_KEYS, HeldKeys};
 use super::{Store, StoreError, now_rfc3339};
 use crate::answer::Answers;
 
@@ -94,10 +94,12 @@ pub struct Import<'s> {
     added: usize,
     /// Responses not yet written: they go to the store a chunk at a time.
     pending: Vec<EncodedResponse>,
+    /// Key entries of the rows written, not yet in the key table.
+    held: HeldKeys,
 }
 
-/// Imported responses written together: their keys are looked up and indexed in key order,
-/// which keeps the key table's pages in the cache.
+/// Imported responses written together: their keys are looked up in key order, which keeps
+/// the key table's pages in the cache.
 pub const IMPORT_CHUNK: usize = 16_384;
 
 impl Import<'_> {
@@ -115,16 +117,24 @@ impl Import<'_> {
     fn write_pending(&mut self) -> Result<(), StoreError> {
         let added = self
             .store
-            .write_responses(&self.pending)
+            .write_responses(&self.pending, &mut self.held)
             .map_err(|e| self.store.error(e))?;
         self.added += added;
         self.pending.clear();
+        if self.held.len() >= HELD_KEYS {
+            self.write_held()?;
+        }
         Ok(())
+    }
+
+    fn write_held(&mut self) -> Result<(), StoreError> {
+        self.held.write(self.store).map_err(|e| self.store.error(e))
     }
 
     /// Notes the file in the imports ledger and commits everything.
     pub fn commit(mut self) -> Result<ImportOutcome, StoreError> {
         self.write_pending()?;
+        self.write_held()?;
         let store = self.store;
         store
             .conn
@@ -162,7 +172,7 @@ impl Store {
             .unchecked_transaction()
             .map_err(|e| self.error(e))?;
         let encoded: Vec<EncodedResponse> = responses.iter().map(Into::into).collect();
-        let added = self.write_responses(&encoded).map_err(|e| self.error(e))?;
+        let added = self.write_batch(&encoded).map_err(|e| self.error(e))?;
         tx.commit().map_err(|e| self.error(e))?;
         Ok(added)
     }
@@ -194,6 +204,7 @@ impl Store {
             rows: 0,
             added: 0,
             pending: Vec::with_capacity(IMPORT_CHUNK),
+            held: HeldKeys::default(),
         }))
     }
 
@@ -201,7 +212,7 @@ impl Store {
     /// confirmed while this one is provisional (see [`Store::write_responses`]). Returns
     /// whether it was stored.
     pub(super) fn insert_response(&self, r: &NewResponse) -> rusqlite::Result<bool> {
-        Ok(self.write_responses(&[r.into()])? == 1)
+        Ok(self.write_batch(&[r.into()])? == 1)
     }
 
     /// Confirms the counting response of a key (a one-click answer followed by the form's

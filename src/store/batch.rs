@@ -5,6 +5,7 @@
 //! stored rows stop counting) and then written with multi-row statements: SQLite's cost
 //! per statement is paid once per [`ROWS_PER_STATEMENT`] rows instead of once per row.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
@@ -142,9 +143,14 @@ impl Store {
     /// Stores responses in order, each unless the one counting for its key is identical,
     /// or is confirmed while the new one is provisional (a link scanner's GET never
     /// displaces an answer a person confirmed); a stored response becomes the one that
-    /// counts. Returns how many were stored.
-    pub(super) fn write_responses(&self, responses: &[EncodedResponse]) -> rusqlite::Result<usize> {
-        let (group, counting) = self.counting_for_keys(responses)?;
+    /// counts. The key entries of the rows written join `held`, for the caller to write.
+    /// Returns how many were stored.
+    pub(super) fn write_responses(
+        &self,
+        responses: &[EncodedResponse],
+        held: &mut HeldKeys,
+    ) -> rusqlite::Result<usize> {
+        let (group, counting) = self.counting_for_keys(responses, held)?;
         let plan = Plan::new(responses, &group, counting, self.next_response_id()?);
         let mut supersede = self
             .conn
@@ -159,14 +165,21 @@ impl Store {
             |s, row| bind_origin(s, &responses[row.index].origin),
             |s, at, row| bind_own(s, at, row, &responses[row.index]),
         )?;
-        let mut keys: Vec<(i64, i64)> = plan
-            .rows
-            .iter()
-            .map(|row| (responses[row.index].key_hash, row.id))
-            .collect();
-        keys.sort_unstable();
-        self.index_keys(&keys)?;
+        held.extend(
+            plan.rows
+                .iter()
+                .map(|row| (responses[row.index].key_hash, row.id)),
+        );
         Ok(plan.rows.len())
+    }
+
+    /// [`Store::write_responses`] with the key entries written at once: a batch that is
+    /// the whole of its transaction.
+    pub(super) fn write_batch(&self, responses: &[EncodedResponse]) -> rusqlite::Result<usize> {
+        let mut held = HeldKeys::default();
+        let added = self.write_responses(responses, &mut held)?;
+        held.write(self)?;
+        Ok(added)
     }
 
     /// The id the next response gets: ids are given here rather than by SQLite so that a
@@ -186,6 +199,7 @@ impl Store {
     fn counting_for_keys(
         &self,
         responses: &[EncodedResponse],
+        held: &HeldKeys,
     ) -> rusqlite::Result<(Vec<usize>, Vec<Vec<Counting>>)> {
         let key = |i: usize| {
             let r = &responses[i];
@@ -208,7 +222,9 @@ impl Store {
         let mut lookup = CountingLookup::new(&self.conn)?;
         let mut hashes: Vec<i64> = distinct.iter().map(|&i| key(i).0).collect();
         hashes.dedup();
-        let entries = lookup.entries(&hashes)?;
+        let mut entries = lookup.entries(&hashes)?;
+        entries.extend(hashes.iter().flat_map(|&hash| held.of(hash)));
+        entries.sort_unstable();
         let mut counting = Vec::with_capacity(distinct.len());
         for i in distinct {
             let (hash, survey, response_key) = key(i);
@@ -257,6 +273,54 @@ impl Store {
                 s.raw_bind_parameter(at + 2, id)
             },
         )
+    }
+}
+
+/// Key entries written to `responses` but not yet to `response_keys`. An import holds
+/// them until it ends, or until [`HELD_KEYS`] are held, and then writes them in one pass
+/// in hash order: a chunk's entries, scattered over the whole key table, would otherwise
+/// dirty most of its pages at every chunk. Lookups read both the table and these.
+#[derive(Debug, Default)]
+pub(super) struct HeldKeys {
+    /// (hash, response id), in the order written.
+    entries: Vec<(i64, i64)>,
+    /// For each entry, the place of the one before it with the same hash.
+    earlier: Vec<Option<u32>>,
+    /// For each hash, the place of its latest entry.
+    latest: HashMap<i64, u32>,
+}
+
+/// How many key entries an import holds before writing them (about 50 MB of memory).
+pub(super) const HELD_KEYS: usize = 1 << 20;
+
+impl HeldKeys {
+    /// How many entries are held.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Holds the entries of a batch's written rows.
+    fn extend(&mut self, entries: impl Iterator<Item = (i64, i64)>) {
+        for (hash, id) in entries {
+            let place = u32::try_from(self.entries.len()).expect("held keys are written first");
+            self.earlier.push(self.latest.insert(hash, place));
+            self.entries.push((hash, id));
+        }
+    }
+
+    /// The held (hash, response id) entries of a hash, latest first.
+    fn of(&self, hash: i64) -> impl Iterator<Item = (i64, i64)> + '_ {
+        std::iter::successors(self.latest.get(&hash).copied(), |&place| {
+            self.earlier[place as usize]
+        })
+        .map(|place| self.entries[place as usize])
+    }
+
+    /// Writes the held entries to the key table, in hash order, and forgets them.
+    pub(super) fn write(&mut self, store: &Store) -> rusqlite::Result<()> {
+        let mut sorted = std::mem::take(self).entries;
+        sorted.sort_unstable();
+        store.index_keys(&sorted)
     }
 }
 
@@ -687,5 +751,58 @@ mod tests {
                 i as i64 + 1
             );
         }
+    }
+
+    #[test]
+    fn held_entries_chain_a_hashs_rows_latest_first() {
+        let mut held = HeldKeys::default();
+        held.extend([(7, 1), (3, 2), (7, 3)].into_iter());
+        assert_eq!(held.of(7).collect::<Vec<_>>(), [(7, 3), (7, 1)]);
+        assert_eq!(held.of(3).collect::<Vec<_>>(), [(3, 2)]);
+        assert_eq!(held.of(5).count(), 0);
+        assert_eq!(held.len(), 3);
+    }
+
+    #[test]
+    fn keys_held_or_written_find_their_counting_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let encode = |batch: &[NewResponse]| -> Vec<EncodedResponse> {
+            batch.iter().map(Into::into).collect()
+        };
+        let mut held = HeldKeys::default();
+        let first = encode(&[response("a", 1, true), response("b", 2, true)]);
+        assert_eq!(store.write_responses(&first, &mut held).unwrap(), 2);
+        // Both keys are only held: the second batch finds them there.
+        let second = encode(&[response("a", 1, true), response("b", 4, true)]);
+        assert_eq!(store.write_responses(&second, &mut held).unwrap(), 1);
+        held.write(&store).unwrap();
+        assert_eq!(held.len(), 0);
+        // Now a and b are in the table, and b's replacement is held.
+        let third = encode(&[
+            response("a", 5, true),
+            response("b", 4, true),
+            response("c", 6, true),
+        ]);
+        assert_eq!(store.write_responses(&third, &mut held).unwrap(), 2);
+        let fourth = encode(&[response("a", 5, true), response("c", 7, true)]);
+        assert_eq!(store.write_responses(&fourth, &mut held).unwrap(), 1);
+        held.write(&store).unwrap();
+        assert_eq!(
+            rows(&store),
+            [
+                ("a".into(), 1, false),
+                ("b".into(), 2, false),
+                ("b".into(), 4, true),
+                ("a".into(), 5, true),
+                ("c".into(), 6, false),
+                ("c".into(), 7, true),
+            ]
+        );
+        let entries: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM response_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(entries, 6, "every written row is in the key table once");
     }
 }
