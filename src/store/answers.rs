@@ -223,7 +223,7 @@ impl Store {
             .map_err(|e| self.error(e))?;
         let mut confirm = self
             .conn
-            .prepare_cached("UPDATE responses SET confirmed = 1 WHERE id = ?1")
+            .prepare_cached("UPDATE response_rows SET confirmed = 1 WHERE id = ?1")
             .map_err(|e| self.error(e))?;
         for c in &counting {
             confirm.execute([c.id]).map_err(|e| self.error(e))?;
@@ -447,46 +447,94 @@ mod tests {
         assert!(!seen[..total - 1].iter().any(|(k, _)| k == "k0"));
     }
 
-    #[test]
-    fn a_store_of_schema_1_keeps_its_answers_and_their_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(super::super::STATE_DB);
-        {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE responses (id INTEGER PRIMARY KEY, survey TEXT NOT NULL, \
-                 version INTEGER NOT NULL, definition_hash TEXT NOT NULL, \
-                 response_key TEXT NOT NULL, channel TEXT NOT NULL, source TEXT NOT NULL, \
-                 rule TEXT, locale TEXT, submitted_at TEXT NOT NULL, confirmed INTEGER NOT NULL, \
-                 complete INTEGER NOT NULL, counts INTEGER NOT NULL, answers TEXT NOT NULL, \
-                 segments TEXT NOT NULL DEFAULT '{}');
-                 CREATE INDEX responses_counting ON responses (survey, counts, confirmed, submitted_at);
-                 CREATE INDEX responses_key ON responses (survey, response_key);
-                 INSERT INTO responses VALUES (1, 'nps', 1, 'h', 'a', 'email', 'form', 'r', 'en',
-                     '2026-01-02T00:00:00Z', 1, 1, 1, '{\"recommend\":3}', '{}');
-                 PRAGMA user_version = 1;",
+    /// A store as canvass wrote it with schema 1 or 2 (`extra` adds what that version
+    /// had): a `responses` table with two rows from two origins, one without a rule.
+    fn store_of_schema(dir: &std::path::Path, extra: &str) -> Store {
+        let path = dir.join(super::super::STATE_DB);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE responses (id INTEGER PRIMARY KEY, survey TEXT NOT NULL, \
+             version INTEGER NOT NULL, definition_hash TEXT NOT NULL, \
+             response_key TEXT NOT NULL, channel TEXT NOT NULL, source TEXT NOT NULL, \
+             rule TEXT, locale TEXT, submitted_at TEXT NOT NULL, confirmed INTEGER NOT NULL, \
+             complete INTEGER NOT NULL, counts INTEGER NOT NULL, answers TEXT NOT NULL, \
+             segments TEXT NOT NULL DEFAULT '{{}}');
+             INSERT INTO responses VALUES (1, 'nps', 1, 'h', 'a', 'email', 'form', 'r', 'en',
+                 '2026-01-02T00:00:00Z', 1, 1, 1, '{{\"recommend\":3}}', '{{}}');
+             INSERT INTO responses VALUES (2, 'nps', 1, 'h', 'b', 'link', 'open', NULL, 'en',
+                 '2026-01-02T00:00:01Z', 1, 1, 1, '{{\"recommend\":8}}', '{{\"shop\":\"x\"}}');
+             {extra}"
+        ))
+        .unwrap();
+        drop(conn);
+        Store::open(&path).unwrap()
+    }
+
+    /// What every migrated store must show: both rows, readable, replaceable, each key
+    /// in the key table once, the shared values split out and no `responses` table left.
+    fn assert_migrated(store: &Store) {
+        assert_eq!(counting(store), [("a".into(), 3), ("b".into(), 8)]);
+        let (channel, rule, segments): (String, Option<String>, String) = store
+            .conn
+            .query_row(
+                "SELECT channel, rule, segments FROM responses WHERE id = 2",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        assert_eq!(counting(&store), [("a".into(), 3)]);
+        assert_eq!(
+            (channel.as_str(), rule, segments.as_str()),
+            ("link", None, r#"{"shop":"x"}"#)
+        );
         store
             .record_responses(&[response("a", "2026-01-03T00:00:00Z", 10)])
             .unwrap();
         assert_eq!(
-            counting(&store),
-            [("a".into(), 10)],
+            counting(store),
+            [("b".into(), 8), ("a".into(), 10)],
             "the old row is replaced"
         );
-        let indexes: i64 = store
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'responses'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(indexes, 0);
+        let count = |sql: &str| -> i64 { store.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT COUNT(*) FROM response_keys"), 3);
+        assert_eq!(count("SELECT COUNT(*) FROM response_origins"), 2);
+        assert_eq!(
+            count(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE type IN ('table', 'index') AND tbl_name = 'responses'"
+            ),
+            0
+        );
+        assert_eq!(count("PRAGMA user_version"), super::super::SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_of_schema_1_keeps_its_answers_and_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of_schema(
+            dir.path(),
+            "CREATE INDEX responses_counting ON responses (survey, counts, confirmed, submitted_at);
+             CREATE INDEX responses_key ON responses (survey, response_key);
+             PRAGMA user_version = 1;",
+        );
+        assert_migrated(&store);
+    }
+
+    #[test]
+    fn a_store_of_schema_2_keeps_its_answers_and_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            super::super::batch::key_hash("nps", "a"),
+            super::super::batch::key_hash("nps", "b"),
+        );
+        let store = store_of_schema(
+            dir.path(),
+            &format!(
+                "CREATE TABLE response_keys (key_hash INTEGER NOT NULL, response INTEGER NOT NULL, \
+                 PRIMARY KEY (key_hash, response)) WITHOUT ROWID;
+                 INSERT INTO response_keys VALUES ({a}, 1), ({b}, 2);
+                 PRAGMA user_version = 2;"
+            ),
+        );
+        assert_migrated(&store);
     }
 
     #[test]

@@ -122,14 +122,13 @@ pub(super) struct Counting {
 /// Rows one multi-row INSERT carries, and hashes one key lookup reads.
 const ROWS_PER_STATEMENT: usize = 64;
 
-/// A response row: the origin's values are the statement's first seven parameters, shared
-/// by every row; `#` is one of the row's own.
+/// A response row: its origin's id and `confirmed` are the statement's first two
+/// parameters, shared by every row; `#` is one of the row's own.
 const RESPONSE_ROWS: MultiRow = MultiRow {
-    head: "INSERT INTO responses (id, survey, version, definition_hash, response_key, \
-           channel, source, rule, confirmed, locale, submitted_at, complete, counts, answers, \
-           segments)",
-    shared: 7,
-    tuple: "(#, ?1, ?2, ?3, #, ?4, ?5, ?6, ?7, #, #, #, #, #, #)",
+    head: "INSERT INTO response_rows (id, origin, confirmed, response_key, locale, \
+           submitted_at, complete, counts, answers, segments)",
+    shared: 2,
+    tuple: "(#, ?1, ?2, #, #, #, #, #, #, #)",
 };
 const KEY_ROWS: MultiRow = MultiRow {
     head: "INSERT INTO response_keys (key_hash, response)",
@@ -154,7 +153,7 @@ impl Store {
         let plan = Plan::new(responses, &group, counting, self.next_response_id()?);
         let mut supersede = self
             .conn
-            .prepare_cached("UPDATE responses SET counts = 0 WHERE id = ?1")?;
+            .prepare_cached("UPDATE response_rows SET counts = 0 WHERE id = ?1")?;
         for id in &plan.superseded {
             supersede.execute([id])?;
         }
@@ -162,7 +161,11 @@ impl Store {
             &self.conn,
             &plan.rows,
             |a, b| same_origin(&responses[a.index], &responses[b.index]),
-            |s, row| bind_origin(s, &responses[row.index].origin),
+            |s, row| {
+                let origin = &responses[row.index].origin;
+                s.raw_bind_parameter(1, self.origin_id(origin)?)?;
+                s.raw_bind_parameter(2, origin.confirmed)
+            },
             |s, at, row| bind_own(s, at, row, &responses[row.index]),
         )?;
         held.extend(
@@ -182,14 +185,45 @@ impl Store {
         Ok(added)
     }
 
+    /// The id of an origin in `response_origins`, which gets it the first time it is seen.
+    fn origin_id(&self, o: &ResponseOrigin) -> rusqlite::Result<i64> {
+        let values = params![
+            o.survey,
+            o.version,
+            o.definition_hash,
+            o.channel,
+            o.source,
+            o.rule
+        ];
+        let found = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM response_origins WHERE survey = ?1 AND version = ?2 \
+                 AND definition_hash = ?3 AND channel = ?4 AND source = ?5 AND rule IS ?6",
+            )?
+            .query_row(values, |r| r.get(0))
+            .optional()?;
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO response_origins (survey, version, definition_hash, channel, \
+                 source, rule) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(values)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
     /// The id the next response gets: ids are given here rather than by SQLite so that a
     /// batch knows them before its rows are written (the write transaction holds the
     /// table, so nothing else takes them).
     fn next_response_id(&self) -> rusqlite::Result<i64> {
-        self.conn
-            .query_row("SELECT coalesce(max(id), 0) + 1 FROM responses", [], |r| {
-                r.get(0)
-            })
+        self.conn.query_row(
+            "SELECT coalesce(max(id), 0) + 1 FROM response_rows",
+            [],
+            |r| r.get(0),
+        )
     }
 
     /// The rows counting for each (survey, key) of `responses`: for each response the
@@ -431,16 +465,6 @@ impl Plan {
 /// Whether two responses share their origin's values (an import's rows share one).
 fn same_origin(a: &EncodedResponse, b: &EncodedResponse) -> bool {
     Arc::ptr_eq(&a.origin, &b.origin) || a.origin == b.origin
-}
-
-fn bind_origin(s: &mut CachedStatement<'_>, o: &ResponseOrigin) -> rusqlite::Result<()> {
-    s.raw_bind_parameter(1, &o.survey)?;
-    s.raw_bind_parameter(2, o.version)?;
-    s.raw_bind_parameter(3, &o.definition_hash)?;
-    s.raw_bind_parameter(4, &o.channel)?;
-    s.raw_bind_parameter(5, &o.source)?;
-    s.raw_bind_parameter(6, &o.rule)?;
-    s.raw_bind_parameter(7, o.confirmed)
 }
 
 fn bind_own(

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 mod answers;
 mod batch;
@@ -74,18 +74,25 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_recipient ON deliveries (recipient, created_at);
 
-CREATE TABLE IF NOT EXISTS responses (
+-- What the responses from one place share (an import's rows, a rule's deliveries on one
+-- channel), stored once rather than on every row: `batch::ResponseOrigin`.
+CREATE TABLE IF NOT EXISTS response_origins (
     id              INTEGER PRIMARY KEY,
     survey          TEXT NOT NULL,
     version         INTEGER NOT NULL,
     definition_hash TEXT NOT NULL,         -- hash of the survey definition answered
-    response_key    TEXT NOT NULL,         -- one response: a delivery id, an open-link session, an import row
     channel         TEXT NOT NULL,         -- email | slack | teams | link | print | import
     source          TEXT NOT NULL,         -- oneclick | form | open | import
-    rule            TEXT,
+    rule            TEXT
+);
+
+CREATE TABLE IF NOT EXISTS response_rows (
+    id              INTEGER PRIMARY KEY,
+    origin          INTEGER NOT NULL,      -- response_origins.id
+    response_key    TEXT NOT NULL,         -- one response: a delivery id, an open-link session, an import row
+    confirmed       INTEGER NOT NULL,      -- 0 = provisional (a GET that a scanner may have made)
     locale          TEXT,
     submitted_at    TEXT NOT NULL,         -- RFC 3339, UTC
-    confirmed       INTEGER NOT NULL,      -- 0 = provisional (a GET that a scanner may have made)
     complete        INTEGER NOT NULL,      -- every required, shown question answered
     counts          INTEGER NOT NULL,      -- 1 for the response that counts for its key
     answers         TEXT NOT NULL,         -- JSON: question id -> value
@@ -93,11 +100,11 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 
 -- The responses of each key, by a hash of (survey, response key): a table of its own, not
--- an index of `responses`, so that a batch writes its entries in key order
+-- an index of `response_rows`, so that a batch writes its entries in key order
 -- (see `answers::key_hash`). Reports read `responses` in the order rows were written.
 CREATE TABLE IF NOT EXISTS response_keys (
     key_hash    INTEGER NOT NULL,
-    response    INTEGER NOT NULL,          -- responses.id
+    response    INTEGER NOT NULL,          -- response_rows.id
     PRIMARY KEY (key_hash, response)
 ) WITHOUT ROWID;
 
@@ -123,9 +130,20 @@ CREATE TABLE IF NOT EXISTS link_fetches (
 CREATE INDEX IF NOT EXISTS link_fetches_delivery ON link_fetches (delivery);
 ";
 
-/// The schema's version, in `PRAGMA user_version`: 1 indexed `responses` by key and by
-/// time; 2 keeps the keys in `response_keys`.
-const SCHEMA_VERSION: i64 = 2;
+/// Every response with its origin's values: what reports, exports and anyone querying the
+/// store read. Rows come in the order they were written (the rows drive the join).
+const RESPONSES_VIEW: &str = "
+CREATE VIEW IF NOT EXISTS responses AS
+SELECT r.id, o.survey, o.version, o.definition_hash, r.response_key, o.channel, o.source,
+       o.rule, r.locale, r.submitted_at, r.confirmed, r.complete, r.counts, r.answers,
+       r.segments
+FROM response_rows AS r CROSS JOIN response_origins AS o ON o.id = r.origin;
+";
+
+/// The schema's version, in `PRAGMA user_version`: 1 indexed a `responses` table by key
+/// and by time; 2 kept the keys in `response_keys`; 3 keeps the values a response shares
+/// with others from its place in `response_origins`.
+const SCHEMA_VERSION: i64 = 3;
 
 /// The state store.
 pub struct Store {
@@ -163,6 +181,7 @@ impl Store {
         )
         .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        conn.execute_batch(RESPONSES_VIEW).map_err(wrap)?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
@@ -173,7 +192,8 @@ impl Store {
 
     /// Brings a store written by an earlier canvass to [`SCHEMA_VERSION`] in one
     /// transaction (another process migrating at the same time waits, then finds it done):
-    /// a version 1 store's keys move from its indexes into `response_keys`.
+    /// a `responses` table's rows move to `response_rows` and `response_origins`, and a
+    /// version 1 store's keys move from its indexes into `response_keys`.
     fn migrate(&self) -> Result<(), StoreError> {
         if self.schema_version()? >= SCHEMA_VERSION {
             return Ok(());
@@ -183,17 +203,50 @@ impl Store {
             rusqlite::TransactionBehavior::Immediate,
         )
         .map_err(|e| self.error(e))?;
-        if self.schema_version()? >= SCHEMA_VERSION {
+        let version = self.schema_version()?;
+        if version >= SCHEMA_VERSION {
             return Ok(());
         }
-        self.index_existing_keys().map_err(|e| self.error(e))?;
+        self.split_responses_table().map_err(|e| self.error(e))?;
+        if version < 2 {
+            self.index_existing_keys().map_err(|e| self.error(e))?;
+        }
         self.conn
-            .execute_batch(&format!(
-                "DROP INDEX IF EXISTS responses_counting; DROP INDEX IF EXISTS responses_key; \
-                 PRAGMA user_version = {SCHEMA_VERSION};"
-            ))
+            .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(|e| self.error(e))?;
         tx.commit().map_err(|e| self.error(e))
+    }
+
+    /// Moves the rows of a `responses` table (schemas 1 and 2) into `response_rows`, their
+    /// shared values into `response_origins`, ids unchanged, and puts the view in its place.
+    fn split_responses_table(&self) -> rusqlite::Result<()> {
+        let is_table = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM sqlite_schema WHERE name = 'responses' AND type = 'table'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !is_table {
+            return Ok(());
+        }
+        self.conn.execute_batch(
+            "INSERT INTO response_origins (survey, version, definition_hash, channel, source, rule)
+                 SELECT DISTINCT survey, version, definition_hash, channel, source, rule
+                 FROM responses;
+             INSERT INTO response_rows (id, origin, response_key, confirmed, locale,
+                     submitted_at, complete, counts, answers, segments)
+                 SELECT r.id, o.id, r.response_key, r.confirmed, r.locale, r.submitted_at,
+                     r.complete, r.counts, r.answers, r.segments
+                 FROM responses AS r JOIN response_origins AS o
+                     ON o.survey = r.survey AND o.version = r.version
+                     AND o.definition_hash = r.definition_hash AND o.channel = r.channel
+                     AND o.source = r.source AND o.rule IS r.rule;
+             DROP TABLE responses;",
+        )?;
+        self.conn.execute_batch(RESPONSES_VIEW)
     }
 
     fn schema_version(&self) -> Result<i64, StoreError> {
