@@ -5,7 +5,6 @@
 //! stored rows stop counting) and then written with multi-row statements: SQLite's cost
 //! per statement is paid once per [`ROWS_PER_STATEMENT`] rows instead of once per row.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
@@ -320,8 +319,9 @@ pub(super) struct HeldKeys {
     entries: Vec<(i64, i64)>,
     /// For each entry, the place of the one before it with the same hash.
     earlier: Vec<Option<u32>>,
-    /// For each hash, the place of its latest entry.
-    latest: HashMap<i64, u32>,
+    /// For each hash, the place of its latest entry. The hashes are SHA-256 already, so
+    /// they are their own hash (nobody can choose them to collide in the map).
+    latest: nohash_hasher::IntMap<i64, u32>,
 }
 
 /// How many key entries an import holds before writing them (about 50 MB of memory).
