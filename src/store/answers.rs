@@ -204,7 +204,7 @@ impl Store {
             rows: 0,
             added: 0,
             pending: Vec::with_capacity(IMPORT_CHUNK),
-            held: HeldKeys::default(),
+            held: HeldKeys::for_import(),
         }))
     }
 

@@ -124,10 +124,10 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// A response row: its origin's id and `confirmed` are the statement's first two
 /// parameters, shared by every row; `#` is one of the row's own.
 const RESPONSE_ROWS: MultiRow = MultiRow {
-    head: "INSERT INTO response_rows (id, origin, confirmed, response_key, locale, \
+    head: "INSERT INTO response_rows (origin, confirmed, response_key, locale, \
            submitted_at, complete, counts, answers, segments)",
     shared: 2,
-    tuple: "(#, ?1, ?2, #, #, #, #, #, #, #)",
+    tuple: "(?1, ?2, #, #, #, #, #, #, #)",
 };
 const KEY_ROWS: MultiRow = MultiRow {
     head: "INSERT INTO response_keys (key_hash, response)",
@@ -167,6 +167,7 @@ impl Store {
             },
             |s, at, row| bind_own(s, at, row, &responses[row.index]),
         )?;
+        self.check_planned_ids(&plan)?;
         held.extend(
             plan.rows
                 .iter()
@@ -214,9 +215,29 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// The id the next response gets: ids are given here rather than by SQLite so that a
-    /// batch knows them before its rows are written (the write transaction holds the
-    /// table, so nothing else takes them).
+    /// Fails unless SQLite gave the rows the ids the plan gave them. Rows are inserted
+    /// without an id, so SQLite appends each after the table's last row with no seek;
+    /// that is `max(id) + 1`, as planned, since the write transaction holds the table.
+    fn check_planned_ids(&self, plan: &Plan) -> rusqlite::Result<()> {
+        let Some(last) = plan.rows.last() else {
+            return Ok(());
+        };
+        let written = self.conn.last_insert_rowid();
+        if written == last.id {
+            return Ok(());
+        }
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERNAL),
+            Some(format!(
+                "response rows were given ids up to {written} where {} was planned",
+                last.id
+            )),
+        ))
+    }
+
+    /// The id SQLite gives the next response row (`max(id) + 1`), known before the rows
+    /// are written so that a batch can plan with its ids (the write transaction holds the
+    /// table, so nothing else takes them; [`Store::check_planned_ids`] makes sure).
     fn next_response_id(&self) -> rusqlite::Result<i64> {
         self.conn.query_row(
             "SELECT coalesce(max(id), 0) + 1 FROM response_rows",
@@ -328,6 +349,16 @@ pub(super) struct HeldKeys {
 pub(super) const HELD_KEYS: usize = 1 << 20;
 
 impl HeldKeys {
+    /// Room for [`HELD_KEYS`] entries at once, for an import: growing there rehashes the
+    /// whole map each time it doubles.
+    pub(super) fn for_import() -> HeldKeys {
+        let mut held = HeldKeys::default();
+        held.entries.reserve(HELD_KEYS);
+        held.earlier.reserve(HELD_KEYS);
+        held.latest.reserve(HELD_KEYS);
+        held
+    }
+
     /// How many entries are held.
     pub(super) fn len(&self) -> usize {
         self.entries.len()
@@ -473,14 +504,13 @@ fn bind_own(
     row: &PlannedRow,
     r: &EncodedResponse,
 ) -> rusqlite::Result<()> {
-    s.raw_bind_parameter(at + 1, row.id)?;
-    s.raw_bind_parameter(at + 2, &r.response_key)?;
-    s.raw_bind_parameter(at + 3, &r.locale)?;
-    s.raw_bind_parameter(at + 4, &r.submitted_at)?;
-    s.raw_bind_parameter(at + 5, r.complete)?;
-    s.raw_bind_parameter(at + 6, row.counts)?;
-    s.raw_bind_parameter(at + 7, &r.answers)?;
-    s.raw_bind_parameter(at + 8, &r.segments)
+    s.raw_bind_parameter(at + 1, &r.response_key)?;
+    s.raw_bind_parameter(at + 2, &r.locale)?;
+    s.raw_bind_parameter(at + 3, &r.submitted_at)?;
+    s.raw_bind_parameter(at + 4, r.complete)?;
+    s.raw_bind_parameter(at + 5, row.counts)?;
+    s.raw_bind_parameter(at + 6, &r.answers)?;
+    s.raw_bind_parameter(at + 7, &r.segments)
 }
 
 /// A multi-row INSERT: `head` (`INSERT INTO table (columns)`), then per row `tuple`, whose
