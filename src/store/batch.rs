@@ -276,9 +276,7 @@ impl Store {
         let mut lookup = CountingLookup::new(&self.conn)?;
         let mut hashes: Vec<i64> = distinct.iter().map(|&i| key(i).0).collect();
         hashes.dedup();
-        let mut entries = lookup.entries(&hashes)?;
-        entries.extend(hashes.iter().flat_map(|&hash| held.of(hash)));
-        entries.sort_unstable();
+        let entries = lookup.entries(&hashes, held)?;
         let mut counting = Vec::with_capacity(distinct.len());
         for i in distinct {
             let (hash, survey, response_key) = key(i);
@@ -330,7 +328,7 @@ impl Store {
     }
 }
 
-/// Key entries written to `responses` but not yet to `response_keys`. An import holds
+/// Key entries of rows written to `response_rows` but not yet to `response_keys`. An import holds
 /// them until it ends, or until [`HELD_KEYS`] are held, and then writes them in one pass
 /// in hash order: a chunk's entries, scattered over the whole key table, would otherwise
 /// dirty most of its pages at every chunk. Lookups read both the table and these.
@@ -633,14 +631,14 @@ impl<'c> CountingLookup<'c> {
 
     /// The rows counting for one key.
     fn find(&mut self, hash: i64, survey: &str, key: &str) -> rusqlite::Result<Vec<Counting>> {
-        let entries = self.entries(&[hash])?;
+        let entries = self.entries(&[hash], &HeldKeys::default())?;
         self.rows(&entries, hash, survey, key)
     }
 
-    /// The key table's (hash, response id) entries for distinct `hashes`, sorted, read
-    /// [`ROWS_PER_STATEMENT`] hashes a statement (a short last list repeats its last hash: an
-    /// IN list is a set).
-    fn entries(&self, hashes: &[i64]) -> rusqlite::Result<Vec<(i64, i64)>> {
+    /// The (hash, response id) entries for distinct `hashes`, sorted: the key table's,
+    /// read [`ROWS_PER_STATEMENT`] hashes a statement (a short last list repeats its last
+    /// hash: an IN list is a set), and those `held` has not written yet.
+    fn entries(&self, hashes: &[i64], held: &HeldKeys) -> rusqlite::Result<Vec<(i64, i64)>> {
         let mut statement = self.conn.prepare_cached(&entries_sql())?;
         let mut entries = Vec::new();
         for chunk in hashes.chunks(ROWS_PER_STATEMENT) {
@@ -652,6 +650,7 @@ impl<'c> CountingLookup<'c> {
                 entries.push((row.get(0)?, row.get(1)?));
             }
         }
+        entries.extend(hashes.iter().flat_map(|&hash| held.of(hash)));
         entries.sort_unstable();
         Ok(entries)
     }
