@@ -93,7 +93,7 @@ impl<'a> Validator<'a> {
                         answers.insert(question.id.clone(), value);
                         None
                     }
-                    Err(expected) => Some(format!("expected {expected}, got `{text}`")),
+                    Err(expected) => Some(format!("expected {expected}, got `{}`", excerpt(text))),
                 },
                 (None, true) if question.required => Some("an answer is required".to_string()),
                 (None, _) => None,
@@ -119,6 +119,19 @@ impl<'a> Validator<'a> {
             .all(|(q, condition)| {
                 !q.required || answers.contains_key(&q.id) || !is_shown(condition.as_ref(), answers)
             })
+    }
+}
+
+/// The most characters of a value an error message quotes.
+pub const EXCERPT_CHARS: usize = 80;
+
+/// A value as an error message quotes it: whole when short, else its first
+/// [`EXCERPT_CHARS`] characters and an ellipsis, so a 50 MB cell makes a one-line error
+/// instead of echoing itself into a terminal or a CI log.
+pub fn excerpt(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(EXCERPT_CHARS) {
+        None => value.into(),
+        Some((end, _)) => format!("{}…", &value[..end]).into(),
     }
 }
 
@@ -175,5 +188,16 @@ mod tests {
         assert_eq!(questions, ["extra", "why", "solved"]);
         let missing = validate_response(&survey(), &raw(&[])).unwrap_err();
         assert_eq!(missing[0].message, "an answer is required");
+    }
+
+    #[test]
+    fn a_long_value_is_quoted_in_part() {
+        let long = "é".repeat(10_000);
+        let errors = validate_response(&survey(), &raw(&[("score", &long)])).unwrap_err();
+        let quoted = errors[0].message.split('`').nth(1).unwrap();
+        assert_eq!(quoted.chars().count(), EXCERPT_CHARS + 1, "{quoted}");
+        assert!(quoted.ends_with('…'));
+        assert_eq!(excerpt("short"), "short");
+        assert_eq!(excerpt(&"x".repeat(EXCERPT_CHARS)).len(), EXCERPT_CHARS);
     }
 }

@@ -322,6 +322,26 @@ fn check_scale(question: &Question, base: &str, doc: &Document, out: &mut Vec<Di
         ));
         return;
     }
+    if let (Some(min), Some(max)) = (scale.min, scale.max)
+        && max.abs_diff(min) > crate::model::MAX_SCALE_STEPS
+    {
+        out.push(
+            doc.error(
+                &format!("{base}/scale/max"),
+                "E042",
+                format!(
+                    "the scale {min}–{max} has {} points; a respondent can pick from at most {}",
+                    max.abs_diff(min).saturating_add(1),
+                    crate::model::MAX_SCALE_STEPS + 1
+                ),
+            )
+            .with_help(format!(
+                "make `max` at most {}",
+                min.saturating_add_unsigned(crate::model::MAX_SCALE_STEPS)
+            )),
+        );
+        return;
+    }
     let Some((lo, hi)) = question.range() else {
         return;
     };

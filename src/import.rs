@@ -8,14 +8,14 @@
 //! are stored only as keyed hashes. Importing the same file twice adds nothing, and an
 //! export imports back to the same answers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::Digest as _;
 
-use crate::answer::Validator;
+use crate::answer::{Validator, excerpt};
 use crate::model::{AnswerValue, Survey};
 use crate::store::{
     EncodedResponse, IMPORT_CHUNK, Import, ImportOutcome, ReadError, ResponseOrigin, Store,
@@ -50,7 +50,9 @@ impl std::fmt::Display for RowError {
         write!(
             f,
             "row {}, column `{}`: {}",
-            self.row, self.column, self.message
+            self.row,
+            excerpt(&self.column),
+            self.message
         )
     }
 }
@@ -298,6 +300,7 @@ impl<'a> RowReader<'a> {
             .map(|h| h.trim().to_string())
             .collect();
         self.unknown_columns(1, headers.iter().map(String::as_str));
+        self.repeated_columns(&headers);
         if !headers.iter().any(|c| c == SUBMITTED_AT) {
             self.problem(
                 1,
@@ -333,15 +336,15 @@ impl<'a> RowReader<'a> {
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line) {
-                Ok(object) => {
-                    let cells = json_cells(object);
+            match serde_json::from_str::<Members>(&line) {
+                Ok(Members(members)) => {
+                    let cells = json_cells(members);
                     self.unknown_columns(line_number, cells.iter().map(|(c, _)| c.as_str()));
                     if !self.row(line_number, &cells, sender) {
                         break;
                     }
                 }
-                Err(e) => self.problem(line_number, "(line)", format!("not a JSON object: {e}")),
+                Err(e) => self.problem(line_number, "(line)", json_problem(&e)),
             }
         }
         self.flush(sender);
@@ -370,6 +373,22 @@ impl<'a> RowReader<'a> {
         sender.send(batch).is_ok()
     }
 
+    /// Reports each column named twice in a CSV header: which of the two cells counts
+    /// would be a guess, so the file is refused instead.
+    fn repeated_columns(&mut self, headers: &[String]) {
+        let mut first = HashMap::new();
+        for (i, header) in headers.iter().enumerate() {
+            if let Some(earlier) = first.insert(header.as_str(), i) {
+                let message = format!(
+                    "the column is repeated (header cells {} and {}); keep one of them",
+                    earlier + 1,
+                    i + 1
+                );
+                self.problem(1, header, message);
+            }
+        }
+    }
+
     /// Reports each column that is neither a question, nor respondent, submitted_at,
     /// locale or a declared segment, once, at the first row that has it.
     fn unknown_columns<'c>(&mut self, row: usize, columns: impl Iterator<Item = &'c str>) {
@@ -390,10 +409,60 @@ impl<'a> RowReader<'a> {
     }
 }
 
+/// A JSON object's members in their order, read so that a repeated key is an error at
+/// its position (serde_json's own map would keep the last value silently).
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Members, D::Error> {
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+struct MembersVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MembersVisitor {
+    type Value = Members;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+        let mut members: Vec<(String, serde_json::Value)> = Vec::new();
+        // Hashes first, so a line with thousands of keys is not compared pair by pair.
+        let (state, mut hashes) = (std::hash::RandomState::new(), HashSet::new());
+        while let Some(key) = map.next_key::<String>()? {
+            let fresh = hashes.insert(std::hash::BuildHasher::hash_one(&state, &key));
+            if !fresh && members.iter().any(|(k, _)| *k == key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{}` is repeated; keep one of them",
+                    excerpt(&key)
+                )));
+            }
+            members.push((key, map.next_value()?));
+        }
+        Ok(Members(members))
+    }
+}
+
+/// Why a line is not a row, with its column and at most an excerpt of what it holds.
+fn json_problem(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let what = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(what, _)| what);
+    format!(
+        "not a JSON object: {} (at column {})",
+        excerpt(what),
+        error.column()
+    )
+}
+
 /// A JSON object's members as text cells: null is empty, strings as they are, numbers and
 /// booleans as JSON writes them.
-fn json_cells(object: serde_json::Map<String, serde_json::Value>) -> JsonRow {
-    object
+fn json_cells(members: Vec<(String, serde_json::Value)>) -> JsonRow {
+    members
         .into_iter()
         .map(|(k, v)| {
             let text = match v {
@@ -466,7 +535,8 @@ impl<'a> RowContext<'a> {
             errors.push(error(
                 SUBMITTED_AT,
                 format!(
-                    "expected an RFC 3339 time such as 2026-09-02T05:08:00Z, got `{submitted_at}`"
+                    "expected an RFC 3339 time such as 2026-09-02T05:08:00Z, got `{}`",
+                    excerpt(submitted_at)
                 ),
             ));
         }
@@ -477,8 +547,9 @@ impl<'a> RowContext<'a> {
             errors.push(error(
                 LOCALE,
                 format!(
-                    "expected one of {}, got `{l}`",
-                    self.survey.locales.join(", ")
+                    "expected one of {}, got `{}`",
+                    self.survey.locales.join(", "),
+                    excerpt(l)
                 ),
             ));
         }

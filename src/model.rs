@@ -171,6 +171,10 @@ pub struct Question {
     pub max_length: Option<u32>,
 }
 
+/// The widest rating scale, in steps: a page shows one button per point, and past 101 a
+/// person can no longer tell them apart; `check` refuses a wider one (E042).
+pub const MAX_SCALE_STEPS: u64 = 100;
+
 /// The longest free-text answer accepted when a question sets no `max_length`.
 pub const DEFAULT_MAX_LENGTH: u32 = 2000;
 
@@ -202,7 +206,10 @@ impl Question {
             QuestionType::Text => Vec::new(),
             _ => self
                 .range()
-                .map(|(lo, hi)| (lo..=hi.min(lo + 100)).map(AnswerValue::Number).collect())
+                .map(|(lo, hi)| {
+                    let last = hi.min(lo.saturating_add(MAX_SCALE_STEPS as i64));
+                    (lo..=last).map(AnswerValue::Number).collect()
+                })
                 .unwrap_or_default(),
         }
     }

@@ -114,7 +114,7 @@ pub fn render(workspace: &Workspace, summary: &Summary) -> Vec<ResultFile> {
     }];
     let mut markdown = format!(
         "# {} — results\n\n<!-- Written by `canvass report` from the answers; do not edit. -->\n\n",
-        summary.title
+        markdown_text(&summary.title)
     );
     for version in &summary.versions {
         markdown.push_str(&version_markdown(summary, version, &dir, &mut files));
@@ -347,9 +347,8 @@ fn trend_markdown(
         });
         let _ = writeln!(
             md,
-            "**{}**\n\n![{} by {} with its 95% interval]({name})\n",
-            metric_name(metric),
-            metric_name(metric),
+            "**{0}**\n\n![{0} by {1} with its 95% interval]({name})\n",
+            markdown_text(&metric_name(metric)),
             summary.period
         );
         md.push_str(
@@ -401,18 +400,18 @@ fn segments_markdown(summary: &Summary, version: &VersionSummary) -> String {
     for dimension in &version.segments {
         let _ = write!(
             md,
-            "#### {}\n\n| {} | Responses |",
-            dimension.dimension, dimension.dimension
+            "#### {0}\n\n| {0} | Responses |",
+            markdown_text(&dimension.dimension)
         );
         for metric in &version.metrics {
-            let _ = write!(md, " {} |", metric_name(metric));
+            let _ = write!(md, " {} |", markdown_text(&metric_name(metric)));
         }
         md.push_str("\n|---|---:|");
         md.push_str(&"---:|".repeat(version.metrics.len()));
         md.push('\n');
         for cell in &dimension.cells {
             let responses = cell.responses.map_or(hidden.clone(), |n| n.to_string());
-            let _ = write!(md, "| {} | {responses} |", cell.value);
+            let _ = write!(md, "| {} | {responses} |", markdown_text(&cell.value));
             for (metric, result) in cell.metrics.iter().zip(&version.metrics) {
                 let text = match metric.suppressed {
                     Some(crate::score::Suppression::MinN) => hidden.clone(),
@@ -455,13 +454,43 @@ fn response_rates_markdown(version: &VersionSummary) -> String {
     md
 }
 
-/// Appends a Markdown table row.
+/// Appends a Markdown table row, each cell's text escaped.
 fn table_row(md: &mut String, cells: &[&dyn std::fmt::Display]) {
     md.push('|');
     for cell in cells {
-        let _ = write!(md, " {cell} |");
+        let _ = write!(md, " {} |", markdown_text(&cell.to_string()));
     }
     md.push('\n');
+}
+
+/// Text from the answers or the survey as literal Markdown: segment values come from
+/// audience files and imports, so a `|` must not split a table cell, raw HTML must not
+/// reach the page GitHub renders, and no link, emphasis or line break may be injected.
+fn markdown_text(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        // Inside a word (`recommend_mean`) an underscore is never emphasis, so ids stay
+        // readable in the committed Markdown.
+        let inside_word = |i: usize| {
+            i > 0
+                && chars[i - 1].is_alphanumeric()
+                && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric())
+        };
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '_' if inside_word(i) => out.push(c),
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn metric_name(metric: &MetricResult) -> String {
@@ -495,5 +524,27 @@ fn format_interval(kind: MetricKind, interval: Option<Interval>) -> String {
             format_score(kind, Some(i.low)),
             format_score(kind, Some(i.high))
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_text_keeps_cells_and_html_literal() {
+        assert_eq!(
+            markdown_text("a|b <img src=x onerror=alert(1)> [x](y)\n**z**"),
+            "a\\|b &lt;img src=x onerror=alert(1)&gt; \\[x\\](y) \\*\\*z\\*\\*"
+        );
+        assert_eq!(markdown_text("Enterprise EU"), "Enterprise EU");
+        assert_eq!(markdown_text("nps_wald _x_"), "nps_wald \\_x\\_");
+    }
+
+    #[test]
+    fn every_table_cell_is_escaped() {
+        let mut md = String::new();
+        table_row(&mut md, &[&"a|b", &12]);
+        assert_eq!(md, "| a\\|b | 12 |\n");
     }
 }

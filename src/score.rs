@@ -342,7 +342,8 @@ fn mean_interval(m: &Moments, scale: f64) -> Option<Interval> {
 fn item_share(value: &AnswerValue, range: Option<(i64, i64)>) -> Option<f64> {
     match (value, range) {
         (AnswerValue::Number(v), Some((lo, hi))) if hi > lo => {
-            Some((v - lo) as f64 / (hi - lo) as f64)
+            // In floating point: a scale's ends far apart must not overflow.
+            Some((*v as f64 - lo as f64) / (hi as f64 - lo as f64))
         }
         (AnswerValue::Word(w), None) if w == "yes" => Some(1.0),
         (AnswerValue::Word(w), None) if w == "no" => Some(0.0),
@@ -454,7 +455,9 @@ impl Histogram {
             return;
         };
         let index = match (value, self.values.first()) {
-            (AnswerValue::Number(v), Some(AnswerValue::Number(lo))) => usize::try_from(v - lo).ok(),
+            (AnswerValue::Number(v), Some(AnswerValue::Number(lo))) => {
+                v.checked_sub(*lo).and_then(|d| usize::try_from(d).ok())
+            }
             _ => self.values.iter().position(|x| x == value),
         };
         if let Some(count) = index.and_then(|i| self.counts.get_mut(i)) {
@@ -1310,6 +1313,13 @@ mod tests {
         close(mean.score.unwrap(), 10.0 / 3.0);
         close(mean.interval.unwrap().low, 1.619_612_109_575_790_3);
         close(mean.interval.unwrap().high, 5.047_054_557_090_877);
+    }
+
+    #[test]
+    fn a_share_of_a_scale_with_far_ends_does_not_overflow() {
+        let ends = Some((i64::MIN, i64::MAX));
+        assert_eq!(item_share(&AnswerValue::Number(i64::MAX), ends), Some(1.0));
+        assert_eq!(item_share(&AnswerValue::Number(i64::MIN), ends), Some(0.0));
     }
 
     #[test]

@@ -203,6 +203,44 @@ fixture!(
     [(SURVEY, 9, 27, "E040", "max (1) must be above its min (5)")]
 );
 fixture!(
+    e042_scale_wide,
+    1,
+    [(
+        SURVEY,
+        9,
+        27,
+        "E042",
+        "the scale 0–1000 has 1001 points; a respondent can pick from at most 101"
+    )]
+);
+fixture!(
+    e013_scale_bounds,
+    1,
+    [
+        (
+            SURVEY,
+            9,
+            19,
+            "E013",
+            "-9223372036854775808 is less than the minimum of -1000"
+        ),
+        (
+            SURVEY,
+            9,
+            46,
+            "E013",
+            "9223372036854775807 is greater than the maximum of 1000"
+        ),
+        (
+            SURVEY,
+            10,
+            13,
+            "E013",
+            "is greater than the maximum of 1000"
+        ),
+    ]
+);
+fixture!(
     e041_label_outside,
     1,
     [(

@@ -184,3 +184,75 @@ fn export_then_import_round_trips() {
     import(&json_root, &exported, "nps").success();
     assert_eq!(export(&json_root, "nps", "csv"), csv);
 }
+
+#[test]
+fn repeated_columns_and_keys_are_refused_where_they_are() {
+    let (dir, root) = acme();
+    let csv = dir.path().join("twice.csv");
+    std::fs::write(
+        &csv,
+        "submitted_at,recommend,plan,recommend\n2026-09-01T10:00:00Z,9,free,3\n",
+    )
+    .unwrap();
+    import(&root, &csv, "nps")
+        .code(1)
+        .stderr(predicate::str::contains(
+            "row 1, column `recommend`: the column is repeated (header cells 2 and 4)",
+        ));
+    let jsonl = dir.path().join("twice.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"submitted_at\": \"2026-09-01T10:00:00Z\", \"recommend\": 9}\n\
+         {\"submitted_at\": \"2026-09-01T10:00:00Z\", \"recommend\": 9, \"recommend\": 3}\n",
+    )
+    .unwrap();
+    import(&root, &jsonl, "nps")
+        .code(1)
+        .stderr(predicate::str::contains(
+            "row 2, column `(line)`: not a JSON object: the key `recommend` is repeated",
+        ));
+    assert_eq!(export(&root, "nps", "csv").lines().count(), 1);
+}
+
+#[test]
+fn a_huge_cell_is_quoted_in_part() {
+    let (dir, root) = acme();
+    let huge = "9".repeat(5_000_000);
+    let csv = dir.path().join("huge.csv");
+    std::fs::write(
+        &csv,
+        format!("submitted_at,recommend\n{huge},{huge}\n2026-09-01T10:00:00Z,x{huge}\n"),
+    )
+    .unwrap();
+    let jsonl = dir.path().join("huge.jsonl");
+    std::fs::write(&jsonl, format!("\"{huge}\"\n[{huge}\n")).unwrap();
+    for file in [&csv, &jsonl] {
+        let out = import(&root, file, "nps").code(1);
+        let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+        assert!(stderr.contains(&"9".repeat(50)), "{}", &stderr[..200]);
+        for line in stderr.lines() {
+            assert!(line.chars().count() < 300, "{}…", &line[..300]);
+        }
+    }
+}
+
+#[test]
+fn segment_values_cannot_break_the_markdown() {
+    let (dir, root) = acme();
+    let csv = dir.path().join("plans.csv");
+    let mut rows = String::from("submitted_at,recommend,plan\n");
+    for i in 0..12 {
+        rows.push_str(&format!(
+            "2026-09-01T10:{i:02}:00Z,9,\"a|b <script>alert(1)</script>\"\n"
+        ));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    import(&root, &csv, "nps").success();
+    canvass(&root).args(["report", "nps"]).assert().success();
+    let markdown = String::from_utf8(read(&root.join("surveys/nps/results/summary.md"))).unwrap();
+    assert!(!markdown.contains("<script>"), "{markdown}");
+    assert!(
+        markdown.contains("| a\\|b &lt;script&gt;alert(1)&lt;/script&gt; | 12 |"),
+        "{markdown}"
+    );
+}
