@@ -2,8 +2,10 @@
 //!
 //! The web form, the one-click landing page and `canvass import` all call
 //! [`validate_response`], so an answer accepted by one is accepted by all: types, ranges,
-//! choices, `required` and the `when` logic (a question whose condition is false must be
-//! left empty).
+//! choices, `required` and the `when` logic. An answer to a question whose condition is
+//! false is dropped, not refused: a form without scripts shows every question and a paper
+//! sheet cannot hide one, so a person who answered one that does not apply has done
+//! nothing wrong (SurveyJS and ODK drop such values too).
 
 use std::collections::BTreeMap;
 
@@ -22,6 +24,16 @@ pub struct FieldError {
 /// The typed answers of a valid response.
 pub type Answers = BTreeMap<String, AnswerValue>;
 
+/// A valid response: its answers, and the questions answered that did not apply.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Validated {
+    /// The typed answers kept.
+    pub answers: Answers,
+    /// The ids of questions answered although their `when` was false, in survey order;
+    /// their answers are not kept.
+    pub dropped: Vec<String>,
+}
+
 /// Validates raw answers (question id → text as typed; empty means unanswered). Returns
 /// the typed answers, or every problem found.
 pub fn validate_response(
@@ -37,7 +49,7 @@ pub fn validate_response(
         })
         .collect();
     match Validator::new(survey).validate(|id| raw.get(id).map(String::as_str)) {
-        Ok(answers) if errors.is_empty() => Ok(answers),
+        Ok(valid) if errors.is_empty() => Ok(valid.answers),
         Ok(_) => Err(errors),
         Err(mut field_errors) => {
             errors.append(&mut field_errors);
@@ -73,24 +85,25 @@ impl<'a> Validator<'a> {
     }
 
     /// Validates one response whose raw text per question id `raw` looks up (empty or
-    /// absent means unanswered). Returns the typed answers, or every problem found.
+    /// absent means unanswered). Returns the typed answers with the questions dropped
+    /// because they did not apply, or every problem found.
     pub fn validate<'r>(
         &self,
         raw: impl Fn(&str) -> Option<&'r str>,
-    ) -> Result<Answers, Vec<FieldError>> {
+    ) -> Result<Validated, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut answers = Answers::new();
+        let mut valid = Validated::default();
         for (question, condition) in self.survey.questions.iter().zip(&self.conditions) {
             let given = raw(&question.id).map(str::trim).filter(|s| !s.is_empty());
-            let shown = is_shown(condition.as_ref(), &answers);
+            let shown = is_shown(condition.as_ref(), &valid.answers);
             let problem = match (given, shown) {
-                (Some(_), false) => Some(format!(
-                    "must be empty: it is asked only when {}",
-                    question.when.as_deref().unwrap_or_default()
-                )),
+                (Some(_), false) => {
+                    valid.dropped.push(question.id.clone());
+                    None
+                }
                 (Some(text), true) => match question.parse_answer(text) {
                     Ok(value) => {
-                        answers.insert(question.id.clone(), value);
+                        valid.answers.insert(question.id.clone(), value);
                         None
                     }
                     Err(expected) => Some(format!("expected {expected}, got `{}`", excerpt(text))),
@@ -104,7 +117,7 @@ impl<'a> Validator<'a> {
             }));
         }
         if errors.is_empty() {
-            Ok(answers)
+            Ok(valid)
         } else {
             Err(errors)
         }
@@ -185,9 +198,24 @@ mod tests {
         )
         .unwrap_err();
         let questions: Vec<&str> = errors.iter().map(|e| e.question.as_str()).collect();
-        assert_eq!(questions, ["extra", "why", "solved"]);
+        assert_eq!(questions, ["extra", "solved"]);
         let missing = validate_response(&survey(), &raw(&[])).unwrap_err();
         assert_eq!(missing[0].message, "an answer is required");
+    }
+
+    #[test]
+    fn an_answer_that_does_not_apply_is_dropped_and_the_rest_kept() {
+        let survey = survey();
+        let raw = raw(&[("score", "5"), ("why", "great"), ("solved", "yes")]);
+        let valid = Validator::new(&survey)
+            .validate(|id| raw.get(id).map(String::as_str))
+            .unwrap();
+        assert_eq!(valid.dropped, ["why"]);
+        assert_eq!(
+            valid.answers.keys().collect::<Vec<_>>(),
+            ["score", "solved"]
+        );
+        assert_eq!(validate_response(&survey, &raw).unwrap(), valid.answers);
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use sha2::Digest as _;
 
-use crate::answer::{Validator, excerpt};
-use crate::model::{AnswerValue, Survey};
+use crate::answer::{Validated, Validator, excerpt};
+use crate::model::{AnswerValue, Question, Survey};
 use crate::store::{
     EncodedResponse, IMPORT_CHUNK, Import, ImportOutcome, ReadError, ResponseOrigin, Store,
     StoreError, StoredResponse,
@@ -55,6 +55,46 @@ impl std::fmt::Display for RowError {
             self.message
         )
     }
+}
+
+/// The cells an import left out because their question did not apply to the row's other
+/// answers (its `when` was false), for the operator to review: the rest of each row is
+/// stored, as the web form stores the rest of a form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DroppedCells {
+    /// How many cells were dropped.
+    pub total: usize,
+    /// The first [`DROPPED_LISTED`] of them, at their row and column.
+    pub listed: Vec<RowError>,
+}
+
+/// How many dropped cells an import lists; past that it counts them, so a paper batch of
+/// a million rows does not keep a million messages.
+pub const DROPPED_LISTED: usize = 100;
+
+impl DroppedCells {
+    fn add(&mut self, row: usize, question: &Question) {
+        self.total += 1;
+        if self.listed.len() < DROPPED_LISTED {
+            self.listed.push(RowError {
+                row,
+                column: question.id.clone(),
+                message: format!(
+                    "left out: the question is asked only when {}",
+                    question.when.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug)]
+pub struct Imported {
+    /// Whether rows were stored.
+    pub outcome: ImportOutcome,
+    /// The answers left out because their question did not apply.
+    pub dropped: DroppedCells,
 }
 
 /// Why an import or export failed.
@@ -128,7 +168,7 @@ pub fn import_file(
     path: &Path,
     survey_id: &str,
     version: Option<u32>,
-) -> Result<ImportOutcome, ImportError> {
+) -> Result<Imported, ImportError> {
     let survey = find_survey(workspace, survey_id)?;
     let version = version.unwrap_or(survey.version);
     let io = |source| ImportError::Io {
@@ -138,7 +178,10 @@ pub fn import_file(
     let digest = import_digest(survey_id, version, path).map_err(io)?;
     let store = Store::open_in(&workspace.state_dir())?;
     let Some(import) = store.begin_import(&digest, survey_id)? else {
-        return Ok(ImportOutcome::AlreadyImported);
+        return Ok(Imported {
+            outcome: ImportOutcome::AlreadyImported,
+            dropped: DroppedCells::default(),
+        });
     };
     let segments = declared_segments(workspace, survey_id);
     let (key, _) = Key::from_env_or_dev(&workspace.state_dir()).map_err(io)?;
@@ -154,11 +197,12 @@ pub fn import_file(
                 Format::Csv => rows.read_csv(reader, &sender),
                 Format::Jsonl => rows.read_jsonl(reader, &sender),
             }
+            .map(|()| rows.dropped)
         });
         let stored = store_rows(import, receiver);
         (reader.join().expect("the reader does not panic"), stored)
     });
-    read.map_err(|e| match e {
+    let dropped = read.map_err(|e| match e {
         RowsError::Csv(source) => ImportError::Csv {
             path: path.to_path_buf(),
             source,
@@ -166,7 +210,10 @@ pub fn import_file(
         RowsError::Io(source) => io(source),
     })?;
     match stored? {
-        Ok(import) => Ok(import.commit()?),
+        Ok(import) => Ok(Imported {
+            outcome: import.commit()?,
+            dropped,
+        }),
         Err(mut errors) => {
             errors.sort_by_key(|e| e.row);
             Err(ImportError::Invalid {
@@ -271,6 +318,7 @@ struct RowReader<'a> {
     seen: HashMap<[u8; 32], usize>,
     /// Unknown columns already reported.
     reported: BTreeSet<String>,
+    dropped: DroppedCells,
     batch: Vec<Parsed>,
 }
 
@@ -287,6 +335,7 @@ impl<'a> RowReader<'a> {
             known,
             seen: HashMap::new(),
             reported: BTreeSet::new(),
+            dropped: DroppedCells::default(),
             batch: Vec::with_capacity(BATCH_ROWS),
         }
     }
@@ -355,6 +404,13 @@ impl<'a> RowReader<'a> {
     /// import reports), so reading stops too.
     fn row(&mut self, line: usize, cells: &dyn Cells, sender: &Sender) -> bool {
         let parsed = self.context.response(line, cells, &mut self.seen);
+        let parsed = parsed.map(|(response, dropped)| {
+            for id in dropped {
+                let question = self.context.survey.question(&id);
+                question.into_iter().for_each(|q| self.dropped.add(line, q));
+            }
+            response
+        });
         self.batch.push(parsed);
         self.batch.len() < BATCH_ROWS || self.flush(sender)
     }
@@ -522,7 +578,7 @@ impl<'a> RowContext<'a> {
         line: usize,
         cells: &dyn Cells,
         seen: &mut HashMap<[u8; 32], usize>,
-    ) -> Result<EncodedResponse, Vec<RowError>> {
+    ) -> Result<(EncodedResponse, Vec<String>), Vec<RowError>> {
         let error = |column: &str, message: String| RowError {
             row: line,
             column: column.to_string(),
@@ -560,8 +616,8 @@ impl<'a> RowContext<'a> {
             .filter(|(_, v)| !v.is_empty())
             .map(|(s, v)| (s, v.to_string()))
             .collect();
-        let answers = match self.validator.validate(|id| cells.get(id)) {
-            Ok(answers) if errors.is_empty() => answers,
+        let Validated { answers, dropped } = match self.validator.validate(|id| cells.get(id)) {
+            Ok(valid) if errors.is_empty() => valid,
             Ok(_) => return Err(errors),
             Err(field_errors) => {
                 errors.extend(
@@ -575,7 +631,7 @@ impl<'a> RowContext<'a> {
         let submitted_at = submitted.map(|t| t.to_string()).unwrap_or_default();
         let respondent = cells.get(RESPONDENT).unwrap_or_default();
         let response_key = self.response_key(respondent, &submitted_at, &answers, seen);
-        Ok(EncodedResponse::new(
+        let response = EncodedResponse::new(
             &self.origin,
             response_key,
             locale.map(str::to_string),
@@ -583,7 +639,8 @@ impl<'a> RowContext<'a> {
             self.validator.is_complete(&answers),
             &answers,
             &segments,
-        ))
+        );
+        Ok((response, dropped))
     }
 
     /// The respondent's keyed hash; a `key:` value as is; for an anonymous row a hash of

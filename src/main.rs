@@ -1,7 +1,7 @@
 //! The `canvass` command line: parses arguments and calls the library.
 
 use std::io::{IsTerminal, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use std::time::Duration;
@@ -490,11 +490,18 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
         } => {
             let workspace = load_workspace(cli.workspace)?;
             match canvass::import::import_file(&workspace, &file, &survey, version) {
-                Ok(canvass::store::ImportOutcome::Imported { added }) => {
+                Ok(canvass::import::Imported {
+                    outcome: canvass::store::ImportOutcome::Imported { added },
+                    dropped,
+                }) => {
+                    print_dropped(&file, &dropped);
                     println!("imported {added} response{} into `{survey}`", plural(added));
                     Ok(ExitCode::SUCCESS)
                 }
-                Ok(canvass::store::ImportOutcome::AlreadyImported) => {
+                Ok(canvass::import::Imported {
+                    outcome: canvass::store::ImportOutcome::AlreadyImported,
+                    ..
+                }) => {
                     println!("{} was imported before; nothing to do", file.display());
                     Ok(ExitCode::SUCCESS)
                 }
@@ -849,4 +856,25 @@ fn print_diagnostics(diagnostics: &[Diagnostic], format: Format, color: bool) {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// Warns about the answers an import left out, each at its row, then how many in all.
+fn print_dropped(file: &Path, dropped: &canvass::import::DroppedCells) {
+    for cell in &dropped.listed {
+        eprintln!("{}: warning: {cell}", file.display());
+    }
+    if dropped.total > dropped.listed.len() {
+        eprintln!(
+            "{}: warning: {} more answers left out",
+            file.display(),
+            dropped.total - dropped.listed.len()
+        );
+    }
+    if dropped.total > 0 {
+        eprintln!(
+            "{} answer{} to questions that did not apply left out; the rest of each row is imported",
+            dropped.total,
+            plural(dropped.total)
+        );
+    }
 }

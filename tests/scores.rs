@@ -143,12 +143,10 @@ fn every_problem_is_reported_and_nothing_stored() {
             "row 2, column `recommend`: expected a whole number from 0 to 10, got `11`",
         ))
         .stderr(predicate::str::contains("row 3, column `recommend`"))
-        .stderr(predicate::str::contains(
-            "row 4, column `contact`: must be empty: it is asked only when recommend <= 6",
-        ))
+        .stderr(predicate::str::contains("row 4").not())
         .stderr(predicate::str::contains("row 5, column `submitted_at`"))
         .stderr(predicate::str::contains(
-            "5 problems found; nothing was imported",
+            "4 problems found; nothing was imported",
         ));
     assert_eq!(
         export(&root, "nps", "csv").lines().count(),
@@ -254,5 +252,39 @@ fn segment_values_cannot_break_the_markdown() {
     assert!(
         markdown.contains("| a\\|b &lt;script&gt;alert(1)&lt;/script&gt; | 12 |"),
         "{markdown}"
+    );
+}
+
+#[test]
+fn answers_to_questions_that_do_not_apply_are_left_out_with_a_warning() {
+    let (dir, root) = acme();
+    let file = dir.path().join("paper.csv");
+    std::fs::write(
+        &file,
+        "submitted_at,recommend,improve,contact\n\
+         2026-09-01T10:00:00Z,10,faster,yes\n\
+         2026-09-01T11:00:00Z,3,faster,yes\n",
+    )
+    .unwrap();
+    import(&root, &file, "nps")
+        .success()
+        .stdout(predicate::str::contains("imported 2 responses"))
+        .stderr(predicate::str::contains(
+            "row 2, column `contact`: left out: the question is asked only when recommend <= 6",
+        ))
+        .stderr(predicate::str::contains(
+            "row 2, column `improve`: left out: the question is asked only when recommend <= 8",
+        ))
+        .stderr(predicate::str::contains("row 3").not())
+        .stderr(predicate::str::contains(
+            "2 answers to questions that did not apply left out",
+        ));
+    let csv = export(&root, "nps", "csv");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert_eq!(
+        rows.iter().filter(|r| r.contains(",yes")).count(),
+        1,
+        "{csv}"
     );
 }
