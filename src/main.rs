@@ -222,6 +222,18 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Print a survey's free-text answers, newest last. They are never written to the
+    /// repository: free text can hold personal data.
+    Comments {
+        /// The survey.
+        survey: String,
+        /// Only answers from this date (2026-11-01) or time (RFC 3339) on.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only responses whose answers meet this condition, as in `when:` (`recommend <= 6`).
+        #[arg(long)]
+        when: Option<String>,
+    },
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -560,6 +572,16 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Comments {
+            survey,
+            since,
+            when,
+        } => {
+            let workspace = load_workspace(cli.workspace)?;
+            print_comments(&workspace, &survey, since.as_deref(), when.as_deref())
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "canvass", &mut std::io::stdout());
@@ -877,4 +899,46 @@ fn print_dropped(file: &Path, dropped: &canvass::import::DroppedCells) {
             plural(dropped.total)
         );
     }
+}
+
+/// Prints the free-text answers that pass the filter, one block per answer, then a count.
+fn print_comments(
+    workspace: &canvass::workspace::Workspace,
+    id: &str,
+    since: Option<&str>,
+    when: Option<&str>,
+) -> Result<(), canvass::report::ReportError> {
+    use canvass::report::comments;
+    let survey = canvass::report::survey_named(workspace, id)?;
+    let filter = comments::Filter {
+        since: since.map(comments::parse_since).transpose()?,
+        when: when.map(comments::parse_condition).transpose()?,
+    };
+    let found = comments::comments(workspace, survey, &filter)?;
+    let mut previous = None;
+    for comment in &found {
+        let context: Vec<String> = comment
+            .context
+            .iter()
+            .map(|(q, v)| format!("{q} = {}", comments::printable(v)))
+            .collect();
+        let header = format!(
+            "{} · v{} · {} · {}",
+            comment.submitted_at,
+            comment.version,
+            comment.locale.as_deref().unwrap_or("–"),
+            context.join(", ")
+        );
+        if previous.as_ref() != Some(&header) {
+            println!("\n{header}");
+        }
+        println!(
+            "  {}: {}",
+            comment.question,
+            comments::printable(&comment.text)
+        );
+        previous = Some(header);
+    }
+    println!("\n{} comment{}", found.len(), plural(found.len()));
+    Ok(())
 }

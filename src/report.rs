@@ -5,6 +5,7 @@
 //! so committed summaries change only when the answers do and `--check` can tell CI
 //! whether they are current. `summary.json` keeps full precision; only the Markdown rounds.
 
+pub mod comments;
 mod svg;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,19 @@ pub enum ReportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A `--since` value is neither a date nor a time.
+    #[error("--since `{0}`: expected a date such as 2026-11-01 or an RFC 3339 time")]
+    Since(String),
+    /// A `--when` condition does not parse.
+    #[error("--when `{condition}`, column {at}: {message}")]
+    Condition {
+        /// The condition as given.
+        condition: String,
+        /// The 1-based character where it goes wrong.
+        at: usize,
+        /// What was expected.
+        message: String,
+    },
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -56,18 +70,28 @@ pub fn summarize(workspace: &Workspace, survey: &Survey) -> Result<Summary, Stor
     let settings = &workspace.settings.report;
     let mut fold = Fold::new(survey, settings.period);
     let db = workspace.state_dir().join(STATE_DB);
-    if !db.exists() {
-        return Ok(fold.finish(&Default::default(), settings.min_n));
-    }
-    let (sender, receiver) = std::sync::mpsc::sync_channel(4);
-    let delivered = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| read_responses(&db, &survey.id, sender));
-        for batch in receiver {
-            batch.iter().for_each(|r| fold.add(r));
-        }
-        reader.join().expect("the reader does not panic")
-    })?;
-    Ok(fold.finish(&delivered, settings.min_n))
+    let mut summary = if db.exists() {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+        let delivered = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| read_responses(&db, &survey.id, sender));
+            for batch in receiver {
+                batch.iter().for_each(|r| fold.add(r));
+            }
+            reader.join().expect("the reader does not panic")
+        })?;
+        fold.finish(&delivered, settings.min_n)
+    } else {
+        fold.finish(&Default::default(), settings.min_n)
+    };
+    summary.definition.commit = survey_commit(workspace, &survey.id);
+    Ok(summary)
+}
+
+/// The last commit of the survey's `survey.yaml`, when git knows one that holds it as it is.
+fn survey_commit(workspace: &Workspace, id: &str) -> Option<String> {
+    let repo = crate::diff::Repo::open(&workspace.root).ok()?;
+    let path = format!("{SURVEYS_DIR}/{id}/{}", crate::workspace::SURVEY_FILE);
+    repo.last_commit(&path).ok().flatten()
 }
 
 /// Responses sent from the reading thread to the folding one at a time.
@@ -131,18 +155,33 @@ pub fn render(workspace: &Workspace, summary: &Summary) -> Vec<ResultFile> {
 
 /// Writes (or, with `check`, compares) the results of the surveys named, or of all.
 /// Returns the files that were written, or with `check` those that are stale.
+///
+/// A store that holds no answers to a survey (a fresh clone, as in CI, has no store; a
+/// checkout that has only sent has no answers) cannot recompute its committed summary, so
+/// `--check` then checks what it can: the committed `summary.json` has the summary's shape.
 pub fn report(
     workspace: &Workspace,
     surveys: &[String],
     check: bool,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    if check && !has_store(workspace) {
-        return invalid_summaries(workspace, surveys);
-    }
     let mut changed = Vec::new();
     for survey in selected(workspace, surveys)? {
         let summary = summarize(workspace, survey)?;
-        for file in render(workspace, &summary) {
+        if check && summary.versions.iter().all(|v| v.responses == 0) {
+            changed.extend(invalid_summary(workspace, &survey.id));
+            continue;
+        }
+        let files = render(workspace, &summary);
+        for stale in stale_charts(&files) {
+            if !check {
+                std::fs::remove_file(&stale).map_err(|source| ReportError::Write {
+                    path: stale.clone(),
+                    source,
+                })?;
+            }
+            changed.push(stale);
+        }
+        for file in files {
             let current = std::fs::read(&file.path).ok();
             if current.as_deref() == Some(file.bytes.as_slice()) {
                 continue;
@@ -156,33 +195,59 @@ pub fn report(
     Ok(changed)
 }
 
+/// The charts an earlier report wrote that this one does not (a question nobody answers
+/// any more, a metric removed): left behind, they would be committed beside a summary
+/// that no longer shows them.
+fn stale_charts(files: &[ResultFile]) -> Vec<PathBuf> {
+    let Some(dir) = files.first().and_then(|f| f.path.parent()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut stale: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| is_chart(p) && !files.iter().any(|f| &f.path == p))
+        .collect();
+    stale.sort();
+    stale
+}
+
+/// Whether a file is one of the charts `report` names `v<version>-<id>-<kind>.svg`.
+fn is_chart(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let Some(rest) = name.strip_prefix('v').and_then(|r| r.strip_suffix(".svg")) else {
+        return false;
+    };
+    let (version, id) = rest.split_once('-').unwrap_or_default();
+    !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && ["-distribution", "-trend", "-groups"]
+            .iter()
+            .any(|kind| id.ends_with(kind))
+}
+
 /// Whether the workspace holds an answers store; a fresh clone, as in CI, has none.
 pub fn has_store(workspace: &Workspace) -> bool {
     workspace.state_dir().join(STATE_DB).exists()
 }
 
-/// Without a store the scores cannot be recomputed, so `--check` checks what it can: every
-/// committed `summary.json` parses and has the shape of the summary schema. Returns those
-/// that do not.
-fn invalid_summaries(workspace: &Workspace, ids: &[String]) -> Result<Vec<PathBuf>, ReportError> {
-    let mut invalid = Vec::new();
-    for survey in selected(workspace, ids)? {
-        let path = workspace
-            .root
-            .join(SURVEYS_DIR)
-            .join(&survey.id)
-            .join(RESULTS_DIR)
-            .join("summary.json");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let valid = serde_json::from_str(&text)
-            .is_ok_and(|value| crate::schema::SchemaKind::Summary.errors(&value).is_empty());
-        if !valid {
-            invalid.push(path);
-        }
-    }
-    Ok(invalid)
+/// The committed `summary.json` of a survey when it does not parse or lacks the summary
+/// schema's shape (an absent one is fine: nothing was committed).
+fn invalid_summary(workspace: &Workspace, id: &str) -> Option<PathBuf> {
+    let path = workspace
+        .root
+        .join(SURVEYS_DIR)
+        .join(id)
+        .join(RESULTS_DIR)
+        .join("summary.json");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let valid = serde_json::from_str(&text)
+        .is_ok_and(|value| crate::schema::SchemaKind::Summary.errors(&value).is_empty());
+    (!valid).then_some(path)
 }
 
 fn selected<'a>(workspace: &'a Workspace, ids: &[String]) -> Result<Vec<&'a Survey>, ReportError> {
@@ -193,15 +258,17 @@ fn selected<'a>(workspace: &'a Workspace, ids: &[String]) -> Result<Vec<&'a Surv
             .filter_map(|e| e.survey.as_ref().map(|s| &s.value))
             .collect());
     }
-    ids.iter()
-        .map(|id| {
-            workspace
-                .survey(id)
-                .and_then(|e| e.survey.as_ref())
-                .map(|s| &s.value)
-                .ok_or_else(|| ReportError::UnknownSurvey(id.clone()))
-        })
-        .collect()
+    ids.iter().map(|id| survey_named(workspace, id)).collect()
+}
+
+/// The loaded survey with this id; an error that says to run `check` when it is absent
+/// or did not load.
+pub fn survey_named<'a>(workspace: &'a Workspace, id: &str) -> Result<&'a Survey, ReportError> {
+    workspace
+        .survey(id)
+        .and_then(|e| e.survey.as_ref())
+        .map(|s| &s.value)
+        .ok_or_else(|| ReportError::UnknownSurvey(id.to_string()))
 }
 
 fn write(file: &ResultFile) -> Result<(), ReportError> {
@@ -237,7 +304,20 @@ fn version_markdown(
         version.responses,
         if version.responses == 1 { "" } else { "s" }
     );
-    md.push_str("| Metric | Score | 95% interval | n | Method |\n|---|---:|---|---:|---|\n");
+    if summary.definition.version == v {
+        md.push_str(&definition_line(&summary.definition));
+    }
+    if summary.versions.len() > 1 {
+        let _ = writeln!(
+            md,
+            "⟂ The trend breaks here: each version's answers are scored on their own and \
+             never compared with another version's.\n"
+        );
+    }
+    md.push_str(&headlines_markdown(summary, version));
+    md.push_str(
+        "| Metric | Score | 95% interval | n | Of which | Method |\n|---|---:|---|---:|---|---|\n",
+    );
     for metric in &version.metrics {
         table_row(
             &mut md,
@@ -245,19 +325,169 @@ fn version_markdown(
                 &metric_name(metric),
                 &format_score(metric.kind, metric.score),
                 &format_interval(metric.kind, metric.interval),
-                &metric.n,
-                &metric.method,
+                &sample_size(metric.n, summary.min_n),
+                &counted(metric),
+                &method_name(metric.method),
             ],
         );
     }
-    md.push('\n');
+    md.push_str(&methods_footnote(version));
     for metric in &version.metrics {
         md.push_str(&metric_details(metric, v, dir, files));
     }
     md.push_str(&distributions_markdown(version, dir, files));
+    md.push_str(&comments_markdown(summary, version));
     md.push_str(&trend_markdown(summary, version, dir, files));
     md.push_str(&segments_markdown(summary, version));
     md.push_str(&response_rates_markdown(version));
+    md
+}
+
+/// Which survey wording produced these scores: the version, its definition hash and the
+/// commit of its `survey.yaml`.
+fn definition_line(definition: &crate::score::Definition) -> String {
+    let commit = definition.commit.as_deref().map_or_else(
+        || {
+            " (not from a commit: the survey file is outside git or has uncommitted changes)"
+                .to_string()
+        },
+        |c| format!(", `survey.yaml` at commit `{}`", c.get(..12).unwrap_or(c)),
+    );
+    format!(
+        "Answers validated against version {}, definition `{}`{commit}.\n\n",
+        definition.version, definition.hash
+    )
+}
+
+/// One sentence per metric that a person reads in five seconds: the latest period's
+/// score, the change from the period before and whether it means anything.
+fn headlines_markdown(summary: &Summary, version: &VersionSummary) -> String {
+    let mut md = String::new();
+    for (i, metric) in version.metrics.iter().enumerate() {
+        let _ = writeln!(md, "- {}", headline(summary, version, i, metric));
+    }
+    md.push('\n');
+    md
+}
+
+fn headline(
+    summary: &Summary,
+    version: &VersionSummary,
+    i: usize,
+    metric: &MetricResult,
+) -> String {
+    let name = markdown_text(&metric_name(metric));
+    let latest = version.trend.iter().rev().find(|p| p.metrics[i].n > 0);
+    let Some(point) = latest else {
+        return format!("**{name}**: no answers yet.");
+    };
+    let m = &point.metrics[i];
+    let mut text = format!(
+        "**{name}: {}** in {} (95% interval {}; n = {})",
+        format_score(metric.kind, m.score),
+        point.period,
+        format_interval(metric.kind, m.interval),
+        m.n
+    );
+    match &m.change {
+        Some(change) => text.push_str(&change_words(metric.kind, change)),
+        None => text.push_str("; the first period with answers"),
+    }
+    text.push('.');
+    if m.n < u64::from(summary.min_n) {
+        let _ = write!(
+            text,
+            " ⚠ Small sample: fewer than {} answers, read it as anecdote rather than a score.",
+            summary.min_n
+        );
+    }
+    text
+}
+
+/// "up 2.8 from 2026-10; not a significant change, p = 0.88".
+fn change_words(kind: MetricKind, change: &crate::score::Change) -> String {
+    let direction = match change.delta {
+        d if d > 0.0 => "up",
+        d if d < 0.0 => "down",
+        _ => "unchanged",
+    };
+    let amount = format_delta(kind, change.delta.abs());
+    let amount = amount.trim_start_matches('+');
+    let verdict = match &change.test {
+        Some(t) if t.significant => format!("a significant change, p = {:.3}", t.p_value),
+        Some(t) => format!("not a significant change, p = {:.2}", t.p_value),
+        None => "too few answers to test the change".to_string(),
+    };
+    if direction == "unchanged" {
+        format!(", unchanged from {}; {verdict}", change.from)
+    } else {
+        format!(", {direction} {amount} from {}; {verdict}", change.from)
+    }
+}
+
+/// `n`, flagged when it is below the smallest group a score is shown for in segments.
+fn sample_size(n: u64, min_n: u32) -> String {
+    if n > 0 && n < u64::from(min_n) {
+        format!("{n} (small sample)")
+    } else {
+        n.to_string()
+    }
+}
+
+/// The people behind a score: NPS groups, top-box answers.
+fn counted(metric: &MetricResult) -> String {
+    match (&metric.groups, metric.hits) {
+        (Some(g), _) => format!(
+            "{} promoters, {} passives, {} detractors",
+            g.promoters, g.passives, g.detractors
+        ),
+        (None, Some(hits)) => format!("{hits} in the top box"),
+        _ => "–".to_string(),
+    }
+}
+
+/// A method id as a reader knows it; [`methods_footnote`] says what it is.
+fn method_name(method: &str) -> &'static str {
+    match method {
+        "nps_wald" => "Wald interval",
+        "top_box_wilson" => "Wilson interval",
+        "mean_t" => "t interval",
+        _ => "t interval of shares",
+    }
+}
+
+/// Explains each method the table names, once.
+fn methods_footnote(version: &VersionSummary) -> String {
+    let mut methods: Vec<&str> = Vec::new();
+    for metric in &version.metrics {
+        if !methods.contains(&metric.method) {
+            methods.push(metric.method);
+        }
+    }
+    let mut md = String::from("\n");
+    for method in methods {
+        let explanation = match method {
+            "nps_wald" => {
+                "% promoters (9–10) − % detractors (0–6) in points; its interval from the \
+                 standard error of the per-answer score, kept within ±100"
+            }
+            "top_box_wilson" => "the share of answers in the top box; Wilson score interval",
+            "mean_t" => {
+                "the mean answer; t interval with n − 1 degrees of freedom, kept within the \
+                 question's scale"
+            }
+            _ => {
+                "the weighted share of the maximum per response, averaged; t interval, kept \
+                 within 0–100 %"
+            }
+        };
+        let _ = writeln!(
+            md,
+            "*{}* (`{method}`): {explanation}.  ",
+            method_name(method)
+        );
+    }
+    md.push('\n');
     md
 }
 
@@ -310,8 +540,12 @@ fn distributions_markdown(
     dir: &Path,
     files: &mut Vec<ResultFile>,
 ) -> String {
+    let answered: Vec<_> = version.distributions.iter().filter(|d| d.n > 0).collect();
+    if answered.is_empty() {
+        return String::new();
+    }
     let mut md = String::from("### Distribution of answers\n\n");
-    for distribution in &version.distributions {
+    for distribution in answered {
         let name = format!(
             "v{}-{}-distribution.svg",
             version.version, distribution.question
@@ -322,10 +556,30 @@ fn distributions_markdown(
         });
         let _ = writeln!(
             md,
-            "![Answers to `{}` (n = {})]({name})\n",
-            distribution.question, distribution.n
+            "![Answers to “{}” (n = {})]({name})\n",
+            markdown_text(&distribution.text),
+            distribution.n
         );
     }
+    md
+}
+
+/// How many answered each free-text question, and how to read them; the texts stay out
+/// of the repository.
+fn comments_markdown(summary: &Summary, version: &VersionSummary) -> String {
+    if version.comments.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("### Comments\n\n| Question | Answers |\n|---|---:|\n");
+    for comments in &version.comments {
+        table_row(&mut md, &[&comments.text, &comments.n]);
+    }
+    let _ = writeln!(
+        md,
+        "\nRead them with `canvass comments {}` (free text can hold personal data, so it is \
+         never written here).\n",
+        summary.survey
+    );
     md
 }
 
@@ -340,10 +594,20 @@ fn trend_markdown(
     }
     let mut md = format!("### Trend by {}\n\n", summary.period);
     for (i, metric) in version.metrics.iter().enumerate() {
+        if metric.n == 0 {
+            continue;
+        }
         let name = format!("v{}-{}-trend.svg", version.version, metric.id);
         files.push(ResultFile {
             path: dir.join(&name),
-            bytes: svg::trend(&metric_name(metric), metric.kind, &version.trend, i).into_bytes(),
+            bytes: svg::trend(
+                &metric_name(metric),
+                summary.period,
+                metric.kind,
+                &version.trend,
+                i,
+            )
+            .into_bytes(),
         });
         let _ = writeln!(
             md,
@@ -448,6 +712,21 @@ fn response_rates_markdown(version: &VersionSummary) -> String {
                 &rate.delivered,
                 &rate.rate.map_or("–".to_string(), |r| format!("{r:.1}%")),
             ],
+        );
+    }
+    let through_rules: u64 = version.response_rates.iter().map(|r| r.responses).sum();
+    let apart = version.responses.saturating_sub(through_rules);
+    md.push_str(
+        "\nA rule's rate counts the answers that came through its own messages over the people \
+         they reached; messages written to the local outbox reached nobody and are not counted.\n",
+    );
+    if apart > 0 {
+        let _ = writeln!(
+            md,
+            "{apart} response{} came through no rule (imported, or from the open link) and \
+             {} not in these rates.",
+            if apart == 1 { "" } else { "s" },
+            if apart == 1 { "is" } else { "are" }
         );
     }
     md.push('\n');

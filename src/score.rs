@@ -29,6 +29,8 @@ struct MetricSpec {
     slot: Option<usize>,
     top_box: Vec<AnswerValue>,
     items: Vec<Item>,
+    /// The scale of a mean's question, which bounds its interval.
+    scale: Option<(f64, f64)>,
 }
 
 /// A weighted scorecard's item.
@@ -47,12 +49,22 @@ impl MetricSpec {
         survey
             .metrics
             .iter()
-            .map(|m| MetricSpec {
+            .map(|m| {
+                let question = m.question.as_deref().and_then(|q| survey.question(q));
+                (m, question)
+            })
+            .map(|(m, question)| MetricSpec {
                 id: m.id.clone(),
                 kind: m.kind,
-                title: m.title.as_ref().map(|t| t.get(locale, locale).to_string()),
+                title: Some(m.title.as_ref().map_or_else(
+                    || default_title(m, question, locale),
+                    |t| t.get(locale, locale).to_string(),
+                )),
                 question: m.question.clone(),
                 slot: m.question.as_deref().and_then(|q| survey.question_index(q)),
+                scale: question
+                    .and_then(|q| q.range())
+                    .map(|(lo, hi)| (lo as f64, hi as f64)),
                 top_box: m.values.clone(),
                 items: m
                     .questions
@@ -187,7 +199,8 @@ enum Accumulator {
         hits: u64,
         n: u64,
     },
-    Mean(Moments),
+    /// A mean, with its question's scale so that its interval stays on the scale.
+    Mean(Moments, Option<(f64, f64)>),
     Weighted {
         overall: Moments,
         items: Vec<Moments>,
@@ -203,7 +216,7 @@ impl Accumulator {
                 detractors: 0,
             },
             MetricKind::TopBox => Accumulator::TopBox { hits: 0, n: 0 },
-            MetricKind::Mean => Accumulator::Mean(Moments::default()),
+            MetricKind::Mean => Accumulator::Mean(Moments::default(), spec.scale),
             MetricKind::Weighted => Accumulator::Weighted {
                 overall: Moments::default(),
                 items: vec![Moments::default(); spec.items.len()],
@@ -229,7 +242,7 @@ impl Accumulator {
                 *n += 1;
                 *hits += u64::from(hit);
             }
-            (Accumulator::Mean(moments), Observation::Score(x)) => moments.add(x as f64),
+            (Accumulator::Mean(moments, _), Observation::Score(x)) => moments.add(x as f64),
             (Accumulator::Weighted { overall, items }, Observation::Share(share)) => {
                 overall.add(share);
                 for (moments, item) in items.iter_mut().zip(item_shares) {
@@ -250,7 +263,7 @@ impl Accumulator {
                 detractors,
             } => promoters + passives + detractors,
             Accumulator::TopBox { n, .. } => *n,
-            Accumulator::Mean(m) | Accumulator::Weighted { overall: m, .. } => m.n,
+            Accumulator::Mean(m, _) | Accumulator::Weighted { overall: m, .. } => m.n,
         }
     }
 
@@ -274,10 +287,10 @@ impl Accumulator {
                 });
                 (share, interval, None)
             }
-            Accumulator::Mean(m) => (m.mean(), mean_interval(m, 1.0), None),
+            Accumulator::Mean(m, scale) => (m.mean(), mean_interval(m, 1.0, *scale), None),
             Accumulator::Weighted { overall, .. } => (
                 overall.mean().map(|x| 100.0 * x),
-                mean_interval(overall, 100.0),
+                mean_interval(overall, 100.0, Some((0.0, 100.0))),
                 None,
             ),
         }
@@ -310,7 +323,7 @@ impl Accumulator {
             (Accumulator::TopBox { hits: ha, n: na }, Accumulator::TopBox { hits: hb, n: nb }) => {
                 stats::two_proportion_test(*ha, *na, *hb, *nb)
             }
-            (Accumulator::Mean(a), Accumulator::Mean(b))
+            (Accumulator::Mean(a, _), Accumulator::Mean(b, _))
             | (
                 Accumulator::Weighted { overall: a, .. },
                 Accumulator::Weighted { overall: b, .. },
@@ -329,11 +342,15 @@ impl Accumulator {
     }
 }
 
-fn mean_interval(m: &Moments, scale: f64) -> Option<Interval> {
+/// A mean's t interval, multiplied by `scale` and clipped to `bounds` (the question's
+/// scale, or 0–100 %): a t interval from a few answers can reach past the scale's ends,
+/// and no mean can lie there.
+fn mean_interval(m: &Moments, scale: f64, bounds: Option<(f64, f64)>) -> Option<Interval> {
     let interval = stats::t_interval(m.mean, m.variance()?, m.n)?;
+    let (lo, hi) = bounds.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
     Some(Interval {
-        low: scale * interval.low,
-        high: scale * interval.high,
+        low: (scale * interval.low).max(lo),
+        high: (scale * interval.high).min(hi),
     })
 }
 
@@ -443,6 +460,10 @@ impl Observations {
 #[derive(Debug, Clone)]
 struct Histogram {
     question: String,
+    /// The question as asked, in the survey's default locale.
+    text: String,
+    /// Per value, what a reader sees: an option's text, Yes or No, a scale point.
+    labels: Vec<String>,
     slot: usize,
     kind: QuestionType,
     values: Vec<AnswerValue>,
@@ -471,6 +492,8 @@ impl Histogram {
 struct VersionFold {
     overall: Cell,
     histograms: Vec<Histogram>,
+    /// Per free-text question, how many answered it.
+    comments: Vec<CommentCount>,
     trend: Groups<Cell>,
     segments: Groups<Groups<Cell>>,
     by_rule: Groups<u64>,
@@ -555,6 +578,11 @@ impl Fold {
             },
             min_n,
             confidence: stats::CONFIDENCE,
+            definition: Definition {
+                version: current,
+                hash: self.survey.definition_hash(),
+                commit: None,
+            },
             versions,
         }
     }
@@ -664,6 +692,49 @@ pub fn period_of(submitted_at: &str, period: Period) -> String {
     }
 }
 
+/// A metric's name when the survey gives it no `title`: what it measures, in words
+/// built from its kind and its question, never its id alone.
+fn default_title(
+    metric: &crate::model::Metric,
+    question: Option<&Question>,
+    locale: &str,
+) -> String {
+    let asked = question.map(|q| q.text.get(locale, locale));
+    match (metric.kind, question, asked) {
+        (MetricKind::Nps, _, _) => "NPS".to_string(),
+        (MetricKind::Mean, _, Some(text)) => format!("Mean answer to “{text}”"),
+        (MetricKind::TopBox, Some(q), Some(text)) => {
+            let values: Vec<String> = metric
+                .values
+                .iter()
+                .map(|v| value_label(q, v, locale))
+                .collect();
+            format!("Share answering {} to “{text}”", values.join(" or "))
+        }
+        _ => {
+            let words = metric.id.replace(['_', '-'], " ");
+            let mut chars = words.chars();
+            chars
+                .next()
+                .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+        }
+    }
+}
+
+/// An answer as a report reader knows it: the option's text rather than its id.
+fn value_label(question: &Question, value: &AnswerValue, locale: &str) -> String {
+    match (question.kind, value) {
+        (QuestionType::YesNo, AnswerValue::Word(w)) if w == "yes" => "Yes".to_string(),
+        (QuestionType::YesNo, _) => "No".to_string(),
+        (QuestionType::Choice, AnswerValue::Word(id)) => question
+            .options
+            .iter()
+            .find(|o| &o.id == id)
+            .map_or_else(|| id.clone(), |o| o.text.get(locale, locale).to_string()),
+        _ => value.to_string(),
+    }
+}
+
 impl VersionFold {
     fn new(survey: &Survey, specs: &[MetricSpec]) -> VersionFold {
         let histograms = survey
@@ -673,8 +744,11 @@ impl VersionFold {
             .filter(|(_, q)| q.kind != QuestionType::Text)
             .map(|(slot, q)| {
                 let values = q.values();
+                let locale = survey.default_locale();
                 Histogram {
                     question: q.id.clone(),
+                    text: q.text.get(locale, locale).to_string(),
+                    labels: values.iter().map(|v| value_label(q, v, locale)).collect(),
                     slot,
                     kind: q.kind,
                     counts: vec![0; values.len()],
@@ -682,9 +756,23 @@ impl VersionFold {
                 }
             })
             .collect();
+        let locale = survey.default_locale();
+        let comments = survey
+            .questions
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.kind == QuestionType::Text)
+            .map(|(slot, q)| CommentCount {
+                question: q.id.clone(),
+                text: q.text.get(locale, locale).to_string(),
+                slot,
+                n: 0,
+            })
+            .collect();
         VersionFold {
             overall: Cell::new(specs),
             histograms,
+            comments,
             trend: Groups::default(),
             segments: Groups::default(),
             by_rule: Groups::default(),
@@ -704,6 +792,9 @@ impl VersionFold {
         self.overall.add(observed);
         for histogram in &mut self.histograms {
             histogram.add(response.answers);
+        }
+        for comments in &mut self.comments {
+            comments.n += u64::from(response.answers.answer(comments.slot).is_some());
         }
         let day = response.submitted_at.get(..10).unwrap_or_default();
         let trend = match &self.period_cache {
@@ -757,6 +848,7 @@ impl VersionFold {
                 .map(|(spec, acc)| MetricResult::new(spec, acc))
                 .collect(),
             distributions: self.histograms.iter().map(Distribution::new).collect(),
+            comments: self.comments.clone(),
             trend: self.trend(specs),
             segments: self.segments(specs, u64::from(min_n)),
             response_rates: self.response_rates(version, delivered),
@@ -889,8 +981,23 @@ pub struct Summary {
     pub min_n: u32,
     /// The level of every interval and test.
     pub confidence: f64,
+    /// The definition the answers of the current version are validated against, so a
+    /// reader can tell which wording produced the scores.
+    pub definition: Definition,
     /// Per survey version, newest first; versions are never mixed.
     pub versions: Vec<VersionSummary>,
+}
+
+/// A survey definition: its version, the hash of its content and the commit that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Definition {
+    /// The survey's version.
+    pub version: u32,
+    /// The definition hash every answer is stored with.
+    pub hash: String,
+    /// The last commit of `survey.yaml`, when the workspace is in a git repository and
+    /// the file has no uncommitted change.
+    pub commit: Option<String>,
 }
 
 /// The scores of one survey version.
@@ -908,6 +1015,9 @@ pub struct VersionSummary {
     pub metrics: Vec<MetricResult>,
     /// The answers' distribution for every rated question.
     pub distributions: Vec<Distribution>,
+    /// How many answered each free-text question; the texts themselves are read with
+    /// `canvass comments`, never committed, since they can hold personal data.
+    pub comments: Vec<CommentCount>,
     /// The metrics per period, oldest first.
     pub trend: Vec<TrendPoint>,
     /// The metrics per segment cell.
@@ -941,6 +1051,13 @@ pub struct MetricResult {
     /// Promoters, passives and detractors in percent (NPS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shares: Option<NpsShares>,
+    /// Promoters, passives and detractors counted (NPS), so a reader sees the people
+    /// behind the percentages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<NpsGroups>,
+    /// The answers in the top box (top_box).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hits: Option<u64>,
     /// Per-item scores (weighted).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<ItemScore>,
@@ -949,6 +1066,22 @@ pub struct MetricResult {
 impl MetricResult {
     fn new(spec: &MetricSpec, acc: &Accumulator) -> MetricResult {
         let (score, interval, standard_error) = acc.estimate();
+        let groups = match *acc {
+            Accumulator::Nps {
+                promoters,
+                passives,
+                detractors,
+            } => Some(NpsGroups {
+                promoters,
+                passives,
+                detractors,
+            }),
+            _ => None,
+        };
+        let hits = match *acc {
+            Accumulator::TopBox { hits, .. } => Some(hits),
+            _ => None,
+        };
         let shares = acc.nps_shares().map(|(p, pa, d)| NpsShares {
             promoters: 100.0 * p,
             passives: 100.0 * pa,
@@ -979,6 +1112,8 @@ impl MetricResult {
             interval,
             standard_error,
             shares,
+            groups,
+            hits,
             items,
         }
     }
@@ -995,6 +1130,17 @@ pub struct NpsShares {
     pub detractors: f64,
 }
 
+/// The NPS groups counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NpsGroups {
+    /// Answers 9–10.
+    pub promoters: u64,
+    /// Answers 7–8.
+    pub passives: u64,
+    /// Answers 0–6.
+    pub detractors: u64,
+}
+
 /// A scorecard item's score as a percent of its maximum.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ItemScore {
@@ -1008,11 +1154,26 @@ pub struct ItemScore {
     pub score: Option<f64>,
 }
 
+/// How many answered one free-text question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommentCount {
+    /// The question.
+    pub question: String,
+    /// The question as asked, in the survey's default locale.
+    pub text: String,
+    #[serde(skip)]
+    slot: usize,
+    /// Answers given.
+    pub n: u64,
+}
+
 /// How often each value was given.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Distribution {
     /// The question.
     pub question: String,
+    /// The question as asked, in the survey's default locale.
+    pub text: String,
     /// Its type.
     #[serde(rename = "type")]
     pub kind: QuestionType,
@@ -1026,14 +1187,17 @@ impl Distribution {
     fn new(histogram: &Histogram) -> Distribution {
         Distribution {
             question: histogram.question.clone(),
+            text: histogram.text.clone(),
             kind: histogram.kind,
             n: histogram.counts.iter().sum(),
             counts: histogram
                 .values
                 .iter()
                 .zip(&histogram.counts)
-                .map(|(value, count)| ValueCount {
+                .zip(&histogram.labels)
+                .map(|((value, count), label)| ValueCount {
                     value: value.clone(),
+                    label: label.clone(),
                     count: *count,
                 })
                 .collect(),
@@ -1046,6 +1210,8 @@ impl Distribution {
 pub struct ValueCount {
     /// The answer.
     pub value: AnswerValue,
+    /// The answer as a reader knows it (an option's text, Yes or No, a scale point).
+    pub label: String,
     /// How many gave it.
     pub count: u64,
 }
@@ -1307,12 +1473,18 @@ mod tests {
 
     #[test]
     fn mean_with_t_interval() {
-        // [1, 2, 3, 4, 5, 5]: mean 3.3333, t.interval = (1.6196121095757903, 5.047054557090877)
+        // [1, 2, 3, 4, 5, 5]: mean 3.3333, t.interval = (1.6196121095757903, 5.047054557090877),
+        // whose high end is past the 1–5 scale and so is kept at 5.
         let summary = fold(&sat(&[1, 2, 3, 4, 5, 5]));
         let mean = metric(&summary, "mean");
         close(mean.score.unwrap(), 10.0 / 3.0);
         close(mean.interval.unwrap().low, 1.619_612_109_575_790_3);
-        close(mean.interval.unwrap().high, 5.047_054_557_090_877);
+        close(mean.interval.unwrap().high, 5.0);
+        // [2, 3, 3, 4]: t.interval = (1.7007717363746626, 4.299228263625338), inside the scale.
+        let inside = fold(&sat(&[2, 3, 3, 4]));
+        let mean = metric(&inside, "mean");
+        close(mean.interval.unwrap().low, 1.700_771_736_374_662_6);
+        close(mean.interval.unwrap().high, 4.299_228_263_625_338);
     }
 
     #[test]

@@ -378,7 +378,7 @@ impl Transport for Outbox {
         };
         let path = self.dir.join(&name);
         match crate::fsutil::write_atomic(&path, &bytes) {
-            Ok(()) => Reply::Accepted(format!("saved to {OUTBOX_DIR}/{name}")),
+            Ok(()) => Reply::Accepted(format!("{}{name}", crate::store::OUTBOX_REPLY)),
             Err(e) => Reply::Transient(format!("cannot write {}: {e}", path.display())),
         }
     }

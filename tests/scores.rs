@@ -41,6 +41,11 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
+fn summary_json(root: &Path, survey: &str) -> serde_json::Value {
+    let path = root.join(format!("surveys/{survey}/results/summary.json"));
+    serde_json::from_slice(&read(&path)).unwrap()
+}
+
 #[test]
 fn import_report_check_and_determinism() {
     let (_dir, root) = acme();
@@ -59,7 +64,7 @@ fn import_report_check_and_determinism() {
     canvass(&root).arg("report").assert().success();
     let results = root.join("surveys/nps/results");
     let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
-    assert!(markdown.contains("| Metric | Score | 95% interval | n | Method |"));
+    assert!(markdown.contains("| Metric | Score | 95% interval | n | Of which | Method |"));
     assert!(markdown.contains("v1-nps-trend.svg"));
     let svg = String::from_utf8(read(&results.join("v1-recommend-distribution.svg"))).unwrap();
     assert!(svg.contains("<title") && svg.contains("<desc"));
@@ -287,4 +292,174 @@ fn answers_to_questions_that_do_not_apply_are_left_out_with_a_warning() {
         1,
         "{csv}"
     );
+}
+
+/// The example's answers imported: the report a CX manager reads, byte for byte.
+#[test]
+fn the_example_report_reads_as_words() {
+    let (_dir, root) = acme();
+    import(&root, &root.join("answers/nps.csv"), "nps").success();
+    canvass(&root).args(["report", "nps"]).assert().success();
+    let results = root.join("surveys/nps/results");
+    let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
+    insta::assert_snapshot!("example_nps_summary", markdown);
+    for entry in std::fs::read_dir(&results).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            assert_chart_is_titled_in_words(&path);
+        }
+    }
+}
+
+/// A chart parses as SVG and its title, shown and in `<title>`, is words rather than ids.
+fn assert_chart_is_titled_in_words(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let title = svg
+        .descendants()
+        .find(|n| n.has_tag_name("title"))
+        .and_then(|n| n.text())
+        .unwrap_or_default();
+    assert!(title.split_whitespace().count() >= 3, "{path:?}: {title}");
+    assert!(
+        !title.contains('_'),
+        "{path:?}: an id in the title: {title}"
+    );
+    let shown = svg
+        .descendants()
+        .any(|n| n.attribute("class") == Some("title") && n.text() == Some(title));
+    assert!(shown, "{path:?}: the title is not visible");
+}
+
+/// Three answers: intervals stay on the 1–5 scale, the small sample is flagged, and no
+/// chart is drawn for a question nobody answered.
+#[test]
+fn three_answers_are_flagged_and_stay_on_the_scale() {
+    let (dir, root) = acme();
+    let file = dir.path().join("three.csv");
+    std::fs::write(
+        &file,
+        "submitted_at,satisfaction\n\
+         2026-11-02T10:00:00Z,5\n2026-11-03T10:00:00Z,5\n2026-11-04T10:00:00Z,1\n",
+    )
+    .unwrap();
+    import(&root, &file, "support-csat").success();
+    canvass(&root)
+        .args(["report", "support-csat"])
+        .assert()
+        .success();
+    let results = root.join("surveys/support-csat/results");
+    let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
+    insta::assert_snapshot!("three_answers_summary", markdown);
+    let json: serde_json::Value =
+        serde_json::from_slice(&read(&results.join("summary.json"))).unwrap();
+    let mean = &json["versions"][0]["metrics"][1];
+    assert_eq!(mean["id"], "satisfaction_mean");
+    assert_eq!(mean["interval"]["low"], 1.0, "clipped to the scale: {mean}");
+    assert_eq!(
+        mean["interval"]["high"], 5.0,
+        "clipped to the scale: {mean}"
+    );
+    assert!(markdown.contains("Small sample"));
+    assert!(!results.join("v1-follow_up-distribution.svg").exists());
+}
+
+/// The README's quickstart sends to the outbox; the committed summaries still pass
+/// `report --check`, and outbox messages reach nobody in the response rates.
+#[test]
+fn report_check_passes_after_the_quickstart() {
+    let (_dir, root) = acme();
+    canvass(&root)
+        .args(["send", "--all", "--yes"])
+        .assert()
+        .success();
+    canvass(&root)
+        .args(["report", "--check"])
+        .assert()
+        .success();
+    import(&root, &root.join("answers/nps.csv"), "nps").success();
+    canvass(&root).args(["report", "nps"]).assert().success();
+    let json = summary_json(&root, "nps");
+    for rate in json["versions"][0]["response_rates"].as_array().unwrap() {
+        assert_eq!(rate["delivered"], 0, "{rate}");
+    }
+}
+
+/// A summary names the commit of the survey file its answers were validated against.
+#[test]
+fn the_summary_names_the_survey_commit() {
+    let (_dir, root) = acme();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "surveys"]);
+    git(&["commit", "-qm", "surveys"]);
+    import(&root, &root.join("answers/nps.csv"), "nps").success();
+    canvass(&root).args(["report", "nps"]).assert().success();
+    let json = summary_json(&root, "nps");
+    let commit = git(&["log", "-1", "--format=%H", "--", "surveys/nps/survey.yaml"]);
+    assert_eq!(json["definition"]["commit"], commit.as_str());
+    let markdown = String::from_utf8(read(&root.join("surveys/nps/results/summary.md"))).unwrap();
+    assert!(markdown.contains(&commit[..12]), "{markdown}");
+
+    let survey = root.join("surveys/nps/survey.yaml");
+    let edited = std::fs::read_to_string(&survey).unwrap() + "\n";
+    std::fs::write(&survey, edited).unwrap();
+    canvass(&root).args(["report", "nps"]).assert().success();
+    let json = summary_json(&root, "nps");
+    assert_eq!(json["definition"]["commit"], serde_json::Value::Null);
+}
+
+/// `canvass comments` prints the verbatims that pass its filters, and nothing that could
+/// drive the terminal.
+#[test]
+fn comments_are_read_in_the_terminal_never_committed() {
+    let (dir, root) = acme();
+    let file = dir.path().join("comments.csv");
+    std::fs::write(
+        &file,
+        "submitted_at,recommend,improve\n\
+         2026-10-02T10:00:00Z,3,Old and slow\n\
+         2026-11-02T10:00:00Z,4,\"Faster \x1b[2Jexports\"\n\
+         2026-11-03T10:00:00Z,8,Dark mode\n",
+    )
+    .unwrap();
+    import(&root, &file, "nps").success();
+    let out = canvass(&root)
+        .args([
+            "comments",
+            "nps",
+            "--since",
+            "2026-11-01",
+            "--when",
+            "recommend <= 6",
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("improve: Faster  [2Jexports"), "{stdout}");
+    assert!(!stdout.contains('\x1b'));
+    assert!(!stdout.contains("Old and slow") && !stdout.contains("Dark mode"));
+    assert!(stdout.trim_end().ends_with("1 comment"), "{stdout}");
+    canvass(&root)
+        .args(["comments", "nps", "--when", "recommend <="])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--when `recommend <=`, column 13"));
+    canvass(&root).args(["report", "nps"]).assert().success();
+    let markdown = String::from_utf8(read(&root.join("surveys/nps/results/summary.md"))).unwrap();
+    assert!(!markdown.contains("Faster") && markdown.contains("canvass comments nps"));
 }

@@ -143,6 +143,20 @@ impl Repo {
         }
     }
 
+    /// The last commit that changed `path` (relative to the workspace), `None` when none
+    /// did or the file differs from it (a summary written from an uncommitted survey must
+    /// not name a commit that does not hold its wording).
+    pub fn last_commit(&self, path: &str) -> Result<Option<String>, DiffError> {
+        let changed = self.try_git(&["status", "--porcelain", "--", path])?;
+        if changed.is_none_or(|out| !out.trim().is_empty()) {
+            return Ok(None);
+        }
+        let commit = self.try_git(&["log", "-1", "--format=%H", "--", path])?;
+        Ok(commit
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty()))
+    }
+
     /// Runs git; a failure is an error.
     fn git(&self, args: &[&str]) -> Result<String, DiffError> {
         let output = self.command(args)?;

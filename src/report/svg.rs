@@ -4,27 +4,42 @@
 
 use std::fmt::Write as _;
 
-use crate::model::MetricKind;
+use crate::model::{AnswerValue, MetricKind, QuestionType};
 use crate::score::stats::Interval;
 use crate::score::{Distribution, NpsShares, TrendPoint};
 
 const WIDTH: f64 = 640.0;
 const STYLE: &str = "<style>text{font:12px -apple-system,BlinkMacSystemFont,\"Segoe UI\",\
 Helvetica,Arial,sans-serif;fill:#57606a}.axis{stroke:#8c959f;stroke-width:1}\
+.grid{stroke:#8c959f;stroke-width:1;stroke-opacity:.3}.title{font-size:14px;font-weight:600}\
 @media (prefers-color-scheme:dark){text{fill:#9198a1}}</style>";
 const BAR: &str = "#4c8ee8";
 const DETRACTORS: &str = "#e5534b";
 const PASSIVES: &str = "#9198a1";
 const PROMOTERS: &str = "#3fa35c";
 
+/// The room a chart's visible title takes above its drawing.
+const TITLE_HEIGHT: f64 = 24.0;
+
+/// Opens a chart of `height` (below its title) with its title shown and, for screen
+/// readers, in `<title>` with the values in `<desc>`; the drawing is moved down under the
+/// title, so each chart draws from y = 0.
 fn open(height: f64, title: &str, desc: &str) -> String {
+    let total = height + TITLE_HEIGHT;
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
-         viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-labelledby=\"title desc\">\n\
-         <title id=\"title\">{}</title>\n<desc id=\"desc\">{}</desc>\n{STYLE}\n",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{total}\" \
+         viewBox=\"0 0 {WIDTH} {total}\" role=\"img\" aria-labelledby=\"title desc\">\n\
+         <title id=\"title\">{0}</title>\n<desc id=\"desc\">{1}</desc>\n{STYLE}\n\
+         <text class=\"title\" x=\"20\" y=\"17\">{0}</text>\n\
+         <g transform=\"translate(0 {TITLE_HEIGHT})\">\n",
         escape(title),
         escape(desc)
     )
+}
+
+/// Closes what [`open`] opened.
+fn close(svg: &mut String) {
+    svg.push_str("</g>\n</svg>\n");
 }
 
 fn escape(text: &str) -> String {
@@ -40,11 +55,11 @@ pub fn distribution(d: &Distribution) -> String {
     let counts: Vec<String> = d
         .counts
         .iter()
-        .map(|c| format!("{}: {}", c.value, c.count))
+        .map(|c| format!("{}: {}", c.label, c.count))
         .collect();
     let mut svg = open(
         height,
-        &format!("Answers to {} (n = {})", d.question, d.n),
+        &format!("{} (n = {})", d.text, d.n),
         &format!("How many answers gave each value. {}.", counts.join(", ")),
     );
     let max = d.counts.iter().map(|c| c.count).max().unwrap_or(0).max(1) as f64;
@@ -55,26 +70,50 @@ pub fn distribution(d: &Distribution) -> String {
         let h = (bottom - top) * c.count as f64 / max;
         let _ = writeln!(
             svg,
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{BAR}\"/>\
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
             x + slot * 0.1,
             bottom - h,
             slot * 0.8,
+            bar_colour(d.kind, &c.value),
             x + slot / 2.0,
             bottom - h - 4.0,
             c.count,
             x + slot / 2.0,
             bottom + 16.0,
-            escape(&c.value.to_string())
+            escape(&short_label(&c.label, slot))
         );
     }
     let _ = writeln!(
         svg,
-        "<line class=\"axis\" x1=\"20\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\"/>\n</svg>",
+        "<line class=\"axis\" x1=\"20\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\"/>",
         WIDTH - 20.0
     );
+    close(&mut svg);
     svg
+}
+
+/// NPS answers in the colours every NPS chart uses (detractors red, passives grey,
+/// promoters green); any other answer in the one bar colour.
+fn bar_colour(kind: QuestionType, value: &AnswerValue) -> &'static str {
+    match (kind, value) {
+        (QuestionType::Nps, AnswerValue::Number(n)) if *n <= 6 => DETRACTORS,
+        (QuestionType::Nps, AnswerValue::Number(n)) if *n <= 8 => PASSIVES,
+        (QuestionType::Nps, _) => PROMOTERS,
+        _ => BAR,
+    }
+}
+
+/// A bar's label cut to the room under it (about 6.5 px a character); the whole label is
+/// in the chart's description.
+fn short_label(label: &str, room: f64) -> String {
+    let fits = ((room / 6.5) as usize).max(3);
+    if label.chars().count() <= fits {
+        return label.to_string();
+    }
+    let cut: String = label.chars().take(fits - 1).collect();
+    format!("{}…", cut.trim_end())
 }
 
 /// NPS groups as one stacked bar: detractors, passives, promoters.
@@ -110,12 +149,18 @@ pub fn nps_bar(name: &str, shares: &NpsShares) -> String {
         }
         x += w;
     }
-    svg.push_str("</svg>\n");
+    close(&mut svg);
     svg
 }
 
 /// A metric's score per period as a line with its 95% interval as a band.
-pub fn trend(name: &str, kind: MetricKind, points: &[TrendPoint], metric: usize) -> String {
+pub fn trend(
+    name: &str,
+    period: &str,
+    kind: MetricKind,
+    points: &[TrendPoint],
+    metric: usize,
+) -> String {
     let height = 220.0;
     let values: Vec<(usize, f64, Option<Interval>)> = points
         .iter()
@@ -134,26 +179,13 @@ pub fn trend(name: &str, kind: MetricKind, points: &[TrendPoint], metric: usize)
         .collect();
     let mut svg = open(
         height,
-        &format!("{name} by period"),
+        &format!("{name} by {period}, with its 95% interval"),
         &format!(
             "The score per period with its 95% interval. {}.",
             desc.join(", ")
         ),
     );
-    let (lo, hi) = match kind {
-        MetricKind::Nps => (-100.0, 100.0),
-        MetricKind::TopBox | MetricKind::Weighted => (0.0, 100.0),
-        MetricKind::Mean => values
-            .iter()
-            .flat_map(|(_, s, iv)| [Some(*s), iv.map(|i| i.low), iv.map(|i| i.high)])
-            .flatten()
-            .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x))),
-    };
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        (lo - 1.0, lo + 1.0)
-    };
+    let (lo, hi, tick) = axis(kind, &values);
     let (left, right, top, bottom) = (50.0, WIDTH - 30.0, 15.0, height - 30.0);
     let step = (right - left) / (points.len().max(2) - 1) as f64;
     let x = |i: usize| left + step * i as f64;
@@ -189,9 +221,12 @@ pub fn trend(name: &str, kind: MetricKind, points: &[TrendPoint], metric: usize)
     for (i, s, _) in &values {
         let _ = writeln!(
             svg,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{BAR}\"/>",
+            "<circle cx=\"{0:.1}\" cy=\"{1:.1}\" r=\"3\" fill=\"{BAR}\"/>\
+             <text x=\"{0:.1}\" y=\"{2:.1}\" text-anchor=\"middle\">{3}</text>",
             x(*i),
-            y(*s)
+            y(*s),
+            y(*s) - 8.0,
+            crate::report::format_score(kind, Some(*s))
         );
     }
     for (i, p) in points.iter().enumerate() {
@@ -203,18 +238,63 @@ pub fn trend(name: &str, kind: MetricKind, points: &[TrendPoint], metric: usize)
             escape(&p.period)
         );
     }
-    for v in [lo, hi] {
+    let ticks = ((hi - lo) / tick).round() as usize;
+    for t in 0..=ticks {
+        let v = lo + tick * t as f64;
         let _ = writeln!(
             svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            "<line class=\"grid\" x1=\"{left}\" y1=\"{0:.1}\" x2=\"{right}\" y2=\"{0:.1}\"/>\
+             <text x=\"{1:.1}\" y=\"{2:.1}\" text-anchor=\"end\">{3}</text>",
+            y(v),
             left - 6.0,
             y(v) + 4.0,
-            crate::report::format_score(kind, Some(v))
+            axis_label(kind, v)
         );
     }
     let _ = writeln!(
         svg,
-        "<line class=\"axis\" x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\"/>\n</svg>"
+        "<line class=\"axis\" x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\"/>"
     );
+    close(&mut svg);
     svg
+}
+
+/// The value axis: the scores and their intervals rounded out to a round step (10 points
+/// for NPS and percentages, half a point for means), within the metric's possible range,
+/// so the line fills the chart and its ticks read as round numbers.
+fn axis(kind: MetricKind, values: &[(usize, f64, Option<Interval>)]) -> (f64, f64, f64) {
+    let (floor, ceiling, step) = match kind {
+        MetricKind::Nps => (-100.0, 100.0, 10.0),
+        MetricKind::TopBox | MetricKind::Weighted => (0.0, 100.0, 10.0),
+        MetricKind::Mean => (f64::MIN, f64::MAX, 0.5),
+    };
+    let (low, high) = values
+        .iter()
+        .flat_map(|(_, s, iv)| [Some(*s), iv.map(|i| i.low), iv.map(|i| i.high)])
+        .flatten()
+        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    if low > high {
+        return (floor.max(0.0), floor.max(0.0) + step, step);
+    }
+    let mut lo = ((low / step).floor() * step).max(floor);
+    let mut hi = ((high / step).ceil() * step).min(ceiling);
+    if hi - lo < step {
+        (lo, hi) = ((lo - step).max(floor), (hi + step).min(ceiling));
+    }
+    // At most about six ticks: widen the step on a tall axis.
+    let step = step * ((hi - lo) / step / 6.0).ceil().max(1.0);
+    (
+        lo,
+        (lo + ((hi - lo) / step).ceil() * step).min(ceiling),
+        step,
+    )
+}
+
+/// A tick's label: whole points and percentages, means to one decimal.
+fn axis_label(kind: MetricKind, v: f64) -> String {
+    match kind {
+        MetricKind::Nps => format!("{v:+.0}"),
+        MetricKind::Mean => format!("{v:.1}"),
+        _ => format!("{v:.0}%"),
+    }
 }

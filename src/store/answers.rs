@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::batch::{EncodedResponse, HELD_KEYS, HeldKeys};
-use super::{Store, StoreError, now_rfc3339};
+use super::{OUTBOX_REPLY, Store, StoreError, now_rfc3339};
 use crate::answer::Answers;
 
 /// Segment values kept with a response: column name → value.
@@ -255,8 +255,9 @@ impl Store {
         Ok(())
     }
 
-    /// Distinct recipients with at least one message delivered (status `sent`), per
-    /// (survey version, rule): the denominator of the response rate.
+    /// Distinct recipients with at least one message delivered (status `sent`, and not
+    /// only written to the local outbox, which reaches nobody), per (survey version,
+    /// rule): the denominator of the response rate.
     pub fn delivered_by_rule(
         &self,
         survey: &str,
@@ -265,11 +266,13 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT version, rule, COUNT(DISTINCT recipient) FROM deliveries \
-                 WHERE survey = ?1 AND status = 'sent' GROUP BY version, rule",
+                 WHERE survey = ?1 AND status = 'sent' AND coalesce(reply, '') NOT LIKE ?2 \
+                 GROUP BY version, rule",
             )
             .map_err(|e| self.error(e))?;
+        let outbox = format!("{OUTBOX_REPLY}%");
         let rows = statement
-            .query_map([survey], |row| {
+            .query_map([survey, outbox.as_str()], |row| {
                 Ok(((row.get(0)?, row.get(1)?), row.get::<_, i64>(2)? as u64))
             })
             .map_err(|e| self.error(e))?;

@@ -27,6 +27,10 @@ pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS,
 pub use ledger::{Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
 
+/// How the ledger's reply to a message written to the local outbox begins: such a message
+/// reached nobody, so it is not counted as delivered in response rates.
+pub const OUTBOX_REPLY: &str = "saved to outbox/";
+
 /// The store's file inside the state folder.
 pub const STATE_DB: &str = "state.db";
 
