@@ -75,10 +75,12 @@ pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
         files += 1;
         match path.file_name().and_then(|n| n.to_str()) {
             Some(workspace::SETTINGS_FILE) => {
+                let root = path.parent().unwrap_or(Path::new("."));
+                let confined = crate::fsutil::Confined::definitions(root);
                 if let Some(s) =
-                    workspace::load_typed(path, SchemaKind::Workspace, &mut diagnostics)
+                    workspace::load_typed(path, SchemaKind::Workspace, &confined, &mut diagnostics)
                 {
-                    diagnostics.extend(check_settings(&s, path.parent().unwrap_or(Path::new("."))));
+                    diagnostics.extend(check_settings(&s, root));
                 }
             }
             Some(workspace::SURVEY_FILE | workspace::DISTRIBUTION_FILE) | None => {
@@ -162,15 +164,12 @@ fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec
             format!("`{mailto}` is not an e-mail address: {e}"),
         ));
     }
+    let confined = crate::fsutil::Confined::workspace(root);
     for (i, file) in settings.value.suppression.iter().enumerate() {
-        if !root.join(file).is_file() {
+        if let Err(e) = confined.open_in(root, file, crate::fsutil::MAX_DATA_BYTES) {
             out.push(
-                doc.error(
-                    &format!("/suppression/{i}"),
-                    "E074",
-                    format!("the suppression file `{file}` does not exist"),
-                )
-                .with_help("paths are relative to canvass.yaml"),
+                doc.error(&format!("/suppression/{i}"), "E074", e.to_string())
+                    .with_help("paths are relative to canvass.yaml"),
             );
         }
     }
@@ -945,15 +944,14 @@ fn check_audience(
     dir: &Path,
     out: &mut Vec<Diagnostic>,
 ) {
-    let path = dir.join(&audience.file);
-    let header = match crate::plan::audience_header(&path) {
+    let header = match crate::plan::audience_header(dir, &audience.file) {
         Ok(header) => header,
         Err(e) => {
             out.push(
                 doc.error(
                     &format!("{base}/file"),
                     "E074",
-                    format!("cannot read the audience file `{}`: {e}", audience.file),
+                    format!("the audience file: {e}"),
                 )
                 .with_help("the path is relative to this distribution file"),
             );
@@ -976,12 +974,10 @@ fn check_audience(
                 "E075",
                 format!("the audience file has no column `{column}`"),
             );
+            // Only a close match is named: a diagnostic never lists what another file holds.
             d.help = Some(match suggest(column, &header) {
-                Some(s) => format!(
-                    "did you mean `{s}`? the file's columns: {}",
-                    header.join(", ")
-                ),
-                None => format!("the file's columns: {}", header.join(", ")),
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "name a column of the file's header row".to_string(),
             });
             out.push(d);
         }

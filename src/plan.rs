@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -83,10 +83,22 @@ pub fn is_jsonl(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"))
 }
 
+/// The longest header (CSV) or first record (JSON Lines) `check` reads of an audience.
+const MAX_HEADER_BYTES: u64 = 1 << 16;
+
+/// The file a workspace names, opened through its confinement (see [`crate::fsutil`]).
+pub type Confined = std::io::Take<File>;
+
 /// The column names of an audience file, reading only its header (CSV) or first record
-/// (JSON Lines), so that checking a large audience stays instant.
-pub fn audience_header(path: &Path) -> Result<Vec<String>, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
+/// (JSON Lines) and never more than 64 KiB of it, so that checking a large audience stays
+/// instant and a file with no line ends cannot fill the memory.
+pub fn audience_header(dir: &Path, file: &str) -> Result<Vec<String>, String> {
+    let path = dir.join(file);
+    let path = path.as_path();
+    let file = crate::fsutil::Confined::workspace(crate::workspace::root_of(dir))
+        .open_in(dir, file, crate::fsutil::MAX_DATA_BYTES)
+        .map_err(|e| e.to_string())?;
+    let file = file.into_inner().take(MAX_HEADER_BYTES);
     if is_jsonl(path) {
         let mut first = String::new();
         BufReader::new(file)
@@ -263,12 +275,12 @@ pub struct AudienceReader {
 
 enum Records {
     Csv {
-        reader: csv::Reader<File>,
+        reader: csv::Reader<Confined>,
         header: Vec<String>,
         record: csv::StringRecord,
     },
     Jsonl {
-        lines: BufReader<File>,
+        lines: BufReader<Confined>,
         buffer: String,
         line: u64,
     },
@@ -285,7 +297,10 @@ impl AudienceReader {
             path: path.clone(),
             message,
         };
-        let file = File::open(&path).map_err(|e| file_error(e.to_string()))?;
+        let root = crate::workspace::root_of(target.dir);
+        let file = crate::fsutil::Confined::workspace(root)
+            .open_in(target.dir, &audience.file, crate::fsutil::MAX_DATA_BYTES)
+            .map_err(|e| file_error(e.to_string()))?;
         let source = if is_jsonl(&path) {
             Records::Jsonl {
                 lines: BufReader::new(file),
@@ -758,7 +773,9 @@ pub fn suppression_list(ws: &Workspace, key: &Key) -> Result<HashSet<String>, Pl
             path: path.clone(),
             message,
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| error(e.to_string()))?;
+        let text = crate::fsutil::Confined::workspace(&ws.root)
+            .read_in(&ws.root, file, crate::fsutil::MAX_DATA_BYTES)
+            .map_err(|e| error(e.to_string()))?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)

@@ -31,6 +31,12 @@ pub enum ReportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A results folder resolves outside the workspace (a symlink).
+    #[error(
+        "{} is outside the workspace (a symlinked folder); results are written only inside it",
+        .0.display()
+    )]
+    Outside(PathBuf),
     /// A `--since` value is neither a date nor a time.
     #[error("--since `{0}`: expected a date such as 2026-11-01 or an RFC 3339 time")]
     Since(String),
@@ -174,6 +180,7 @@ pub fn report(
         let files = render(workspace, &summary);
         for stale in stale_charts(&files) {
             if !check {
+                ensure_inside(&workspace.root, stale.parent().unwrap_or(&stale), &stale)?;
                 std::fs::remove_file(&stale).map_err(|source| ReportError::Write {
                     path: stale.clone(),
                     source,
@@ -187,7 +194,7 @@ pub fn report(
                 continue;
             }
             if !check {
-                write(&file)?;
+                write(&workspace.root, &file)?;
             }
             changed.push(file.path);
         }
@@ -271,15 +278,26 @@ pub fn survey_named<'a>(workspace: &'a Workspace, id: &str) -> Result<&'a Survey
         .ok_or_else(|| ReportError::UnknownSurvey(id.to_string()))
 }
 
-fn write(file: &ResultFile) -> Result<(), ReportError> {
+/// Writes one result file, only inside the workspace: a survey or results folder that is
+/// a symlink to elsewhere would otherwise have `report` write outside the repository.
+fn write(root: &Path, file: &ResultFile) -> Result<(), ReportError> {
     let wrap = |source| ReportError::Write {
         path: file.path.clone(),
         source,
     };
     if let Some(parent) = file.path.parent() {
         std::fs::create_dir_all(parent).map_err(wrap)?;
+        ensure_inside(root, parent, &file.path)?;
     }
     crate::fsutil::write_atomic(&file.path, &file.bytes).map_err(wrap)
+}
+
+/// Refuses to touch `path` when its folder `dir` resolves outside the workspace.
+fn ensure_inside(root: &Path, dir: &Path, path: &Path) -> Result<(), ReportError> {
+    match (dir.canonicalize(), root.canonicalize()) {
+        (Ok(dir), Ok(root)) if dir.starts_with(&root) => Ok(()),
+        _ => Err(ReportError::Outside(path.to_path_buf())),
+    }
 }
 
 fn version_markdown(

@@ -2,6 +2,7 @@
 //! `surveys/<id>/distribution.yaml`, each kept with its source and span map so that any
 //! later step can point at a node.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::diag::Diagnostic;
+use crate::fsutil::{Confined, FileError};
 use crate::load::{self, LoadError, Source, SpanMap};
 use crate::model::{Distribution, Settings, Survey};
 use crate::schema::SchemaKind;
@@ -51,22 +53,39 @@ impl Document {
         })
     }
 
-    /// Reads and parses a file.
-    pub fn read(path: &Path) -> Result<Self, Box<Diagnostic>> {
+    /// Reads and parses a file, which must resolve inside `confined`'s folders, be a
+    /// regular file and be at most [`load::MAX_FILE_BYTES`] long.
+    pub fn read(path: &Path, confined: &Confined) -> Result<Self, Box<Diagnostic>> {
         let name = display_path(path);
-        let bytes = std::fs::read(path).map_err(|e| {
-            Box::new(Diagnostic::file_error(
-                &name,
-                "E001",
-                format!("cannot read the file: {e}"),
-            ))
-        })?;
-        if bytes.len() > load::MAX_FILE_BYTES {
-            let e = LoadError::TooLarge { size: bytes.len() };
-            return Err(Box::new(
-                Diagnostic::file_error(&name, "E003", e.to_string())
+        // One byte over the limit is read, to tell a file at the limit from a longer one.
+        let limit = load::MAX_FILE_BYTES as u64 + 1;
+        let mut bytes = Vec::new();
+        let read = confined.open(path, limit).and_then(|mut file| {
+            file.read_to_end(&mut bytes)
+                .map_err(|source| FileError::Io {
+                    name: name.clone(),
+                    source,
+                })
+        });
+        let too_large = |message: String| {
+            Box::new(
+                Diagnostic::file_error(&name, "E003", message)
                     .with_help("survey files are small; is this the right file?"),
-            ));
+            )
+        };
+        match read {
+            Ok(_) if bytes.len() > load::MAX_FILE_BYTES => {
+                let e = LoadError::TooLarge { size: bytes.len() };
+                return Err(too_large(e.to_string()));
+            }
+            Ok(_) => {}
+            Err(e @ FileError::TooLarge { .. }) => return Err(too_large(e.to_string())),
+            Err(e) => {
+                return Err(Box::new(
+                    Diagnostic::file_error(&name, "E001", e.to_string())
+                        .with_help("canvass reads only regular files inside the workspace"),
+                ));
+            }
         }
         let text = String::from_utf8(bytes).map_err(|e| {
             Box::new(
@@ -213,8 +232,12 @@ impl Workspace {
         let mut settings = Settings::default();
         let mut settings_doc = None;
         if settings_path.exists()
-            && let Some(loaded) =
-                load_typed::<Settings>(&settings_path, SchemaKind::Workspace, &mut problems)
+            && let Some(loaded) = load_typed::<Settings>(
+                &settings_path,
+                SchemaKind::Workspace,
+                &Confined::definitions(root),
+                &mut problems,
+            )
         {
             settings = loaded.value;
             settings_doc = Some(loaded.doc);
@@ -272,9 +295,10 @@ pub fn load_entry(dir: PathBuf, problems: &mut Vec<Diagnostic>) -> SurveyEntry {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let confined = Confined::definitions(root_of(&dir));
     let survey_path = dir.join(SURVEY_FILE);
     let survey = if survey_path.exists() {
-        load_typed(&survey_path, SchemaKind::Survey, problems)
+        load_typed(&survey_path, SchemaKind::Survey, &confined, problems)
     } else {
         problems.push(
             Diagnostic::file_error(
@@ -289,7 +313,14 @@ pub fn load_entry(dir: PathBuf, problems: &mut Vec<Diagnostic>) -> SurveyEntry {
     let distribution_path = dir.join(DISTRIBUTION_FILE);
     let distribution = distribution_path
         .exists()
-        .then(|| load_typed(&distribution_path, SchemaKind::Distribution, problems))
+        .then(|| {
+            load_typed(
+                &distribution_path,
+                SchemaKind::Distribution,
+                &confined,
+                problems,
+            )
+        })
         .flatten();
     SurveyEntry {
         folder,
@@ -299,13 +330,23 @@ pub fn load_entry(dir: PathBuf, problems: &mut Vec<Diagnostic>) -> SurveyEntry {
     }
 }
 
+/// The workspace root a survey folder (`<root>/surveys/<id>`) belongs to, which the files
+/// its rules name are confined to.
+pub fn root_of(survey_dir: &Path) -> &Path {
+    survey_dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+}
+
 /// Reads, parses, validates and deserializes one file, adding its problems to `problems`.
 pub fn load_typed<T: DeserializeOwned>(
     path: &Path,
     kind: SchemaKind,
+    confined: &Confined,
     problems: &mut Vec<Diagnostic>,
 ) -> Option<Loaded<T>> {
-    let doc = match Document::read(path) {
+    let doc = match Document::read(path, confined) {
         Ok(doc) => doc,
         Err(d) => {
             problems.push(*d);

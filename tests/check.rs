@@ -2,6 +2,8 @@
 //! `tests/fixtures/check/`, each run through the real binary with `--format json` and
 //! compared with the diagnostics it must give — no more, no fewer.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -364,19 +366,13 @@ fixture!(
     e074_audience_missing,
     1,
     [
-        (
-            "canvass.yaml",
-            1,
-            15,
-            "E074",
-            "the suppression file `gone.csv` does not exist"
-        ),
+        ("canvass.yaml", 1, 15, "E074", "cannot read `gone.csv`"),
         (
             RULES,
             6,
             13,
             "E074",
-            "cannot read the audience file `../../audiences/nobody.csv`"
+            "the audience file: cannot read `../../audiences/nobody.csv`"
         ),
     ]
 );
@@ -613,4 +609,162 @@ fn human_output_snapshots() {
         );
         insta::assert_snapshot!(name, text);
     }
+}
+
+/// A copy of the `good` fixture whose rule's audience is `audience`, in a folder of its own.
+fn workspace_with_audience(audience: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    common::copy_dir(&fixture("good"), &root);
+    let rules = root.join("surveys/s/distribution.yaml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(
+        &rules,
+        text.replace("../../audiences/people.csv", &format!("\"{audience}\"")),
+    )
+    .unwrap();
+    (dir, root)
+}
+
+/// Every output format of `check` in `root`, with a secret in the environment.
+fn all_outputs(root: &Path, env: &[(&str, &str)]) -> String {
+    let mut all = String::new();
+    for format in ["human", "json", "github"] {
+        let output = canvass()
+            .current_dir(root)
+            .envs(env.iter().copied())
+            .env("CANVASS_KEY", SECRET)
+            .args(["check", "--format", format])
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        all.push_str(&String::from_utf8_lossy(&output.stdout));
+        all.push_str(&String::from_utf8_lossy(&output.stderr));
+    }
+    all
+}
+
+const SECRET: &str = "c2VjcmV0LWZvci1ub2JvZHktZWxzZQ==";
+
+/// A pull request can edit the rules CI checks: no path in them may reach the job's
+/// secrets, and none is quoted in any output format.
+#[test]
+fn files_outside_the_workspace_are_refused_and_never_quoted() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret_file = outside.path().join("secrets.csv");
+    std::fs::write(&secret_file, format!("{SECRET},email\n")).unwrap();
+    let absolute = secret_file.to_string_lossy().into_owned();
+    for audience in [
+        "/proc/self/environ",
+        "../../../../../../../../etc/passwd",
+        absolute.as_str(),
+    ] {
+        let (_dir, root) = workspace_with_audience(audience);
+        let out = all_outputs(&root, &[]);
+        assert!(
+            !out.contains(SECRET),
+            "{audience}: the secret is printed:\n{out}"
+        );
+        assert!(
+            !out.contains("root:x:0"),
+            "{audience}: /etc/passwd is printed"
+        );
+        assert!(
+            out.contains("E074") && out.contains("outside the workspace"),
+            "{out}"
+        );
+    }
+    let (_dir, root) = workspace_with_audience("../../audiences/link.csv");
+    std::os::unix::fs::symlink(&secret_file, root.join("audiences/link.csv")).unwrap();
+    assert!(!all_outputs(&root, &[]).contains(SECRET));
+
+    let (_dir, root) = workspace_with_audience("../../audiences/people.csv");
+    std::fs::remove_file(root.join("surveys/s/survey.yaml")).unwrap();
+    std::os::unix::fs::symlink(&secret_file, root.join("surveys/s/survey.yaml")).unwrap();
+    let out = all_outputs(&root, &[]);
+    assert!(
+        !out.contains(SECRET),
+        "a symlinked survey.yaml is quoted:\n{out}"
+    );
+    assert!(out.contains("E001"), "{out}");
+}
+
+/// Audiences with personal data live outside the repository; the folder that holds them
+/// is allowed by the environment, which a pull request cannot set.
+#[test]
+fn the_data_folder_allows_an_audience_outside() {
+    let data = tempfile::tempdir().unwrap();
+    let people = data.path().join("people.csv");
+    std::fs::copy(fixture("good/audiences/people.csv"), &people).unwrap();
+    let (_dir, root) = workspace_with_audience(&people.to_string_lossy());
+    let data_dir = data.path().to_string_lossy().into_owned();
+    let (code, found) = check_json_env(&root, &[("CANVASS_DATA_DIR", &data_dir)]);
+    assert_eq!((code, summary(&found)), (0, String::new()));
+    let (code, _) = check_json_env(&root, &[]);
+    assert_eq!(code, 1, "without the setting the file is outside");
+}
+
+fn check_json_env(dir: &Path, env: &[(&str, &str)]) -> (i32, Vec<Value>) {
+    let output = canvass()
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .args(["check", "--format", "json"])
+        .output()
+        .unwrap();
+    let diagnostics = serde_json::from_slice(&output.stdout).unwrap();
+    (output.status.code().unwrap(), diagnostics)
+}
+
+/// Devices, pipes and huge files are refused at once, without reading them.
+#[test]
+fn devices_pipes_and_huge_files_end_quickly() {
+    let (_dir, root) = workspace_with_audience("../../audiences/zero.csv");
+    std::os::unix::fs::symlink("/dev/zero", root.join("audiences/zero.csv")).unwrap();
+    let data_dir = "/dev";
+    let out = all_outputs(&root, &[("CANVASS_DATA_DIR", data_dir)]);
+    assert!(out.contains("not a regular file"), "{out}");
+
+    let (_dir, root) = workspace_with_audience("../../audiences/pipe.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("audiences/pipe.csv"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert!(all_outputs(&root, &[]).contains("not a regular file"));
+
+    let (_dir, root) = workspace_with_audience("../../audiences/people.csv");
+    let survey = std::fs::File::options()
+        .write(true)
+        .open(root.join("surveys/s/survey.yaml"))
+        .unwrap();
+    survey.set_len(200 << 20).unwrap();
+    let started = std::time::Instant::now();
+    let out = all_outputs(&root, &[]);
+    assert!(
+        out.contains("E003") && out.contains("over the limit"),
+        "{out}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// A template override that loops without end stops with a diagnostic.
+#[test]
+fn a_template_that_never_ends_is_stopped() {
+    let (_dir, root) = workspace_with_audience("../../audiences/people.csv");
+    std::fs::create_dir_all(root.join("templates")).unwrap();
+    std::fs::write(
+        root.join("templates/email.txt"),
+        "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (code, found) = check_json(&root, &[]);
+    assert_eq!(code, 1);
+    assert!(summary(&found).contains("E085"), "{}", summary(&found));
+    assert!(
+        summary(&found).contains("out of fuel"),
+        "{}",
+        summary(&found)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }

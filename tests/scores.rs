@@ -463,3 +463,27 @@ fn comments_are_read_in_the_terminal_never_committed() {
     let markdown = String::from_utf8(read(&root.join("surveys/nps/results/summary.md"))).unwrap();
     assert!(!markdown.contains("Faster") && markdown.contains("canvass comments nps"));
 }
+
+/// A results folder symlinked out of the workspace is never written through.
+#[test]
+fn report_writes_only_inside_the_workspace() {
+    let (dir, root) = acme();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let results = root.join("surveys/nps/results");
+    std::fs::remove_dir_all(&results).unwrap();
+    std::fs::write(elsewhere.join("v1-nps-trend.svg"), "theirs").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &results).unwrap();
+    import(&root, &root.join("answers/nps.csv"), "nps").success();
+    canvass(&root)
+        .args(["report", "nps"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("outside the workspace"));
+    let left: Vec<_> = std::fs::read_dir(&elsewhere).unwrap().collect();
+    assert_eq!(left.len(), 1, "nothing written or removed there");
+    assert_eq!(
+        std::fs::read(elsewhere.join("v1-nps-trend.svg")).unwrap(),
+        b"theirs"
+    );
+}

@@ -55,12 +55,12 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// A template override could not be read.
-    #[error("cannot read the template {}: {source}", path.display())]
+    #[error("template override {}: {source}", path.display())]
     Read {
         /// The override's path.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause: unreadable, or not a regular file inside the workspace.
+        source: crate::fsutil::FileError,
     },
     /// A template does not compile or failed while rendering.
     #[error("the template {name} failed: {source:#}")]
@@ -139,6 +139,12 @@ impl Default for Renderer {
     }
 }
 
+/// The most template instructions one render may run: a built-in e-mail takes a few
+/// thousand, so a million leaves room for any real override while a template that loops
+/// without end (a pull request can add one, and CI renders it in `check`) stops with an
+/// error instead of hanging the job.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
 impl Renderer {
     /// Only the built-in templates.
     pub fn builtin() -> Renderer {
@@ -148,6 +154,7 @@ impl Renderer {
         env.set_lstrip_blocks(true);
         env.set_keep_trailing_newline(true);
         env.set_formatter(html_formatter);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .expect("the built-in templates compile");
@@ -163,7 +170,7 @@ impl Renderer {
     pub fn new(workspace_root: &Path) -> Result<Renderer, RenderError> {
         let mut renderer = Renderer::builtin();
         for (name, path) in overrides::override_files(workspace_root) {
-            let source = std::fs::read_to_string(&path)
+            let source = overrides::read_override(workspace_root, &path)
                 .map_err(|source| RenderError::Read { path, source })?;
             renderer.set_template(name, source)?;
         }

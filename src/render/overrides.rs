@@ -24,6 +24,18 @@ pub fn override_files(root: &Path) -> Vec<(&'static str, PathBuf)> {
         .collect()
 }
 
+/// An override's text, read only when it is a regular file inside the workspace (a
+/// pull request may add `templates/email.html` as a symlink to a secret) and at most as
+/// long as any file canvass loads.
+pub fn read_override(root: &Path, path: &Path) -> Result<String, crate::fsutil::FileError> {
+    let name = path.strip_prefix(root).unwrap_or(path).to_string_lossy();
+    crate::fsutil::Confined::definitions(root).read_in(
+        root,
+        &name,
+        crate::load::MAX_FILE_BYTES as u64,
+    )
+}
+
 /// How many overrides the workspace has, for `canvass check`'s file count.
 pub fn override_count(root: &Path) -> usize {
     override_files(root).len()
@@ -35,7 +47,7 @@ pub fn override_count(root: &Path) -> usize {
 pub fn check_overrides(root: &Path) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = override_files(root)
         .into_iter()
-        .filter_map(|(name, path)| check_override(name, &path))
+        .filter_map(|(name, path)| check_override(root, name, &path))
         .collect();
     let Ok(entries) = std::fs::read_dir(root.join(super::TEMPLATES_DIR)) else {
         return out;
@@ -60,9 +72,9 @@ pub fn check_overrides(root: &Path) -> Vec<Diagnostic> {
     out
 }
 
-fn check_override(name: &'static str, path: &Path) -> Option<Diagnostic> {
+fn check_override(root: &Path, name: &'static str, path: &Path) -> Option<Diagnostic> {
     let display = display_path(path);
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_override(root, path) {
         Ok(text) => text,
         Err(e) => {
             return Some(Diagnostic::file_error(
@@ -103,8 +115,16 @@ fn template_diagnostic(source: &Arc<Source>, error: &minijinja::Error) -> Diagno
         Some(detail) => format!("{}: {detail}", error.kind()),
         None => error.kind().to_string(),
     };
-    Diagnostic::error(source, span, "E085", format!("template error: {message}"))
-        .with_help("templates are minijinja (Jinja2) syntax; see the built-in ones in the docs")
+    let help = if error.kind() == minijinja::ErrorKind::OutOfFuel {
+        format!(
+            "one render may run at most {} template instructions; a loop here never ends or is \
+             far too large",
+            super::TEMPLATE_FUEL
+        )
+    } else {
+        "templates are minijinja (Jinja2) syntax; see the built-in ones in the docs".to_string()
+    };
+    Diagnostic::error(source, span, "E085", format!("template error: {message}")).with_help(help)
 }
 
 /// Renders every format once with the sample survey and recipient.

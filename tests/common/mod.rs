@@ -86,7 +86,8 @@ pub fn copy_example(dir: &Path) {
     copy_dir(&example_root(), dir);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies a folder recursively, leaving out any `.canvass` state folder.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
