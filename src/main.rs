@@ -748,6 +748,7 @@ fn reply_words(reply: &Reply) -> String {
     match reply {
         Reply::Accepted(words) => format!("accepted: {words}"),
         Reply::Transient(words) => format!("refused for now: {words}"),
+        Reply::Unknown(words) => format!("outcome unknown: {words}"),
         Reply::Permanent { reply, .. } => format!("refused: {reply}"),
     }
 }
@@ -766,9 +767,11 @@ fn send_command(
             .planner(*target, &setup.store, options.now)
             .map_err(|e| e.to_string())?;
         let summary = plan::plan(&planner).map_err(|e| e.to_string())?;
-        total += options
-            .limit
-            .map_or(summary.due(), |l| l.min(summary.due()));
+        // With --resend-unknown the messages of unknown outcome are due too, even when
+        // nothing else is.
+        let unknown = summary.skipped.get(&plan::Skip::OutcomeUnknown).copied();
+        let due = summary.due() + unknown.filter(|_| options.resend_unknown).unwrap_or(0);
+        total += options.limit.map_or(due, |l| l.min(due));
         print_plan(&summary);
     }
     let destination = match &setup.outbox {
@@ -848,8 +851,9 @@ fn print_report(rule: &str, report: &RuleReport, dry_run: bool) {
     );
     if report.unknown > 0 {
         println!(
-            "  {} message{} of an interrupted run may or may not have gone out (outcome unknown); \
-             they are not sent again unless you pass --resend-unknown",
+            "  {} message{} may or may not have gone out (outcome unknown: an interrupted run, \
+             or a connection lost after the message was handed over); they are not sent again \
+             unless you pass --resend-unknown",
             report.unknown,
             plural(report.unknown)
         );

@@ -114,6 +114,9 @@ pub enum Reply {
     Accepted(String),
     /// Refused for now (4xx, or the connection failed): worth retrying.
     Transient(String),
+    /// Handed over with no reply (the connection was lost or timed out after the final
+    /// `.`): it may have been delivered, so it is never sent again in the run.
+    Unknown(String),
     /// Refused for good (5xx); `bounced` when the address itself does not exist.
     Permanent {
         /// The server's words.
@@ -987,6 +990,10 @@ impl Run<'_> {
                     reply: words.clone(),
                 });
                 (Status::Retrying, words)
+            }
+            Reply::Unknown(words) => {
+                self.report.unknown += 1;
+                (Status::Unknown, words)
             }
             Reply::Permanent { reply, bounced } => {
                 if bounced && !self.options.dry_run {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use tokio::net::TcpStream;
 
 use super::{Reply, SMTP_TIMEOUT, SendError, classify_smtp_error, smtp_words};
@@ -72,21 +73,31 @@ impl Pool {
                     Err(reply) => return reply,
                 },
             };
-            let result = timed(async {
-                connection
-                    .send(envelope, raw)
-                    .await
-                    .map_err(|e| classify_smtp_error(&e))
-            })
-            .await;
-            if !connection.has_broken() {
-                self.give_back(connection);
+            // Up to DATA's 354 nothing has been handed over: a failure is retried as
+            // usual. A connection whose step failed or timed out is never pooled again,
+            // since its next reply could belong to this message.
+            if let Err(reply) = timed(begin_data(&mut connection, envelope, raw)).await {
+                return reply;
             }
+            let result = tokio::time::timeout(SMTP_TIMEOUT, connection.message(raw)).await;
             match result {
-                Ok(response) => {
+                Ok(Ok(response)) => {
+                    self.give_back(connection);
                     Reply::Accepted(smtp_words(response.code().to_string(), response.message()))
                 }
-                Err(reply) => reply,
+                // The server answered the final `.` with a refusal: it did not take it.
+                Ok(Err(e)) if e.is_transient() || e.is_permanent() => classify_smtp_error(&e),
+                // The message went out, and no answer came back: it may have been taken,
+                // so it must not be sent again in this run.
+                Ok(Err(e)) => Reply::Unknown(format!(
+                    "the connection failed after the message was handed over ({e}); it may \
+                     have been delivered"
+                )),
+                Err(_) => Reply::Unknown(format!(
+                    "the SMTP server did not answer the message within {} s; it may have \
+                     been delivered",
+                    SMTP_TIMEOUT.as_secs()
+                )),
             }
         })
     }
@@ -130,6 +141,57 @@ impl Drop for Pool {
             }
         });
     }
+}
+
+/// MAIL FROM, RCPT TO and DATA, as lettre's `send` does them, up to the server's `354`;
+/// the message itself then goes with [`AsyncSmtpConnection::message`], so that a failure
+/// before it can be told from one after it.
+async fn begin_data(
+    connection: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    raw: &[u8],
+) -> Result<(), Reply> {
+    let refused = |why: &str| Reply::Permanent {
+        reply: why.to_string(),
+        bounced: false,
+    };
+    let mut options = Vec::new();
+    let addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.map(ToString::to_string).any(|a| !a.is_ascii()) {
+        if !connection
+            .server_info()
+            .supports_feature(Extension::SmtpUtfEight)
+        {
+            return Err(refused(
+                "the address is not ASCII and the server lacks SMTPUTF8",
+            ));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !raw.is_ascii() {
+        if !connection
+            .server_info()
+            .supports_feature(Extension::EightBitMime)
+        {
+            return Err(refused(
+                "the message is 8-bit and the server lacks 8BITMIME",
+            ));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let smtp = |e: lettre::transport::smtp::Error| classify_smtp_error(&e);
+    connection
+        .command(Mail::new(envelope.from().cloned(), options))
+        .await
+        .map_err(smtp)?;
+    for to in envelope.to() {
+        connection
+            .command(Rcpt::new(to.clone(), Vec::new()))
+            .await
+            .map_err(smtp)?;
+    }
+    connection.command(Data).await.map_err(smtp)?;
+    Ok(())
 }
 
 /// Runs one SMTP step with the timeout, a timeout being transient.

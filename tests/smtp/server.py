@@ -6,6 +6,7 @@ in an `X-Envelope-To` header on top) and can misbehave for chosen recipients:
   --temp ADDR   answer `451` to RCPT TO the first two times, then accept
   --perm ADDR   answer `550 5.1.1` to RCPT TO, always
   --drop ADDR   close the connection in DATA (no reply) the first time, then accept
+  --store-drop ADDR   store the message, then close the connection before replying
 
 It prints the port it listens on, then serves until killed.
 """
@@ -20,11 +21,12 @@ from aiosmtpd.smtp import SMTP
 
 
 class Handler:
-    def __init__(self, folder, temp, perm, drop):
+    def __init__(self, folder, temp, perm, drop, store_drop):
         self.folder = folder
         self.temp = set(a.lower() for a in temp)
         self.perm = set(a.lower() for a in perm)
         self.drop = set(a.lower() for a in drop)
+        self.store_drop = set(a.lower() for a in store_drop)
         self.tries = collections.Counter()
         self.count = 0
 
@@ -57,6 +59,9 @@ class Handler:
         with open(path + ".tmp", "wb") as f:
             f.write(header.encode("ascii") + content)
         os.replace(path + ".tmp", path)
+        if any(a.lower() in self.store_drop for a in envelope.rcpt_tos):
+            server.transport.abort()
+            return "421 closing"
         return "250 2.0.0 Queued as %d" % self.count
 
 
@@ -66,9 +71,10 @@ async def main():
     parser.add_argument("--temp", action="append", default=[])
     parser.add_argument("--perm", action="append", default=[])
     parser.add_argument("--drop", action="append", default=[])
+    parser.add_argument("--store-drop", action="append", default=[])
     args = parser.parse_args()
     os.makedirs(args.folder, exist_ok=True)
-    handler = Handler(args.folder, args.temp, args.perm, args.drop)
+    handler = Handler(args.folder, args.temp, args.perm, args.drop, args.store_drop)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, decode_data=False, enable_SMTPUTF8=True, data_size_limit=None),
