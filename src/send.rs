@@ -780,6 +780,7 @@ impl<'a> Composer<'a> {
             recipient: job.due.recipient.clone(),
             delivery: job.id.clone(),
             expires: self.expires,
+            kind: crate::token::TokenKind::Delivery,
         });
         let recipient = Recipient {
             address: job.person.address.clone(),

@@ -165,6 +165,16 @@ pub fn generate() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// What a token is for: each route takes one kind only, so a session handed out on the
+/// open link (to anyone who asks) can never pass for a personal link, nor unsubscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A personal link in a message: one delivery's form, one-click answers, unsubscribe.
+    Delivery,
+    /// An anonymous session of the open link, good for one answer.
+    OpenSession,
+}
+
 /// What a response link vouches for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
@@ -180,22 +190,33 @@ pub struct Claims {
     pub delivery: String,
     /// Expiry, Unix seconds.
     pub expires: i64,
+    /// What the token is for.
+    pub kind: TokenKind,
 }
 
 impl Claims {
+    /// Delivery tokens keep the first format (`1|…`), so links already sent stay valid;
+    /// open sessions are `o1|…`.
     fn encode(&self) -> String {
+        let tag = match self.kind {
+            TokenKind::Delivery => "1",
+            TokenKind::OpenSession => "o1",
+        };
         format!(
-            "1|{}|{}|{}|{}|{}|{}",
+            "{tag}|{}|{}|{}|{}|{}|{}",
             self.survey, self.version, self.rule, self.recipient, self.delivery, self.expires
         )
     }
 
     fn decode(text: &str) -> Option<Claims> {
         let mut parts = text.split('|');
-        if parts.next()? != "1" {
-            return None;
-        }
-        let claims = Claims {
+        let kind = match parts.next()? {
+            "1" => TokenKind::Delivery,
+            "o1" => TokenKind::OpenSession,
+            _ => return None,
+        };
+        let mut claims = Claims {
+            kind,
             survey: parts.next()?.to_string(),
             version: parts.next()?.parse().ok()?,
             rule: parts.next()?.to_string(),
@@ -203,6 +224,10 @@ impl Claims {
             delivery: parts.next()?.to_string(),
             expires: parts.next()?.parse().ok()?,
         };
+        // Open sessions issued before kinds existed: the `open` rule with no recipient.
+        if claims.rule == "open" && claims.recipient.is_empty() {
+            claims.kind = TokenKind::OpenSession;
+        }
         parts.next().is_none().then_some(claims)
     }
 }
@@ -223,6 +248,7 @@ mod tests {
             recipient: "abc".into(),
             delivery: "d1".into(),
             expires: 1_000,
+            kind: TokenKind::Delivery,
         }
     }
 
@@ -235,6 +261,34 @@ mod tests {
             k.verify(&token, 1_000),
             Err(TokenError::Expired(_))
         ));
+    }
+
+    #[test]
+    fn the_kind_is_signed_and_old_open_sessions_are_recognised() {
+        let k = key();
+        let open = Claims {
+            kind: TokenKind::OpenSession,
+            rule: "open".into(),
+            recipient: String::new(),
+            ..claims()
+        };
+        assert_eq!(
+            k.verify(&k.sign(&open), 0).unwrap().kind,
+            TokenKind::OpenSession
+        );
+        assert_eq!(
+            k.verify(&k.sign(&claims()), 0).unwrap().kind,
+            TokenKind::Delivery
+        );
+        let legacy = Claims {
+            kind: TokenKind::Delivery,
+            ..open
+        };
+        assert_eq!(
+            k.verify(&k.sign(&legacy), 0).unwrap().kind,
+            TokenKind::OpenSession,
+            "a session minted as `1|…|open||open-…` before kinds existed"
+        );
     }
 
     #[test]

@@ -216,15 +216,7 @@ async fn an_older_version_never_served_here_is_checked_against_the_current_one()
 async fn the_open_link_takes_anonymous_answers_drops_bots_and_limits_clients() {
     let ws = workspace(1);
     let server = Server::start(ws.path());
-    let page = get(server.addr, "/o/fb").await;
-    assert_eq!(page.status, 200);
-    let session = page
-        .body
-        .split("name=\"_session\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a session field")
-        .to_string();
+    let session = open_session(server.addr).await;
     let bot = post(
         server.addr,
         "/o/fb",
@@ -262,6 +254,18 @@ async fn the_open_link_takes_anonymous_answers_drops_bots_and_limits_clients() {
         limited |= get(server.addr, "/o/fb").await.status == 429;
     }
     assert!(limited, "a client is rate-limited on the open link");
+}
+
+/// The session a fresh open-link page hands out.
+async fn open_session(addr: std::net::SocketAddr) -> String {
+    let page = get(addr, "/o/fb").await;
+    assert_eq!(page.status, 200);
+    page.body
+        .split("name=\"_session\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a session field")
+        .to_string()
 }
 
 fn session_key(session: &str) -> String {
@@ -331,4 +335,57 @@ async fn an_unsubscribed_person_is_suppressed_in_the_plan() {
     assert_eq!(done.status, 200);
     let after = plan();
     assert!(after.contains("suppressed"), "{after}");
+}
+
+/// A session handed out by the open link is not a personal link: refused on the form, the
+/// one-click answers and unsubscribe, with nothing stored.
+#[tokio::test]
+async fn open_link_sessions_are_refused_on_personal_routes() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let session = open_session(server.addr).await;
+    assert_eq!(get(server.addr, &format!("/s/{session}")).await.status, 403);
+    let form = post(server.addr, &format!("/s/{session}"), "score=9&solved=yes").await;
+    assert_eq!(form.status, 403);
+    let click = get(server.addr, &format!("/r/{session}?q=score&v=9")).await;
+    assert_eq!(click.status, 403);
+    let unsubscribe = post(server.addr, &format!("/u/{session}"), "").await;
+    assert_eq!(unsubscribe.status, 403);
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM responses"), 0);
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM suppressions"), 0);
+
+    let personal = token(1, "d-kind", 3600);
+    let as_session = post(
+        server.addr,
+        "/o/fb",
+        &format!("_session={personal}&score=9&solved=yes&website="),
+    )
+    .await;
+    assert_eq!(as_session.status, 403, "a personal link is no open session");
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM responses"), 0);
+}
+
+/// An expired open session takes no ballot (a harvested session cannot be replayed).
+#[tokio::test]
+async fn an_expired_open_session_is_refused() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let key = canvass::token::Key::from_base64(collector::KEY).unwrap();
+    let expired = key.sign(&canvass::token::Claims {
+        survey: "fb".into(),
+        version: 1,
+        rule: "open".into(),
+        recipient: String::new(),
+        delivery: "open-0123".into(),
+        expires: jiff::Timestamp::now().as_second() - 10,
+        kind: canvass::token::TokenKind::OpenSession,
+    });
+    let reply = post(
+        server.addr,
+        "/o/fb",
+        &format!("_session={expired}&score=9&solved=yes&website="),
+    )
+    .await;
+    assert_eq!(reply.status, 410);
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM responses"), 0);
 }

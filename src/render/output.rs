@@ -282,5 +282,6 @@ fn sign(key: &Key, survey: &Survey, rule: Option<&Rule>, recipient: &Recipient) 
         recipient: key.recipient(&recipient.address),
         delivery: "preview".into(),
         expires: now + lifetime,
+        kind: crate::token::TokenKind::Delivery,
     })
 }

@@ -18,7 +18,7 @@ use super::{App, ClientAddr, MAX_BODY, REQUEST_TIMEOUT, Served};
 use crate::answer::{Answers, FieldError, is_complete, validate_response};
 use crate::render::{PageTarget, RenderError};
 use crate::store::{LinkFetch, NewResponse, Segments, Write};
-use crate::token::{Claims, TokenError};
+use crate::token::{Claims, TokenError, TokenKind};
 
 /// How long an open-link session stays valid.
 const OPEN_SESSION_SECS: i64 = 7 * 24 * 3600;
@@ -277,9 +277,11 @@ async fn open_submit(
     };
     let session = field(SESSION_FIELD).unwrap_or_default();
     let claims = match app.0.key.verify(&session, now()) {
-        Ok(claims) => claims,
-        Err(TokenError::Expired(claims)) => *claims,
-        Err(_) => return app.refused(Refused::Forged),
+        Ok(claims) if claims.kind == TokenKind::OpenSession => claims,
+        Err(TokenError::Expired(claims)) if claims.kind == TokenKind::OpenSession => {
+            return app.refused(Refused::Expired(claims.expires));
+        }
+        _ => return app.refused(Refused::Forged),
     };
     if claims.survey != id {
         return app.refused(Refused::Forged);
@@ -387,9 +389,11 @@ impl App {
     /// Verifies a personal link: 403 for a forged one, 410 for an expired one.
     fn link(&self, token: &str) -> Result<Link, Refused> {
         let claims = match self.0.key.verify(token, now()) {
-            Ok(claims) => claims,
-            Err(TokenError::Expired(claims)) => return Err(Refused::Expired(claims.expires)),
-            Err(_) => return Err(Refused::Forged),
+            Ok(claims) if claims.kind == TokenKind::Delivery => claims,
+            Err(TokenError::Expired(claims)) if claims.kind == TokenKind::Delivery => {
+                return Err(Refused::Expired(claims.expires));
+            }
+            _ => return Err(Refused::Forged),
         };
         let served = self
             .served(&claims.survey, claims.version)
@@ -416,11 +420,15 @@ impl App {
 
     /// The recipient key of an unsubscribe link; expiry does not matter here.
     fn recipient(&self, token: &str) -> Result<String, Refused> {
-        match self.0.key.verify(token, now()) {
-            Ok(claims) => Ok(claims.recipient),
-            Err(TokenError::Expired(claims)) => Ok(claims.recipient),
-            Err(_) => Err(Refused::Forged),
+        let claims = match self.0.key.verify(token, now()) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired(claims)) => *claims,
+            Err(_) => return Err(Refused::Forged),
+        };
+        if claims.kind != TokenKind::Delivery || claims.recipient.is_empty() {
+            return Err(Refused::Forged);
         }
+        Ok(claims.recipient)
     }
 
     /// The answers that count for a link as form values; provisional ones only if asked.
@@ -497,6 +505,7 @@ impl App {
             recipient: String::new(),
             delivery: format!("open-{}", hex::encode(id)),
             expires: now() + OPEN_SESSION_SECS,
+            kind: TokenKind::OpenSession,
         })
     }
 

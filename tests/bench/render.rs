@@ -58,6 +58,7 @@ fn main() {
                 recipient: key.recipient(&recipient.address),
                 delivery: format!("d{i}"),
                 expires: 1_900_000_000,
+                kind: canvass::token::TokenKind::Delivery,
             });
             (recipient, token)
         })

@@ -99,6 +99,7 @@ pub fn token_for(version: u32, delivery: &str, recipient: &str, expires_in: i64)
         recipient: recipient.into(),
         delivery: delivery.into(),
         expires: jiff::Timestamp::now().as_second() + expires_in,
+        kind: canvass::token::TokenKind::Delivery,
     })
 }
 

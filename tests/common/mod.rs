@@ -36,6 +36,7 @@ pub fn fixed_token(survey: &Survey) -> String {
         recipient: key.recipient("ana.novak@example.com"),
         delivery: "d1".into(),
         expires: 1_900_000_000,
+        kind: canvass::token::TokenKind::Delivery,
     })
 }
 
