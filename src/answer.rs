@@ -123,6 +123,25 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The answers of a response still being given (a one-click answer on top of the
+    /// earlier ones): every answer that parses and applies is kept, an unanswered
+    /// required question is no error, and what does not apply is dropped, so changing a
+    /// score keeps the comment and loses only the answers its new value makes moot.
+    pub fn partial<'r>(&self, raw: impl Fn(&str) -> Option<&'r str>) -> Validated {
+        let mut valid = Validated::default();
+        for (question, condition) in self.survey.questions.iter().zip(&self.conditions) {
+            let Some(text) = raw(&question.id).map(str::trim).filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            if !is_shown(condition.as_ref(), &valid.answers) {
+                valid.dropped.push(question.id.clone());
+            } else if let Ok(value) = question.parse_answer(text) {
+                valid.answers.insert(question.id.clone(), value);
+            }
+        }
+        valid
+    }
+
     /// Whether every required question that is shown has an answer.
     pub fn is_complete(&self, answers: &Answers) -> bool {
         self.survey
@@ -216,6 +235,24 @@ mod tests {
             ["score", "solved"]
         );
         assert_eq!(validate_response(&survey, &raw).unwrap(), valid.answers);
+    }
+
+    #[test]
+    fn a_partial_response_keeps_what_applies() {
+        let survey = survey();
+        let raw = raw(&[("score", "2"), ("why", "slow"), ("solved", "maybe")]);
+        let kept = Validator::new(&survey).partial(|id| raw.get(id).map(String::as_str));
+        assert_eq!(kept.answers.keys().collect::<Vec<_>>(), ["score", "why"]);
+        let raw = raw_with(&raw, "score", "5");
+        let kept = Validator::new(&survey).partial(|id| raw.get(id).map(String::as_str));
+        assert_eq!(kept.answers.keys().collect::<Vec<_>>(), ["score"]);
+        assert_eq!(kept.dropped, ["why"]);
+    }
+
+    fn raw_with(raw: &BTreeMap<String, String>, id: &str, value: &str) -> BTreeMap<String, String> {
+        let mut raw = raw.clone();
+        raw.insert(id.to_string(), value.to_string());
+        raw
     }
 
     #[test]

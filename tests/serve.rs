@@ -389,3 +389,38 @@ async fn an_expired_open_session_is_refused() {
     assert_eq!(reply.status, 410);
     assert_eq!(count(ws.path(), "SELECT count(*) FROM responses"), 0);
 }
+
+/// A one-click answer after a full form keeps the other answers, drops only those its
+/// new value makes moot, and a click on a question that does not apply stores nothing.
+#[tokio::test]
+async fn a_one_click_answer_merges_with_the_answers_given_before() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let link = token(1, "d-merge", 3600);
+    let full = post(
+        server.addr,
+        &format!("/s/{link}"),
+        "score=3&why=too+slow&solved=no",
+    )
+    .await;
+    assert_eq!(full.status, 200);
+    get(server.addr, &format!("/r/{link}?q=score&v=2")).await;
+    let confirm = post(server.addr, &format!("/r/{link}"), "q=score&v=2").await;
+    assert_eq!(confirm.status, 204);
+    let (answers, confirmed, _) = counted_answers(ws.path(), "d-merge");
+    assert_eq!(
+        (answers.as_str(), confirmed),
+        (r#"{"score":2,"solved":"no","why":"too slow"}"#, true)
+    );
+    let confirm = post(server.addr, &format!("/r/{link}"), "q=score&v=9").await;
+    assert_eq!(confirm.status, 204);
+    let (answers, _, _) = counted_answers(ws.path(), "d-merge");
+    assert_eq!(
+        answers, r#"{"score":9,"solved":"no"}"#,
+        "`why` is moot at 9"
+    );
+    let lone = post(server.addr, &format!("/r/{link}"), "q=why&v=sneaky").await;
+    assert_eq!(lone.status, 422);
+    let (answers, _, _) = counted_answers(ws.path(), "d-merge");
+    assert_eq!(answers, r#"{"score":9,"solved":"no"}"#);
+}

@@ -129,8 +129,11 @@ async fn one_click(
             .is_some_and(|q| q.parse_answer(v).is_ok())
     });
     let earlier = app.counted_raw(&link, true);
-    if let Some((question, value)) = &chosen {
-        let answers = validate_one(&link, question, value);
+    let merged = chosen.as_ref().and_then(|(question, value)| {
+        let answers = merged_answers(&link, app.counted_raw(&link, false), question, value);
+        answers.contains_key(question).then_some(answers)
+    });
+    if let (Some((question, value)), Some(answers)) = (&chosen, merged) {
         let fetch = Write::Fetch(LinkFetch {
             delivery: link.claims.delivery.clone(),
             question: Some(question.clone()),
@@ -167,20 +170,10 @@ async fn confirm(
     let Some((question, value)) = click.q.zip(click.v) else {
         return StatusCode::UNPROCESSABLE_ENTITY.into_response();
     };
-    let survey = &link.served.survey;
-    let mut raw = app.counted_raw(&link, false);
-    raw.insert(question.clone(), value.clone());
-    let answers = match validate_response(survey, &raw) {
-        Ok(answers) => answers,
-        Err(_)
-            if survey
-                .question(&question)
-                .is_some_and(|q| q.parse_answer(&value).is_ok()) =>
-        {
-            validate_one(&link, &question, &value)
-        }
-        Err(_) => return StatusCode::UNPROCESSABLE_ENTITY.into_response(),
-    };
+    let answers = merged_answers(&link, app.counted_raw(&link, false), &question, &value);
+    if !answers.contains_key(&question) {
+        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+    }
     match app
         .write(Write::Response(Box::new(
             app.response(&link, "oneclick", true, &answers),
@@ -601,15 +594,20 @@ impl App {
 }
 
 /// The answer of a single one-click question, typed (the link's value was checked).
-fn validate_one(link: &Link, question: &str, value: &str) -> Answers {
-    let parsed = link
-        .served
-        .survey
-        .question(question)
-        .and_then(|q| q.parse_answer(value).ok());
-    parsed
-        .map(|v| Answers::from([(question.to_string(), v)]))
-        .unwrap_or_default()
+/// A one-click answer on top of the answers that count for its delivery: the comment
+/// given before stays, the answers the new value makes moot go, and a click on a question
+/// that does not apply is no answer at all.
+fn merged_answers(
+    link: &Link,
+    mut raw: BTreeMap<String, String>,
+    question: &str,
+    value: &str,
+) -> Answers {
+    raw.insert(question.to_string(), value.to_string());
+    let validator = crate::answer::Validator::new(&link.served.survey);
+    validator
+        .partial(|id| raw.get(id).map(String::as_str))
+        .answers
 }
 
 /// The form fields that are answers: not the session, not the honeypot; the last value of
