@@ -680,11 +680,8 @@ fn segments_markdown(summary: &Summary, version: &VersionSummary) -> String {
         summary.min_n
     );
     for dimension in &version.segments {
-        let _ = write!(
-            md,
-            "#### {0}\n\n| {0} | Responses |",
-            markdown_text(&dimension.dimension)
-        );
+        let name = dimension_name(&dimension.dimension);
+        let _ = write!(md, "#### {0}\n\n| {0} | Responses |", markdown_text(&name));
         for metric in &version.metrics {
             let _ = write!(md, " {} |", markdown_text(&metric_name(metric)));
         }
@@ -693,7 +690,8 @@ fn segments_markdown(summary: &Summary, version: &VersionSummary) -> String {
         md.push('\n');
         for cell in &dimension.cells {
             let responses = cell.responses.map_or(hidden.clone(), |n| n.to_string());
-            let _ = write!(md, "| {} | {responses} |", markdown_text(&cell.value));
+            let value = segment_value(&dimension.dimension, &cell.value);
+            let _ = write!(md, "| {} | {responses} |", markdown_text(value));
             for (metric, result) in cell.metrics.iter().zip(&version.metrics) {
                 let text = match metric.suppressed {
                     Some(crate::score::Suppression::MinN) => hidden.clone(),
@@ -712,6 +710,30 @@ fn segments_markdown(summary: &Summary, version: &VersionSummary) -> String {
         md.push('\n');
     }
     md
+}
+
+/// A segment dimension as a heading: the fixed ones in words, a segment column as its
+/// audience names it.
+fn dimension_name(dimension: &str) -> String {
+    match dimension {
+        "locale" => "Language".to_string(),
+        "channel" => "Channel".to_string(),
+        "rule" => "Rule".to_string(),
+        column => column.to_string(),
+    }
+}
+
+/// A channel as people say it (`import` is "Imported"); other values as they are.
+fn segment_value<'a>(dimension: &str, value: &'a str) -> &'a str {
+    match (dimension, value) {
+        ("channel", "email") => "E-mail",
+        ("channel", "slack") => "Slack",
+        ("channel", "teams") => "Teams",
+        ("channel", "link") => "Open link",
+        ("channel", "print") => "Paper",
+        ("channel", "import") => "Imported",
+        _ => value,
+    }
 }
 
 fn response_rates_markdown(version: &VersionSummary) -> String {
