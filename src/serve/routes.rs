@@ -89,7 +89,13 @@ struct Link {
     segments: Segments,
 }
 
+/// `ok` only when the store answers and the writer's last commit succeeded: a server
+/// that cannot save answers (a full disk) must be taken out of rotation.
 async fn healthz(Shared(app): Shared<App>) -> Response {
+    if let Err(why) = app.0.writer.health() {
+        let body = format!("answers cannot be saved: {why}\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    }
     match app.read(|store| store.ping()) {
         Ok(()) => "ok\n".into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),

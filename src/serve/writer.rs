@@ -3,7 +3,7 @@
 //! commits them in one transaction. Each request waits for its own batch's commit, so a
 //! respondent is never told "thank you" for an answer that is not yet on disk.
 
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -29,16 +29,27 @@ struct Job {
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Why the last commit failed; `None` once one succeeds. `/healthz` reports it, so a
+    /// load balancer stops sending respondents to a server that cannot save (a full disk).
+    failing: Arc<Mutex<Option<String>>>,
 }
 
 impl Writer {
     /// Starts the writer thread over a store of its own.
     pub fn start(store: Store) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel();
+        let failing = Arc::new(Mutex::new(None));
+        let state = Arc::clone(&failing);
         std::thread::Builder::new()
             .name("canvass-writer".into())
-            .spawn(move || run(store, &queue))?;
-        Ok(Writer { jobs })
+            .spawn(move || run(store, &queue, &state))?;
+        Ok(Writer { jobs, failing })
+    }
+
+    /// Whether the last commit succeeded, or why it failed.
+    pub fn health(&self) -> Result<(), String> {
+        let failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        failing.clone().map_or(Ok(()), Err)
     }
 
     /// Writes durably: returns once the write's transaction has committed.
@@ -53,7 +64,7 @@ impl Writer {
     }
 }
 
-fn run(store: Store, queue: &mpsc::Receiver<Job>) {
+fn run(store: Store, queue: &mpsc::Receiver<Job>, failing: &Mutex<Option<String>>) {
     while let Ok(first) = queue.recv() {
         let batch = gather(first, queue);
         let (writes, waiters): (Vec<Write>, Vec<_>) =
@@ -61,6 +72,8 @@ fn run(store: Store, queue: &mpsc::Receiver<Job>) {
         let outcome = store
             .commit_writes(&writes)
             .map_err(|e| WriteError(e.to_string()));
+        *failing.lock().unwrap_or_else(|e| e.into_inner()) =
+            outcome.as_ref().err().map(|e| e.0.clone());
         for waiter in waiters {
             // A request whose client went away no longer waits; its write is committed.
             let _ = waiter.send(outcome.clone());
@@ -116,5 +129,31 @@ mod tests {
         }
         let store = Store::open_in(dir.path()).unwrap();
         assert_eq!(store.link_fetch_count().unwrap(), 500);
+        assert_eq!(writer.health(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_failing_commit_is_reported_until_one_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::start(Store::open_in(dir.path()).unwrap()).unwrap();
+        let fetch = || {
+            Write::Fetch(LinkFetch {
+                delivery: "d".into(),
+                question: None,
+                value: None,
+            })
+        };
+        let db = dir.path().join(crate::store::STATE_DB);
+        let other = rusqlite::Connection::open(&db).unwrap();
+        other
+            .execute_batch("ALTER TABLE link_fetches RENAME TO moved")
+            .unwrap();
+        assert!(writer.write(fetch()).await.is_err());
+        assert!(writer.health().is_err());
+        other
+            .execute_batch("ALTER TABLE moved RENAME TO link_fetches")
+            .unwrap();
+        writer.write(fetch()).await.unwrap();
+        assert_eq!(writer.health(), Ok(()));
     }
 }
