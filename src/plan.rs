@@ -551,6 +551,16 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// Where the cap's period starts for a message about to be recorded: the ledger
+    /// decides the cap again when it records the message, under its write lock, so that
+    /// a concurrent run of another rule cannot reach the same person in between.
+    pub fn cap_since(&self, due: &Due) -> Option<i64> {
+        let first = due.seq == 0 && due.retry_of.is_none();
+        self.cap
+            .filter(|_| first)
+            .map(|period| self.now.as_second() - period)
+    }
+
     /// The rule planned.
     pub fn target(&self) -> Target<'a> {
         self.target
@@ -623,7 +633,9 @@ impl<'a> Planner<'a> {
         };
         match last.status {
             Status::Retrying => return Ok(FollowUp::Retry(last)),
-            Status::Handing | Status::Unknown => return Ok(FollowUp::Skip(Skip::OutcomeUnknown)),
+            Status::Queued | Status::Handing | Status::Unknown => {
+                return Ok(FollowUp::Skip(Skip::OutcomeUnknown));
+            }
             Status::Failed | Status::Bounced => return Ok(FollowUp::Skip(Skip::Failed)),
             Status::Sent => {}
         }
@@ -824,6 +836,16 @@ impl PlanSummary {
     /// Messages due now.
     pub fn due(&self) -> u64 {
         self.first + self.reminders + self.retries
+    }
+
+    /// Turns a message counted due into one skipped for the cap: the ledger found, when
+    /// recording it, that a concurrent run had just reached the person.
+    pub fn recount_capped(&mut self, due: &Due) {
+        if let Some(n) = self.by_locale.get_mut(&due.locale) {
+            *n = n.saturating_sub(1);
+        }
+        self.first = self.first.saturating_sub(1);
+        *self.skipped.entry(Skip::Capped).or_default() += 1;
     }
 
     /// Adds one decision.

@@ -1,11 +1,12 @@
 //! Sending: the transports (SMTP, the local outbox, chat webhooks), the send loop with
 //! its ledger, retries and throttle, and test sends.
 //!
-//! The loop streams the plan: each batch of due messages is recorded `handing` in the
-//! ledger (with the outcomes of the batch before, in one durable commit), handed to the
-//! transport by a few workers sharing its connection pool, and settled in the next commit.
-//! A run killed anywhere leaves at most one batch `handing`, which the next run reports as
-//! unknown instead of sending again.
+//! The loop streams the plan: each batch of due messages is recorded `queued` in the
+//! ledger (one durable commit, which also decides the frequency cap), then handed to the
+//! transport by a few workers sharing its connection pool; each worker logs its message
+//! `handing` just before the transport call and its outcome just after. A run killed
+//! anywhere leaves at most one message `handing` per worker, which the next run reports
+//! as unknown instead of sending again; its `queued` messages simply go out then.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
@@ -29,7 +30,7 @@ use crate::model::{Channel, parse_duration};
 use crate::plan::{Decision, Due, Person, PlanError, PlanSummary, Planner, Target};
 use crate::render::view::SurveyView;
 use crate::render::{DEFAULT_BASE_URL, Delivery, EmailContext, Recipient, RenderError, Renderer};
-use crate::store::{Handing, Outcome, Status, Store, StoreError, SuppressionReason};
+use crate::store::{HandLog, Handing, Outcome, Status, Store, StoreError, SuppressionReason};
 use crate::token::{Claims, Key};
 use crate::workspace::Workspace;
 
@@ -124,6 +125,27 @@ pub enum Reply {
         /// Whether the mailbox is unknown (the person is then suppressed).
         bounced: bool,
     },
+}
+
+impl Reply {
+    /// What the ledger records for a delivery that got this reply.
+    fn outcome(&self, id: &str) -> Outcome {
+        let (status, words) = match self {
+            Reply::Accepted(words) => (Status::Sent, words),
+            Reply::Transient(words) => (Status::Retrying, words),
+            Reply::Unknown(words) => (Status::Unknown, words),
+            Reply::Permanent {
+                reply,
+                bounced: true,
+            } => (Status::Bounced, reply),
+            Reply::Permanent { reply, .. } => (Status::Failed, reply),
+        };
+        Outcome {
+            id: id.to_string(),
+            status,
+            reply: words.clone(),
+        }
+    }
 }
 
 /// Something that takes messages: an SMTP server, the outbox, a chat webhook.
@@ -570,6 +592,7 @@ struct Job {
     id: String,
     attempt: u32,
     ready_at: Instant,
+    cap_since: Option<i64>,
 }
 
 impl<'a> Sender<'a> {
@@ -638,7 +661,7 @@ impl<'a> Sender<'a> {
         let (survey, rule) = (&target.survey.id, &target.rule.id);
         let mut report = RuleReport::default();
         if !options.dry_run {
-            report.unknown = store.mark_unknown(survey, rule, options.now)?;
+            report.unknown = store.recover_interrupted(survey, rule, options.now)?;
             if options.resend_unknown {
                 store.retry_unknown(survey, rule, options.now)?;
             }
@@ -650,15 +673,20 @@ impl<'a> Sender<'a> {
             target.rule.throttle.as_ref().map(|t| t.per_minute),
             transport.is_remote(),
         );
+        let log = if options.dry_run {
+            None
+        } else {
+            Some(store.hand_log(options.now)?)
+        };
         let mut run = Run {
             store,
+            log: log.as_ref(),
             composer: &composer,
             transport: transport.as_ref(),
             options,
             progress,
             report: &mut report,
             retries: VecDeque::new(),
-            settled: Vec::new(),
             throttle,
         };
         run.stream(&planner)?;
@@ -694,6 +722,7 @@ impl<'a> Sender<'a> {
                 id: format!("test-{}", new_id()),
                 attempt: 0,
                 ready_at: Instant::now(),
+                cap_since: None,
             };
             let reply = transport.deliver(composer.compose(&job)?);
             replies.push((locale.clone(), reply));
@@ -860,13 +889,13 @@ impl Throttle {
 /// The state of one rule's run.
 struct Run<'r> {
     store: &'r Store,
+    log: Option<&'r HandLog>,
     composer: &'r Composer<'r>,
     transport: &'r dyn Transport,
     options: &'r SendOptions,
     progress: &'r dyn Progress,
     report: &'r mut RuleReport,
     retries: VecDeque<Job>,
-    settled: Vec<Outcome>,
     throttle: Throttle,
 }
 
@@ -887,12 +916,14 @@ impl Run<'_> {
             };
             taken += 1;
             let id = due.retry_of.clone().unwrap_or_else(new_id);
+            let cap_since = planner.cap_since(&due);
             batch.push(Job {
                 person,
                 due,
                 id,
                 attempt: 0,
                 ready_at: Instant::now(),
+                cap_since,
             });
             if batch.len() >= self.options.batch {
                 self.take_ready_retries(&mut batch);
@@ -906,10 +937,6 @@ impl Run<'_> {
             self.take_ready_retries(&mut batch);
             self.flush(batch)?;
         }
-        if !self.options.dry_run {
-            self.store
-                .commit_batch(&std::mem::take(&mut self.settled), &[], self.options.now)?;
-        }
         Ok(())
     }
 
@@ -921,31 +948,43 @@ impl Run<'_> {
         batch.extend(ready);
     }
 
-    /// Records the batch `handing` (with the previous batch's outcomes), hands it over,
-    /// and keeps its outcomes for the next commit.
-    fn flush(&mut self, batch: Vec<Job>) -> Result<(), SendError> {
+    /// Records the batch `queued`, hands over what the cap still allows, and settles
+    /// the replies.
+    fn flush(&mut self, mut batch: Vec<Job>) -> Result<(), SendError> {
+        if !self.options.dry_run {
+            let queued: Vec<Handing> = batch.iter().map(|job| self.handing(job)).collect();
+            let capped = self.store.queue_batch(&queued, self.options.now)?;
+            self.drop_capped(&mut batch, &capped);
+        }
         if batch.is_empty() {
             return Ok(());
-        }
-        if !self.options.dry_run {
-            let handing: Vec<Handing> = batch.iter().map(|job| self.handing(job)).collect();
-            self.store.commit_batch(
-                &std::mem::take(&mut self.settled),
-                &handing,
-                self.options.now,
-            )?;
         }
         let hands = Hands {
             composer: self.composer,
             transport: self.transport,
             throttle: &self.throttle,
-            dry_run: self.options.dry_run,
+            log: self.log,
         };
         let replies = hands.deliver_all(&batch, self.options.workers);
         for (job, reply) in batch.into_iter().zip(replies) {
-            self.settle(job, reply)?;
+            self.settle(job, reply?)?;
         }
         Ok(())
+    }
+
+    /// Takes out of the batch the messages the ledger refused for the cap.
+    fn drop_capped(&mut self, batch: &mut Vec<Job>, capped: &[String]) {
+        if capped.is_empty() {
+            return;
+        }
+        let capped: HashSet<&str> = capped.iter().map(String::as_str).collect();
+        batch.retain(|job| {
+            let keep = !capped.contains(job.id.as_str());
+            if !keep {
+                self.report.plan.recount_capped(&job.due);
+            }
+            keep
+        });
     }
 
     fn handing(&self, job: &Job) -> Handing {
@@ -960,42 +999,33 @@ impl Run<'_> {
             seq: job.due.seq,
             locale: job.due.locale.clone(),
             segments: serde_json::to_string(&job.person.segments).unwrap_or_default(),
+            cap_since: job.cap_since,
         }
     }
 
-    /// Turns a reply into the ledger's outcome, a retry, or a failure in the report.
+    /// Turns a reply (already in the ledger) into a retry, a suppression, or a line of
+    /// the report.
     fn settle(&mut self, mut job: Job, reply: Reply) -> Result<(), SendError> {
-        let (status, words) = match reply {
-            Reply::Accepted(words) => {
+        let accepted = matches!(reply, Reply::Accepted(_));
+        match reply {
+            Reply::Accepted(_) => {
                 self.report.sent += 1;
                 if job.attempt > 0 {
                     self.report.retried += 1;
                 }
-                (Status::Sent, words)
             }
-            Reply::Transient(words) if job.attempt + 1 < self.options.retry.attempts => {
+            Reply::Transient(_) if job.attempt + 1 < self.options.retry.attempts => {
                 job.attempt += 1;
                 job.ready_at =
                     Instant::now() + self.options.retry.backoff * 2u32.pow(job.attempt - 1);
-                self.retries.push_back(job.clone());
-                self.settled.push(Outcome {
-                    id: job.id,
-                    status: Status::Retrying,
-                    reply: words,
-                });
+                self.retries.push_back(job);
                 return Ok(());
             }
-            Reply::Transient(words) => {
-                self.report.deferred.push(Failure {
-                    line: job.person.line,
-                    reply: words.clone(),
-                });
-                (Status::Retrying, words)
-            }
-            Reply::Unknown(words) => {
-                self.report.unknown += 1;
-                (Status::Unknown, words)
-            }
+            Reply::Transient(reply) => self.report.deferred.push(Failure {
+                line: job.person.line,
+                reply,
+            }),
+            Reply::Unknown(_) => self.report.unknown += 1,
             Reply::Permanent { reply, bounced } => {
                 if bounced && !self.options.dry_run {
                     self.store
@@ -1003,24 +1033,11 @@ impl Run<'_> {
                 }
                 self.report.failed.push(Failure {
                     line: job.person.line,
-                    reply: reply.clone(),
-                });
-                (
-                    if bounced {
-                        Status::Bounced
-                    } else {
-                        Status::Failed
-                    },
                     reply,
-                )
+                });
             }
-        };
-        self.progress.settled(status == Status::Sent);
-        self.settled.push(Outcome {
-            id: job.id,
-            status,
-            reply: words,
-        });
+        }
+        self.progress.settled(accepted);
         Ok(())
     }
 }
@@ -1030,14 +1047,17 @@ struct Hands<'h> {
     composer: &'h Composer<'h>,
     transport: &'h dyn Transport,
     throttle: &'h Throttle,
-    dry_run: bool,
+    /// Logs each message `handing` before its transport call and its outcome after;
+    /// none in a dry run.
+    log: Option<&'h HandLog>,
 }
 
 impl Hands<'_> {
     /// Composes and hands over every job, `workers` at a time, in the batch's order.
-    fn deliver_all(&self, batch: &[Job], workers: usize) -> Vec<Reply> {
+    fn deliver_all(&self, batch: &[Job], workers: usize) -> Vec<Result<Reply, StoreError>> {
         let next = AtomicUsize::new(0);
-        let replies: Vec<Mutex<Option<Reply>>> = batch.iter().map(|_| Mutex::new(None)).collect();
+        let replies: Vec<Mutex<Option<Result<Reply, StoreError>>>> =
+            batch.iter().map(|_| Mutex::new(None)).collect();
         std::thread::scope(|scope| {
             for _ in 0..workers.clamp(1, batch.len()) {
                 scope.spawn(|| {
@@ -1055,26 +1075,30 @@ impl Hands<'_> {
             .map(|r| {
                 r.into_inner()
                     .unwrap_or_else(|e| e.into_inner())
-                    .unwrap_or_else(|| Reply::Transient("not handed over".into()))
+                    .unwrap_or_else(|| Ok(Reply::Transient("not handed over".into())))
             })
             .collect()
     }
 
-    fn deliver_one(&self, job: &Job) -> Reply {
-        let message = match self.composer.compose(job) {
-            Ok(message) => message,
-            Err(e) => {
-                return Reply::Permanent {
-                    reply: format!("cannot render: {e}"),
-                    bounced: false,
-                };
+    /// Composes and hands over one job, logging it `handing` just before the transport
+    /// call and its outcome right after.
+    fn deliver_one(&self, job: &Job) -> Result<Reply, StoreError> {
+        let reply = match (self.composer.compose(job), self.log) {
+            (Err(e), _) => Reply::Permanent {
+                reply: format!("cannot render: {e}"),
+                bounced: false,
+            },
+            (Ok(_), None) => return Ok(Reply::Accepted("dry run".into())),
+            (Ok(message), Some(log)) => {
+                self.throttle.wait();
+                log.handing(&job.id)?;
+                self.transport.deliver(message)
             }
         };
-        if self.dry_run {
-            return Reply::Accepted("dry run".into());
+        if let Some(log) = self.log {
+            log.settle(&reply.outcome(&job.id))?;
         }
-        self.throttle.wait();
-        self.transport.deliver(message)
+        Ok(reply)
     }
 }
 

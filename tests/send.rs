@@ -453,26 +453,32 @@ fn killed_runs_resume_and_send_no_one_twice() {
         return;
     }
     let people = 2000;
+    let workers = 8;
     let ws = Workspace::new(people);
     let server = Server::start(&[]);
+    let errors = tempfile::NamedTempFile::new().unwrap();
     let mut seed = 0x2545_f491_u64;
+    let mut kills = 0;
     let mut finished = false;
     for _ in 0..40 {
         let mut child = ws
             .canvass(Some(&server), MONDAY)
             .args(["send", "alpha/main", "--yes"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(errors.reopen().unwrap())
             .spawn()
             .unwrap();
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         std::thread::sleep(Duration::from_millis(100 + (seed >> 33) % 400));
-        if child.try_wait().unwrap().is_some() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let stderr = std::fs::read_to_string(errors.path()).unwrap();
+            assert!(status.success(), "a resumed run failed: {stderr}");
             finished = true;
             break;
         }
         child.kill().unwrap();
         child.wait().unwrap();
+        kills += 1;
     }
     if !finished {
         let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
@@ -485,11 +491,18 @@ fn killed_runs_resume_and_send_no_one_twice() {
     let sent = ledger.get("sent").copied().unwrap_or(0) as usize;
     assert_eq!(sent + unknown, people, "{ledger:?}");
     assert!(
+        unknown <= kills * workers,
+        "{unknown} unknown after {kills} kills of runs with {workers} connections"
+    );
+    assert!(
         counts.len() >= sent && counts.len() <= people,
         "{} received, {ledger:?}",
         counts.len()
     );
-    eprintln!("kill test: {} received, {unknown} unknown", counts.len());
+    eprintln!(
+        "kill test: {kills} kills, {} received, {unknown} unknown",
+        counts.len()
+    );
 }
 
 #[test]
@@ -506,6 +519,43 @@ fn the_frequency_cap_spans_surveys() {
     assert_eq!((due, skipped.get("capped")), (0, Some(&10)));
     let (due, _) = ws.plan("beta/main", "2026-07-02T08:00:00Z");
     assert_eq!(due, 10, "the cap lapses after 30 days");
+}
+
+#[test]
+fn concurrent_sends_of_two_capped_rules_never_reach_one_person_twice() {
+    if !smtp_available() {
+        return;
+    }
+    let people = 200;
+    for trial in 0..20 {
+        let ws = Workspace::new(people);
+        ws.survey("alpha", "    cap: { once_per: 30d }\n");
+        ws.survey("beta", "    cap: { once_per: 30d }\n");
+        let server = Server::start(&[]);
+        let runs: Vec<_> = ["alpha/main", "beta/main"]
+            .into_iter()
+            .map(|rule| {
+                ws.canvass(Some(&server), MONDAY)
+                    .args(["send", rule, "--yes"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for run in runs {
+            let output = run.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let counts = server.counts();
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "trial {trial}: {} got two", twice.len());
+        assert_eq!(counts.len(), people, "trial {trial}: everyone gets one");
+    }
 }
 
 #[test]

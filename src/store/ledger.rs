@@ -1,5 +1,11 @@
 //! The delivery ledger: every message is recorded before it is handed over and updated
 //! after, so that a run killed at any point can be resumed without sending twice.
+//!
+//! A batch is recorded `queued` in one durable commit, which is also where the frequency
+//! cap is decided (under SQLite's write lock, so two runs of different rules cannot both
+//! reach one person). Each message then turns `handing` in a commit of its own just before
+//! the transport takes it: a run killed at any moment leaves at most one `handing` message
+//! per connection, and its `queued` ones simply go out on the next run.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -12,7 +18,9 @@ use super::{Store, StoreError};
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
-    /// Recorded and being handed to the server; found at start, the outcome is unknown.
+    /// Recorded with its batch, not yet given to the transport; found at start, it is due.
+    Queued,
+    /// Being handed to the server; found at start, the outcome is unknown.
     Handing,
     /// The server accepted it.
     Sent,
@@ -30,6 +38,7 @@ impl Status {
     /// The stored name.
     pub fn name(self) -> &'static str {
         match self {
+            Status::Queued => "queued",
             Status::Handing => "handing",
             Status::Sent => "sent",
             Status::Retrying => "retrying",
@@ -41,6 +50,7 @@ impl Status {
 
     fn parse(name: &str) -> Status {
         match name {
+            "queued" => Status::Queued,
             "handing" => Status::Handing,
             "sent" => Status::Sent,
             "retrying" => Status::Retrying,
@@ -87,6 +97,9 @@ pub struct Handing {
     pub locale: String,
     /// The segment columns, as JSON.
     pub segments: String,
+    /// For a capped rule's first message: the start of the cap's period (Unix seconds).
+    /// The message is not recorded when anyone reached the recipient since then.
+    pub cap_since: Option<i64>,
 }
 
 /// The outcome of a hand-over.
@@ -152,22 +165,20 @@ impl Store {
     pub fn contacted_since(&self, recipient: &str, since: i64) -> Result<bool, StoreError> {
         let since = stamp(Timestamp::from_second(since).unwrap_or_default());
         self.conn
-            .prepare_cached(
-                "SELECT 1 FROM deliveries WHERE recipient = ?1 AND created_at > ?2 AND seq = 0
-                 AND status IN ('sent', 'handing', 'unknown', 'retrying') LIMIT 1",
-            )
-            .and_then(|mut s| s.exists(params![recipient, since]))
+            .prepare_cached(REACHED_SINCE)
+            .and_then(|mut s| s.exists(params![recipient, since, ""]))
             .map_err(|e| self.error(e))
     }
 
-    /// Marks the deliveries of a rule left `handing` by a run that died as `unknown`, and
-    /// returns how many there were.
-    pub fn mark_unknown(
+    /// Settles what a run that died left behind for a rule: its `handing` messages become
+    /// `unknown` (the count is returned), its `queued` ones are due again.
+    pub fn recover_interrupted(
         &self,
         survey: &str,
         rule: &str,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
+        self.move_status(survey, rule, "queued", "retrying", now)?;
         self.move_status(survey, rule, "handing", "unknown", now)
     }
 
@@ -198,16 +209,27 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// In one durable transaction: records the outcomes of the messages just handed over,
-    /// then marks the next ones `handing` (new rows, or retries of existing ones). One
-    /// commit per batch keeps the ledger exact at the cost of one disk sync per batch.
-    pub fn commit_batch(
+    /// In one durable transaction under the write lock, records a batch `queued` (new
+    /// rows, or retries of existing ones), except first messages the cap now forbids,
+    /// whose ids are returned. The sync also makes every hand log commit before it durable.
+    pub fn queue_batch(
         &self,
-        outcomes: &[Outcome],
-        handing: &[Handing],
+        queued: &[Handing],
         now: Timestamp,
-    ) -> Result<(), StoreError> {
-        write_batch(&self.conn, outcomes, handing, &stamp(now)).map_err(|e| self.error(e))
+    ) -> Result<Vec<String>, StoreError> {
+        write_batch(&self.conn, queued, &stamp(now)).map_err(|e| self.error(e))
+    }
+
+    /// A second connection, for the workers' threads to log each hand-over as it happens.
+    pub fn hand_log(&self, now: Timestamp) -> Result<HandLog, StoreError> {
+        let conn = super::connect(&self.path).map_err(|e| self.error(e))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(|e| self.error(e))?;
+        Ok(HandLog {
+            conn: std::sync::Mutex::new(conn),
+            path: self.path.clone(),
+            now: stamp(now),
+        })
     }
 
     /// The number of a rule's deliveries by status, for the summary.
@@ -262,33 +284,73 @@ impl Store {
     }
 }
 
+/// Whether another first message (?3 is the one being decided) went, goes or may have
+/// gone to recipient ?1 since ?2: the frequency cap's question.
+const REACHED_SINCE: &str = "SELECT 1 FROM deliveries
+    WHERE recipient = ?1 AND created_at > ?2 AND seq = 0 AND id <> ?3
+    AND status IN ('sent', 'queued', 'handing', 'unknown', 'retrying') LIMIT 1";
+
+/// Logs each message as the transport takes it (`handing`) and as it answers (the
+/// outcome), one small commit each, so that a killed run leaves only the messages in
+/// the transport's hands unknown. The commits are not synced to disk one by one
+/// (`synchronous = NORMAL`): they survive the process being killed, which is what they
+/// guard against, and the next batch's durable commit syncs them.
+pub struct HandLog {
+    conn: std::sync::Mutex<rusqlite::Connection>,
+    path: std::path::PathBuf,
+    now: String,
+}
+
+impl HandLog {
+    /// Records that the message is being handed over now.
+    pub fn handing(&self, id: &str) -> Result<(), StoreError> {
+        self.update(id, Status::Handing, None)
+    }
+
+    /// Records what the transport answered.
+    pub fn settle(&self, outcome: &Outcome) -> Result<(), StoreError> {
+        self.update(&outcome.id, outcome.status, Some(&outcome.reply))
+    }
+
+    fn update(&self, id: &str, status: Status, reply: Option<&str>) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.prepare_cached(
+            "UPDATE deliveries SET status = ?2, reply = coalesce(?3, reply), updated_at = ?4
+             WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![id, status.name(), reply, self.now]))
+        .map(drop)
+        .map_err(|source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
 fn write_batch(
     conn: &rusqlite::Connection,
-    outcomes: &[Outcome],
-    handing: &[Handing],
+    queued: &[Handing],
     now: &str,
-) -> rusqlite::Result<()> {
-    let tx = conn.unchecked_transaction()?;
+) -> rusqlite::Result<Vec<String>> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let mut capped = Vec::new();
     {
-        let mut update = tx.prepare_cached(
-            "UPDATE deliveries SET status = ?2, reply = ?3, updated_at = ?4 WHERE id = ?1",
-        )?;
-        for outcome in outcomes {
-            update.execute(params![
-                outcome.id,
-                outcome.status.name(),
-                outcome.reply,
-                now
-            ])?;
-        }
         let mut insert = tx.prepare_cached(
             "INSERT INTO deliveries (id, survey, version, rule, channel, recipient, seq,
                  locale, segments, status, attempts, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'handing', 1, ?10, ?10)
-             ON CONFLICT (id) DO UPDATE SET status = 'handing', attempts = attempts + 1,
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', 1, ?10, ?10)
+             ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = attempts + 1,
                  updated_at = ?10",
         )?;
-        for h in handing {
+        let mut reached = tx.prepare_cached(REACHED_SINCE)?;
+        for h in queued {
+            if let Some(since) = h.cap_since {
+                let since = stamp(Timestamp::from_second(since).unwrap_or_default());
+                if reached.exists(params![h.recipient, since, h.id])? {
+                    capped.push(h.id.clone());
+                    continue;
+                }
+            }
             insert.execute(params![
                 h.id,
                 h.survey,
@@ -303,7 +365,8 @@ fn write_batch(
             ])?;
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(capped)
 }
 
 #[cfg(test)]
@@ -321,6 +384,7 @@ mod tests {
             seq,
             locale: "en".into(),
             segments: "{}".into(),
+            cap_since: None,
         }
     }
 
@@ -330,26 +394,21 @@ mod tests {
         let store = Store::open_in(dir.path()).unwrap();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         store
-            .commit_batch(&[], &[handing("d1", "a", 0), handing("d2", "b", 0)], now)
+            .queue_batch(&[handing("d1", "a", 0), handing("d2", "b", 0)], now)
             .unwrap();
         assert!(store.contacted_since("a", 1_700_000_000).unwrap());
+        let log = store.hand_log(now).unwrap();
         let outcome = |id: &str, status| Outcome {
             id: id.into(),
             status,
             reply: "250 ok".into(),
         };
-        store
-            .commit_batch(
-                &[outcome("d1", Status::Sent), outcome("d2", Status::Retrying)],
-                &[],
-                now,
-            )
-            .unwrap();
-        assert_eq!(store.mark_unknown("nps", "r", now).unwrap(), 0);
-        store
-            .commit_batch(&[], &[handing("d2", "b", 0)], now)
-            .unwrap();
-        assert_eq!(store.mark_unknown("nps", "r", now).unwrap(), 1);
+        log.settle(&outcome("d1", Status::Sent)).unwrap();
+        log.settle(&outcome("d2", Status::Retrying)).unwrap();
+        assert_eq!(store.recover_interrupted("nps", "r", now).unwrap(), 0);
+        store.queue_batch(&[handing("d2", "b", 0)], now).unwrap();
+        log.handing("d2").unwrap();
+        assert_eq!(store.recover_interrupted("nps", "r", now).unwrap(), 1);
         let history = store.history("nps", "r", "b").unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].status, Status::Unknown);
@@ -357,6 +416,45 @@ mod tests {
         let counts = store.ledger_counts("nps", "r").unwrap();
         assert_eq!(counts.get("sent"), Some(&1));
         assert!(!store.contacted_since("a", 1_800_000_000).unwrap());
+    }
+
+    #[test]
+    fn queued_messages_are_due_again_and_only_handing_ones_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let batch: Vec<Handing> = (0..32)
+            .map(|i| handing(&format!("d{i}"), &format!("p{i}"), 0))
+            .collect();
+        store.queue_batch(&batch, now).unwrap();
+        let log = store.hand_log(now).unwrap();
+        log.handing("d3").unwrap();
+        log.handing("d7").unwrap();
+        assert_eq!(store.recover_interrupted("nps", "r", now).unwrap(), 2);
+        let counts = store.ledger_counts("nps", "r").unwrap();
+        assert_eq!(counts.get("unknown"), Some(&2));
+        assert_eq!(counts.get("retrying"), Some(&30));
+    }
+
+    #[test]
+    fn the_cap_is_decided_when_a_first_message_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let capped = |id: &str, recipient: &str| Handing {
+            rule: "other".into(),
+            cap_since: Some(now.as_second() - 86_400),
+            ..handing(id, recipient, 0)
+        };
+        store.queue_batch(&[handing("d1", "a", 0)], now).unwrap();
+        let refused = store
+            .queue_batch(&[capped("e1", "a"), capped("e2", "b")], now)
+            .unwrap();
+        assert_eq!(refused, ["e1"]);
+        assert_eq!(store.delivery_status("e1").unwrap(), None);
+        assert_eq!(store.delivery_status("e2").unwrap(), Some(Status::Queued));
+        let retry = store.queue_batch(&[capped("e2", "b")], now).unwrap();
+        assert!(retry.is_empty(), "a message does not cap itself");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use answers::{
 };
 pub use batch::{EncodedResponse, ResponseOrigin};
 pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write};
-pub use ledger::{Handing, LedgerEntry, Outcome, Status};
+pub use ledger::{HandLog, Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
 
 /// How the ledger's reply to a message written to the local outbox begins: such a message
@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     seq         INTEGER NOT NULL,          -- 0 = first message, 1.. = reminders
     locale      TEXT NOT NULL,
     segments    TEXT NOT NULL DEFAULT '{}',-- JSON: audience segment columns
-    status      TEXT NOT NULL,             -- handing | sent | retrying | failed | bounced | unknown
+    status      TEXT NOT NULL,             -- queued | handing | sent | retrying | failed | bounced | unknown
     attempts    INTEGER NOT NULL DEFAULT 0,
     reply       TEXT,                      -- the server's last reply
     created_at  TEXT NOT NULL,             -- RFC 3339, UTC
@@ -161,6 +161,39 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long a connection waits for another process's write before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to a store file with the store's settings: WAL, full syncs, a patient
+/// wait for another writer.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    switch_to_wal(&conn)?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+    )?;
+    Ok(conn)
+}
+
+/// Puts the file in WAL mode. The switch of a new file needs it to itself and SQLite
+/// reports "locked" at once, without waiting, when another process opens it in the same
+/// instant (two runs started together on a fresh workspace), so it is retried here.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.execute_batch("PRAGMA journal_mode = WAL;") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store in a workspace's state folder.
     pub fn open_in(state_dir: &Path) -> Result<Store, StoreError> {
@@ -177,15 +210,11 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(wrap)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(wrap)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -65536;",
-        )
+        let conn = connect(path).map_err(wrap)?;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} {RESPONSES_VIEW} COMMIT;"
+        ))
         .map_err(wrap)?;
-        conn.execute_batch(SCHEMA).map_err(wrap)?;
-        conn.execute_batch(RESPONSES_VIEW).map_err(wrap)?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
