@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use canvass::plan::{self, PlanSummary};
-use canvass::send::{self, Reply, RuleReport, SendOptions, Setup};
+use canvass::send::{self, Reply, RuleReport, SendOptions, Setup, SmtpLimits};
 
 use canvass::diag::{self, Diagnostic};
 use canvass::render::output;
@@ -151,6 +151,10 @@ enum Command {
         /// Messages handed over at once.
         #[arg(long, hide = true, default_value_t = 8)]
         workers: usize,
+        /// Seconds to wait for the SMTP server at each step; three steps in a row without
+        /// an answer stop the run.
+        #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = positive_seconds)]
+        smtp_timeout: Duration,
         #[command(flatten)]
         clock: Clock,
     },
@@ -428,11 +432,16 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             resend_unknown,
             retry_backoff_ms,
             workers,
+            smtp_timeout,
             clock,
             ..
         } => {
             let root = workspace_root(cli.workspace)?;
-            let setup = Setup::open(&root, workers).map_err(|e| e.to_string())?;
+            let limits = SmtpLimits {
+                connections: u32::try_from(workers).unwrap_or(u32::MAX),
+                timeout: smtp_timeout,
+            };
+            let setup = Setup::open(&root, limits).map_err(|e| e.to_string())?;
             let mut options = SendOptions::new(clock.now());
             options.dry_run = dry_run;
             options.limit = limit;
@@ -623,6 +632,16 @@ fn serve(root: &std::path::Path, bind: std::net::SocketAddr) -> Result<(), Strin
     })
 }
 
+/// A positive number of seconds, such as `30` or `0.5`.
+fn positive_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(Duration::from_secs_f64(seconds)),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0.001 to 3600"
+        )),
+    }
+}
+
 /// Loads the workspace; files with problems are left out (`canvass check` reports them).
 fn load_workspace(cli_workspace: Option<PathBuf>) -> Result<canvass::workspace::Workspace, String> {
     let root = workspace_root(cli_workspace)?;
@@ -636,7 +655,7 @@ fn plan_command(
     format: PlanFormat,
     now: jiff::Timestamp,
 ) -> Result<ExitCode, String> {
-    let setup = Setup::open(root, 1).map_err(|e| e.to_string())?;
+    let setup = Setup::open(root, SmtpLimits::default()).map_err(|e| e.to_string())?;
     let sender = setup.sender().map_err(|e| e.to_string())?;
     let targets = plan::targets(&setup.ws, target).map_err(|e| e.to_string())?;
     let mut explained = Vec::new();

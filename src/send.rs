@@ -49,8 +49,27 @@ pub const OUTBOX_DIR: &str = "outbox";
 pub const LOCKS_DIR: &str = "locks";
 /// How long a response link stays valid when the rule says nothing.
 const DEFAULT_EXPIRES: &str = "30d";
-/// How long to wait for the SMTP server at each step.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a chat webhook to answer.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How canvass uses an SMTP server: how many connections at once, and how long it waits
+/// for an answer at each step before it counts the step as timed out.
+#[derive(Debug, Clone, Copy)]
+pub struct SmtpLimits {
+    /// Connections open at once (the send's workers).
+    pub connections: u32,
+    /// The wait for each step (connect, each command, the message).
+    pub timeout: Duration,
+}
+
+impl Default for SmtpLimits {
+    fn default() -> Self {
+        SmtpLimits {
+            connections: 8,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// Why sending failed as a whole (one message's failure is an outcome, not an error).
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +108,10 @@ pub enum SendError {
     /// A message could not be rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// The SMTP server stopped answering, so the run stopped instead of waiting on it
+    /// for every message.
+    #[error("{0}; the run stopped, and the messages not handed over are due for the next run")]
+    Stalled(String),
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -154,6 +177,10 @@ pub trait Transport: Send + Sync {
     fn deliver(&self, message: Outgoing) -> Reply;
     /// Whether messages leave this machine, so that throttles and the preflight apply.
     fn is_remote(&self) -> bool;
+    /// Why the transport gave up on its server for the rest of the run, if it did.
+    fn halted(&self) -> Option<String> {
+        None
+    }
 }
 
 /// SMTP through lettre, over a pool of connections, with optional DKIM signing.
@@ -178,19 +205,23 @@ struct Dkim {
 }
 
 impl Smtp {
-    /// A transport for `url` (see [`SMTP_URL_ENV`]) with `pool` connections at most.
+    /// A transport for `url` (see [`SMTP_URL_ENV`]) within `limits`.
     /// `smtp://` means STARTTLS unless `?tls=none` or `?tls=opportunistic` says otherwise.
-    pub fn new(url: &str, pool: u32, dkim: Option<(String, String)>) -> Result<Smtp, SendError> {
+    pub fn new(
+        url: &str,
+        limits: SmtpLimits,
+        dkim: Option<(String, String)>,
+    ) -> Result<Smtp, SendError> {
         let url = secure_by_default(url)?;
         let link = if url.starts_with("smtp://") {
-            Link::Pool(Box::new(smtp::Pool::new(&url, pool)?))
+            Link::Pool(Box::new(smtp::Pool::new(&url, limits)?))
         } else {
             let builder = lettre::SmtpTransport::from_url(&url)
                 .map_err(|e| SendError::Smtp(e.to_string()))?;
             Link::Lettre(
                 builder
-                    .timeout(Some(SMTP_TIMEOUT))
-                    .pool_config(PoolConfig::new().max_size(pool.max(1)))
+                    .timeout(Some(limits.timeout))
+                    .pool_config(PoolConfig::new().max_size(limits.connections.max(1)))
                     .build(),
             )
         };
@@ -201,7 +232,7 @@ impl Smtp {
     }
 
     /// The transport of `CANVASS_SMTP_URL` and the DKIM variables, `None` when unset.
-    pub fn from_env(pool: u32) -> Result<Option<Smtp>, SendError> {
+    pub fn from_env(limits: SmtpLimits) -> Result<Option<Smtp>, SendError> {
         let Some(url) = env_value(SMTP_URL_ENV) else {
             return Ok(None);
         };
@@ -209,7 +240,7 @@ impl Smtp {
             let selector = env_value(DKIM_SELECTOR_ENV).unwrap_or_else(|| "canvass".into());
             (key, selector)
         });
-        Smtp::new(&url, pool, dkim).map(Some)
+        Smtp::new(&url, limits, dkim).map(Some)
     }
 }
 
@@ -332,6 +363,13 @@ impl Transport for Smtp {
     fn is_remote(&self) -> bool {
         true
     }
+
+    fn halted(&self) -> Option<String> {
+        match &self.link {
+            Link::Pool(pool) => pool.halted(),
+            Link::Lettre(_) => None,
+        }
+    }
 }
 
 fn smtp_words<'a>(code: String, lines: impl Iterator<Item = &'a str>) -> String {
@@ -435,7 +473,7 @@ impl Webhook {
     /// A webhook at `url`.
     pub fn new(url: String) -> Webhook {
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(SMTP_TIMEOUT))
+            .timeout_global(Some(WEBHOOK_TIMEOUT))
             .http_status_as_error(false)
             .build()
             .into();
@@ -742,6 +780,10 @@ impl Transport for ByRef<'_> {
     fn is_remote(&self) -> bool {
         self.0.is_remote()
     }
+
+    fn halted(&self) -> Option<String> {
+        self.0.halted()
+    }
 }
 
 /// A random delivery id.
@@ -969,7 +1011,10 @@ impl Run<'_> {
         for (job, reply) in batch.into_iter().zip(replies) {
             self.settle(job, reply?)?;
         }
-        Ok(())
+        match self.transport.halted() {
+            Some(why) => Err(SendError::Stalled(why)),
+            None => Ok(()),
+        }
     }
 
     /// Takes out of the batch the messages the ledger refused for the cap.
@@ -1157,7 +1202,7 @@ pub struct Setup {
 impl Setup {
     /// Opens a workspace for planning and sending. A real SMTP server requires
     /// `CANVASS_KEY`; the outbox falls back to the development key.
-    pub fn open(root: &Path, workers: usize) -> Result<Setup, SendError> {
+    pub fn open(root: &Path, limits: SmtpLimits) -> Result<Setup, SendError> {
         let (ws, problems) = Workspace::load(root);
         let errors = crate::diag::count(&problems).0;
         let mut checked = crate::check::check_loaded(&ws);
@@ -1168,7 +1213,7 @@ impl Setup {
         let store = Store::open_in(&ws.state_dir())?;
         let renderer = Renderer::new(&ws.root)?;
         let (mail, outbox, key, dev_key): (Box<dyn Transport>, _, _, _) =
-            match Smtp::from_env(workers as u32)? {
+            match Smtp::from_env(limits)? {
                 Some(smtp) => {
                     let key = Key::from_env().map_err(SendError::Key)?;
                     (Box::new(smtp), None, key, false)

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use base64::Engine as _;
@@ -445,6 +445,81 @@ fn a_message_stored_without_a_reply_is_not_sent_twice() {
     );
     let (_, again) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
     assert!(server.counts().values().all(|n| *n == 1), "{again}");
+}
+
+/// A server that stores a message and answers only after `--smtp-timeout`: the message
+/// is unknown, sent once, and its connection is dropped, so every later reply belongs to
+/// the message it answers.
+#[test]
+fn a_reply_later_than_the_timeout_is_unknown_and_the_pool_stays_in_step() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(40);
+    let server = Server::start(&[
+        ("late", "person3@example.com"),
+        ("late", "person17@example.com"),
+    ]);
+    let (_, out) = ws.run(
+        Some(&server),
+        MONDAY,
+        &["send", "alpha/main", "--yes", "--smtp-timeout", "0.5"],
+    );
+    let counts = server.counts();
+    assert_eq!(counts.len(), 40, "{out}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}\n{out}");
+    assert!(
+        out.contains("2 messages may or may not have gone out"),
+        "{out}"
+    );
+    let ledger = ws.store().ledger_counts("alpha", "main").unwrap();
+    assert_eq!(
+        (ledger.get("sent"), ledger.get("unknown")),
+        (Some(&38), Some(&2)),
+        "{ledger:?}"
+    );
+    let db = rusqlite::Connection::open(ws.root().join(".canvass/state.db")).unwrap();
+    let stray: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND reply NOT LIKE '250 2.0.0 Queued as %'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(stray, 0, "a message was recorded sent on another's reply");
+}
+
+/// A server that stops answering: the run ends after one timeout instead of one per
+/// message, and the next run sends the rest, no one twice.
+#[test]
+fn a_stalled_server_stops_the_run_fast_and_the_next_run_sends_the_rest() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(200);
+    let stalled = Server::start(&[("stall-after", "20")]);
+    let started = Instant::now();
+    let (ok, out) = ws.run(
+        Some(&stalled),
+        MONDAY,
+        &["send", "alpha/main", "--yes", "--smtp-timeout", "1"],
+    );
+    let took = started.elapsed();
+    assert!(!ok, "{out}");
+    assert!(out.contains("the SMTP server stopped answering"), "{out}");
+    assert!(out.contains("--smtp-timeout"), "{out}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let first = stalled.counts();
+    let ledger = ws.store().ledger_counts("alpha", "main").unwrap();
+    assert_eq!(ledger.get("sent").copied(), Some(first.len() as u64));
+    assert_eq!(ledger.get("unknown"), None, "{ledger:?}");
+    drop(stalled);
+    let healthy = Server::start(&[]);
+    let (ok, again) = ws.run(Some(&healthy), MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(ok, "{again}");
+    let second = healthy.counts();
+    assert_eq!(first.len() + second.len(), 200, "{again}");
+    assert!(first.keys().all(|a| !second.contains_key(a)));
 }
 
 #[test]

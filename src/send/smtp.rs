@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
@@ -16,11 +17,15 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use tokio::net::TcpStream;
 
-use super::{Reply, SMTP_TIMEOUT, SendError, classify_smtp_error, smtp_words};
+use super::{Reply, SendError, SmtpLimits, classify_smtp_error, smtp_words};
 
 /// An idle connection older than this is probed with `NOOP` before reuse, since servers
 /// close idle connections and a message sent into a closed one fails for nothing.
 const PROBE_AFTER: Duration = Duration::from_secs(5);
+
+/// Steps timed out in a row, with no answer in between, after which the server counts as
+/// stalled and the run stops instead of waiting on it once more for every message.
+const TIMEOUTS_TO_HALT: u32 = 3;
 
 /// Whether and how the connection is upgraded with STARTTLS.
 enum Starttls {
@@ -45,11 +50,14 @@ pub(super) struct Pool {
     runtime: tokio::runtime::Runtime,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
     size: usize,
+    timeout: Duration,
+    /// Steps timed out since the server last answered.
+    timeouts: AtomicU32,
 }
 
 impl Pool {
     /// A pool for a URL in lettre's form (`smtp://user:pass@host:port?tls=required`).
-    pub(super) fn new(url: &str, size: u32) -> Result<Pool, SendError> {
+    pub(super) fn new(url: &str, limits: SmtpLimits) -> Result<Pool, SendError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -59,16 +67,33 @@ impl Pool {
             server: Server::parse(url)?,
             runtime,
             idle: Mutex::new(Vec::new()),
-            size: size.max(1) as usize,
+            size: limits.connections.max(1) as usize,
+            timeout: limits.timeout,
+            timeouts: AtomicU32::new(0),
+        })
+    }
+
+    /// Why the pool gave up on the server: it stopped answering.
+    pub(super) fn halted(&self) -> Option<String> {
+        let timeouts = self.timeouts.load(Ordering::Relaxed);
+        (timeouts >= TIMEOUTS_TO_HALT).then(|| {
+            format!(
+                "the SMTP server stopped answering: {timeouts} steps in a row got no answer \
+                 within {} s (--smtp-timeout)",
+                self.timeout.as_secs_f64()
+            )
         })
     }
 
     /// Sends one message on a pooled connection; callable from many threads at once.
     pub(super) fn deliver(&self, envelope: &Envelope, raw: &[u8]) -> Reply {
+        if let Some(why) = self.halted() {
+            return Reply::Transient(format!("not handed over: {why}"));
+        }
         self.runtime.block_on(async {
             let mut connection = match self.take().await {
                 Some(connection) => connection,
-                None => match timed(self.server.connect()).await {
+                None => match self.timed(self.server.connect()).await {
                     Ok(connection) => connection,
                     Err(reply) => return reply,
                 },
@@ -76,10 +101,11 @@ impl Pool {
             // Up to DATA's 354 nothing has been handed over: a failure is retried as
             // usual. A connection whose step failed or timed out is never pooled again,
             // since its next reply could belong to this message.
-            if let Err(reply) = timed(begin_data(&mut connection, envelope, raw)).await {
+            if let Err(reply) = self.timed(begin_data(&mut connection, envelope, raw)).await {
                 return reply;
             }
-            let result = tokio::time::timeout(SMTP_TIMEOUT, connection.message(raw)).await;
+            let result = tokio::time::timeout(self.timeout, connection.message(raw)).await;
+            self.count_timeout(result.is_err());
             match result {
                 Ok(Ok(response)) => {
                     self.give_back(connection);
@@ -96,7 +122,7 @@ impl Pool {
                 Err(_) => Reply::Unknown(format!(
                     "the SMTP server did not answer the message within {} s; it may have \
                      been delivered",
-                    SMTP_TIMEOUT.as_secs()
+                    self.timeout.as_secs_f64()
                 )),
             }
         })
@@ -110,7 +136,7 @@ impl Pool {
                 continue;
             }
             if since.elapsed() < PROBE_AFTER
-                || tokio::time::timeout(SMTP_TIMEOUT, connection.test_connected())
+                || tokio::time::timeout(self.timeout, connection.test_connected())
                     .await
                     .unwrap_or(false)
             {
@@ -126,6 +152,27 @@ impl Pool {
         }
     }
 
+    /// Runs one SMTP step with the timeout, a timeout being transient.
+    async fn timed<T>(&self, step: impl Future<Output = Result<T, Reply>>) -> Result<T, Reply> {
+        let result = tokio::time::timeout(self.timeout, step).await;
+        self.count_timeout(result.is_err());
+        result.unwrap_or_else(|_| {
+            Err(Reply::Transient(format!(
+                "the SMTP server did not answer within {} s",
+                self.timeout.as_secs_f64()
+            )))
+        })
+    }
+
+    /// Counts a step's timeout, or forgets the earlier ones when the server answered.
+    fn count_timeout(&self, timed_out: bool) {
+        if timed_out {
+            self.timeouts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.timeouts.store(0, Ordering::Relaxed);
+        }
+    }
+
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<(AsyncSmtpConnection, Instant)>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -137,7 +184,7 @@ impl Drop for Pool {
         let idle = std::mem::take(&mut *self.lock_idle());
         self.runtime.block_on(async {
             for (mut connection, _) in idle {
-                let _ = tokio::time::timeout(SMTP_TIMEOUT, connection.quit()).await;
+                let _ = tokio::time::timeout(self.timeout, connection.quit()).await;
             }
         });
     }
@@ -192,18 +239,6 @@ async fn begin_data(
     }
     connection.command(Data).await.map_err(smtp)?;
     Ok(())
-}
-
-/// Runs one SMTP step with the timeout, a timeout being transient.
-async fn timed<T>(step: impl Future<Output = Result<T, Reply>>) -> Result<T, Reply> {
-    tokio::time::timeout(SMTP_TIMEOUT, step)
-        .await
-        .unwrap_or_else(|_| {
-            Err(Reply::Transient(format!(
-                "the SMTP server did not answer within {} s",
-                SMTP_TIMEOUT.as_secs()
-            )))
-        })
 }
 
 impl Server {

@@ -7,6 +7,8 @@ in an `X-Envelope-To` header on top) and can misbehave for chosen recipients:
   --perm ADDR   answer `550 5.1.1` to RCPT TO, always
   --drop ADDR   close the connection in DATA (no reply) the first time, then accept
   --store-drop ADDR   store the message, then close the connection before replying
+  --late ADDR   store the message, then reply only after --late-by seconds (default 3)
+  --stall-after N   once N messages are stored, never answer RCPT TO again
 
 It prints the port it listens on, then serves until killed.
 """
@@ -21,17 +23,22 @@ from aiosmtpd.smtp import SMTP
 
 
 class Handler:
-    def __init__(self, folder, temp, perm, drop, store_drop):
+    def __init__(self, folder, temp, perm, drop, store_drop, late, late_by, stall_after):
         self.folder = folder
         self.temp = set(a.lower() for a in temp)
         self.perm = set(a.lower() for a in perm)
         self.drop = set(a.lower() for a in drop)
         self.store_drop = set(a.lower() for a in store_drop)
+        self.late = set(a.lower() for a in late)
+        self.late_by = late_by
+        self.stall_after = stall_after
         self.tries = collections.Counter()
         self.count = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         key = address.lower()
+        if self.stall_after is not None and self.count >= self.stall_after:
+            await asyncio.sleep(3600)
         if key in self.perm:
             return "550 5.1.1 No such user here"
         if key in self.temp:
@@ -62,6 +69,8 @@ class Handler:
         if any(a.lower() in self.store_drop for a in envelope.rcpt_tos):
             server.transport.abort()
             return "421 closing"
+        if any(a.lower() in self.late for a in envelope.rcpt_tos):
+            await asyncio.sleep(self.late_by)
         return "250 2.0.0 Queued as %d" % self.count
 
 
@@ -72,9 +81,21 @@ async def main():
     parser.add_argument("--perm", action="append", default=[])
     parser.add_argument("--drop", action="append", default=[])
     parser.add_argument("--store-drop", action="append", default=[])
+    parser.add_argument("--late", action="append", default=[])
+    parser.add_argument("--late-by", type=float, default=3.0)
+    parser.add_argument("--stall-after", type=int)
     args = parser.parse_args()
     os.makedirs(args.folder, exist_ok=True)
-    handler = Handler(args.folder, args.temp, args.perm, args.drop, args.store_drop)
+    handler = Handler(
+        args.folder,
+        args.temp,
+        args.perm,
+        args.drop,
+        args.store_drop,
+        args.late,
+        args.late_by,
+        args.stall_after,
+    )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, decode_data=False, enable_SMTPUTF8=True, data_size_limit=None),
