@@ -179,6 +179,16 @@ fn normal_permissions() -> std::fs::Permissions {
     file.metadata().expect("it has metadata").permissions()
 }
 
+/// A CSV reader whose records end at `\n`, so that `Position::line` is the record's line
+/// in files with CRLF endings too (the csv crate's CRLF terminator leaves the `\n` to the
+/// next record, whose line it then reports one too low). A `\r` before the `\n` stays at the
+/// end of the last field, where the trimming every reader of these files does removes it.
+pub fn csv_reader<R: std::io::Read>(read: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(read)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

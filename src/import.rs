@@ -341,7 +341,7 @@ impl<'a> RowReader<'a> {
     }
 
     fn read_csv(&mut self, reader: impl std::io::Read, sender: &Sender) -> Result<(), RowsError> {
-        let mut reader = csv::Reader::from_reader(reader);
+        let mut reader = crate::fsutil::csv_reader(reader);
         let headers: Vec<String> = reader
             .headers()
             .map_err(RowsError::Csv)?

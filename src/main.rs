@@ -729,9 +729,23 @@ fn print_plan(summary: &PlanSummary) {
         let reasons: Vec<String> = summary
             .skipped
             .iter()
-            .map(|(reason, n)| format!("{} {n}", reason.name()))
+            .map(|(reason, n)| match summary.lines.get(reason) {
+                Some(lines) => format!("{} {n} ({})", reason.name(), audience_lines(lines, *n)),
+                None => format!("{} {n}", reason.name()),
+            })
             .collect();
         println!("  skip: {}", reasons.join(", "));
+    }
+}
+
+/// `line 4` or `lines 4, 9 and 3 more`: where to fix the audience file, never the address.
+fn audience_lines(lines: &[u64], count: u64) -> String {
+    let listed: Vec<String> = lines.iter().map(u64::to_string).collect();
+    let more = count.saturating_sub(lines.len() as u64);
+    let word = if count == 1 { "line" } else { "lines" };
+    match more {
+        0 => format!("audience {word} {}", listed.join(", ")),
+        more => format!("audience {word} {} and {more} more", listed.join(", ")),
     }
 }
 

@@ -308,7 +308,7 @@ impl AudienceReader {
                 line: 0,
             }
         } else {
-            let mut reader = csv::Reader::from_reader(file);
+            let mut reader = crate::fsutil::csv_reader(file);
             let header = reader
                 .headers()
                 .map_err(|e| file_error(e.to_string()))?
@@ -443,7 +443,18 @@ pub enum Skip {
     Capped,
     /// Not a sending day or hour where they are.
     OutsideWindow,
+    /// The name or a placeholder value is longer than [`MAX_VALUE_CHARS`]: it would make
+    /// header lines that mail servers refuse.
+    ValueTooLong,
 }
+
+/// The longest name or placeholder value an e-mail takes. Names and placeholders go into
+/// `To` and `Subject`, and a long run without spaces cannot be folded, so a longer value
+/// is refused at plan time, pointed at by its audience line, instead of by the server.
+pub const MAX_VALUE_CHARS: usize = 200;
+
+/// How many audience lines a plan lists for each reason that needs fixing in the file.
+pub const LINES_LISTED: usize = 20;
 
 impl Skip {
     /// The reason as shown in the plan.
@@ -461,7 +472,13 @@ impl Skip {
             Skip::NotSampled => "not sampled",
             Skip::Capped => "capped",
             Skip::OutsideWindow => "outside window",
+            Skip::ValueTooLong => "value too long",
         }
+    }
+
+    /// Whether the reason is a mistake in the audience file, so the plan lists its lines.
+    pub fn lists_lines(self) -> bool {
+        matches!(self, Skip::InvalidAddress | Skip::ValueTooLong)
     }
 }
 
@@ -572,6 +589,9 @@ impl<'a> Planner<'a> {
             && lettre::Address::from_str(&person.address).is_err()
         {
             return Ok(Decision::Skip(Skip::InvalidAddress));
+        }
+        if self.target.rule.channel == Channel::Email && has_overlong_value(person) {
+            return Ok(Decision::Skip(Skip::ValueTooLong));
         }
         let recipient = self.key.recipient(&person.address);
         if !self.store.first_sight(&recipient)? {
@@ -830,6 +850,8 @@ pub struct PlanSummary {
     pub by_locale: BTreeMap<String, u64>,
     /// People skipped, by reason.
     pub skipped: BTreeMap<Skip, u64>,
+    /// The first audience lines skipped for a mistake in the file ([`Skip::lists_lines`]).
+    pub lines: BTreeMap<Skip, Vec<u64>>,
 }
 
 impl PlanSummary {
@@ -848,11 +870,19 @@ impl PlanSummary {
         *self.skipped.entry(Skip::Capped).or_default() += 1;
     }
 
-    /// Adds one decision.
-    pub fn count(&mut self, decision: &Decision) {
+    /// Adds the decision for the person at an audience line.
+    pub fn count(&mut self, decision: &Decision, line: u64) {
         self.audience += 1;
         match decision {
-            Decision::Skip(skip) => *self.skipped.entry(*skip).or_default() += 1,
+            Decision::Skip(skip) => {
+                *self.skipped.entry(*skip).or_default() += 1;
+                if skip.lists_lines() {
+                    let lines = self.lines.entry(*skip).or_default();
+                    if lines.len() < LINES_LISTED {
+                        lines.push(line);
+                    }
+                }
+            }
             Decision::Send(due) => {
                 *self.by_locale.entry(due.locale.clone()).or_default() += 1;
                 match (due.retry_of.is_some(), due.seq) {
@@ -897,9 +927,16 @@ pub fn plan(planner: &Planner) -> Result<PlanSummary, PlanError> {
         ..PlanSummary::default()
     };
     for person in people(&target)? {
-        summary.count(&planner.decide(&person?)?);
+        let person = person?;
+        summary.count(&planner.decide(&person)?, person.line);
     }
     Ok(summary)
+}
+
+/// Whether a value that goes into the headers is too long for them.
+fn has_overlong_value(person: &Person) -> bool {
+    let long = |value: &String| value.chars().count() > MAX_VALUE_CHARS;
+    person.name.as_ref().is_some_and(long) || person.placeholders.values().any(long)
 }
 
 /// One person's decision, for `plan --explain`.

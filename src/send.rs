@@ -952,7 +952,7 @@ impl Run<'_> {
             }
             let person = person?;
             let decision = planner.decide(&person)?;
-            self.report.plan.count(&decision);
+            self.report.plan.count(&decision, person.line);
             let Decision::Send(due) = decision else {
                 continue;
             };
@@ -1128,9 +1128,10 @@ impl Hands<'_> {
     /// Composes and hands over one job, logging it `handing` just before the transport
     /// call and its outcome right after.
     fn deliver_one(&self, job: &Job) -> Result<Reply, StoreError> {
-        let reply = match (self.composer.compose(job), self.log) {
-            (Err(e), _) => Reply::Permanent {
-                reply: format!("cannot render: {e}"),
+        let composed = self.composer.compose(job).map_err(|e| e.to_string());
+        let reply = match (composed.and_then(fits_the_wire), self.log) {
+            (Err(why), _) => Reply::Permanent {
+                reply: format!("cannot render: {why}"),
                 bounced: false,
             },
             (Ok(_), None) => return Ok(Reply::Accepted("dry run".into())),
@@ -1145,6 +1146,27 @@ impl Hands<'_> {
         }
         Ok(reply)
     }
+}
+
+/// The longest header line SMTP servers must take (RFC 5322 §2.1.1), CRLF excluded.
+const MAX_HEADER_LINE: usize = 998;
+
+/// Refuses an e-mail with a header line longer than servers take: a value with no space
+/// to fold at (the plan refuses long names and placeholders, but a subject can be long by
+/// itself) would be refused by the server after the person was counted as reached.
+fn fits_the_wire(message: Outgoing) -> Result<Outgoing, String> {
+    let Outgoing::Email(email) = &message else {
+        return Ok(message);
+    };
+    let headers = email.headers().to_string();
+    let longest = headers.split("\r\n").map(str::len).max().unwrap_or(0);
+    if longest > MAX_HEADER_LINE {
+        return Err(format!(
+            "a header line has {longest} characters, more than the {MAX_HEADER_LINE} mail \
+             servers take; shorten the subject or the values in it"
+        ));
+    }
+    Ok(message)
 }
 
 /// An exclusive OS lock on one rule, released when dropped or when the process dies.
@@ -1288,6 +1310,23 @@ pub fn preflight(ws: &Workspace, targets: &[Target]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn email_with_subject(subject: &str) -> Outgoing {
+        let message = lettre::Message::builder()
+            .from("Acme <support@example.com>".parse().unwrap())
+            .to("ana@example.com".parse().unwrap())
+            .subject(subject)
+            .body(String::from("Hello"))
+            .unwrap();
+        Outgoing::Email(Box::new(message))
+    }
+
+    #[test]
+    fn a_header_line_servers_would_refuse_is_never_sent() {
+        assert!(fits_the_wire(email_with_subject(&"word ".repeat(400))).is_ok());
+        let error = fits_the_wire(email_with_subject(&"x".repeat(1200))).unwrap_err();
+        assert!(error.contains("more than the 998"), "{error}");
+    }
 
     #[test]
     fn smtp_urls_are_secure_unless_told_otherwise() {

@@ -129,30 +129,30 @@ fn import_report_check_and_determinism() {
 fn every_problem_is_reported_and_nothing_stored() {
     let (dir, root) = acme();
     let file = dir.path().join("bad.csv");
-    std::fs::write(
-        &file,
-        "respondent,submitted_at,recommend,improve,contact,colour\n\
+    let rows = "respondent,submitted_at,recommend,improve,contact,colour\n\
          a@example.com,2026-09-01T10:00:00Z,11,,,\n\
          b@example.com,2026-09-01T10:00:00Z,ten,,,\n\
          c@example.com,2026-09-01T10:00:00Z,10,,yes,\n\
          d@example.com,yesterday,9,,,\n\
-         e@example.com,2026-09-01T10:00:00Z,9,,,\n",
-    )
-    .unwrap();
-    import(&root, &file, "nps")
-        .code(1)
-        .stderr(predicate::str::contains(
-            "row 1, column `colour`: unknown column",
-        ))
-        .stderr(predicate::str::contains(
-            "row 2, column `recommend`: expected a whole number from 0 to 10, got `11`",
-        ))
-        .stderr(predicate::str::contains("row 3, column `recommend`"))
-        .stderr(predicate::str::contains("row 4").not())
-        .stderr(predicate::str::contains("row 5, column `submitted_at`"))
-        .stderr(predicate::str::contains(
-            "4 problems found; nothing was imported",
-        ));
+         e@example.com,2026-09-01T10:00:00Z,9,,,\n";
+    // Spreadsheets write CRLF: the rows named must be the same.
+    for ending in ["\n", "\r\n"] {
+        std::fs::write(&file, rows.replace('\n', ending)).unwrap();
+        import(&root, &file, "nps")
+            .code(1)
+            .stderr(predicate::str::contains(
+                "row 1, column `colour`: unknown column",
+            ))
+            .stderr(predicate::str::contains(
+                "row 2, column `recommend`: expected a whole number from 0 to 10, got `11`",
+            ))
+            .stderr(predicate::str::contains("row 3, column `recommend`"))
+            .stderr(predicate::str::contains("row 4").not())
+            .stderr(predicate::str::contains("row 5, column `submitted_at`"))
+            .stderr(predicate::str::contains(
+                "4 problems found; nothing was imported",
+            ));
+    }
     assert_eq!(
         export(&root, "nps", "csv").lines().count(),
         1,

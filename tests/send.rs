@@ -70,16 +70,21 @@ impl Server {
 
     /// Every message received, parsed.
     fn received(&self) -> Vec<Mail> {
+        self.received_raw()
+            .iter()
+            .map(|raw| Mail::parse(raw))
+            .collect()
+    }
+
+    /// Every message received, as the bytes the server got, in order.
+    fn received_raw(&self) -> Vec<Vec<u8>> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "eml"))
             .collect();
         paths.sort();
-        paths
-            .iter()
-            .map(|p| Mail::parse(&std::fs::read(p).unwrap()))
-            .collect()
+        paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
     }
 
     /// How many messages each envelope recipient got.
@@ -578,6 +583,46 @@ fn killed_runs_resume_and_send_no_one_twice() {
         "kill test: {kills} kills, {} received, {unknown} unknown",
         counts.len()
     );
+}
+
+/// A name too long for a header is refused at plan time and pointed at by its line (in a
+/// file with CRLF endings, as spreadsheets write them); everyone else is sent to.
+#[test]
+fn over_long_names_are_refused_at_plan_time_by_their_audience_line() {
+    if !smtp_available() {
+        return;
+    }
+    let ws = Workspace::new(0);
+    let mut csv = String::from("email,first_name,locale,tz,plan,closed_at\r\n");
+    for i in 0..10 {
+        let name = if i == 3 {
+            "a".repeat(5000)
+        } else {
+            format!("Name{i}")
+        };
+        csv.push_str(&format!(
+            "person{i}@example.com,{name},en,Europe/Ljubljana,pro,2026-05-30T08:00:00Z\r\n"
+        ));
+    }
+    std::fs::write(ws.root().join("audiences/people.csv"), csv).unwrap();
+    let (ok, plan) = ws.run(None, MONDAY, &["plan", "alpha/main"]);
+    assert!(ok, "{plan}");
+    assert!(
+        plan.contains("value too long 1 (audience line 5)"),
+        "{plan}"
+    );
+    let server = Server::start(&[]);
+    let (ok, out) = ws.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
+    assert!(ok, "{out}");
+    let received = server.received_raw();
+    assert_eq!(received.len(), 9, "{out}");
+    assert!(!server.counts().contains_key("person3@example.com"));
+    for raw in received {
+        let raw = String::from_utf8_lossy(&raw);
+        let (head, _) = raw.split_once("\r\n\r\n").unwrap();
+        let longest = head.split("\r\n").map(str::len).max().unwrap();
+        assert!(longest <= 998, "a header line of {longest} characters");
+    }
 }
 
 #[test]
