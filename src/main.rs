@@ -187,6 +187,10 @@ enum Command {
         /// the address bound.
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: std::net::SocketAddr,
+        /// A reverse proxy (address or CIDR range, repeatable) whose X-Forwarded-For names
+        /// the client, for the open link's per-client limit.
+        #[arg(long, value_name = "ADDRESS", value_parser = address_range)]
+        trust_proxy: Vec<ipnet::IpNet>,
     },
     /// Print a new random signing key, to export as CANVASS_KEY.
     Key,
@@ -495,9 +499,13 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { bind } => {
+        Command::Serve { bind, trust_proxy } => {
             let root = workspace_root(cli.workspace)?;
-            serve(&root, bind)?;
+            let options = canvass::serve::ServeOptions {
+                trusted_proxies: trust_proxy,
+                ..Default::default()
+            };
+            serve(&root, bind, options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Key => {
@@ -612,11 +620,14 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
 
 /// Runs the collector until interrupted; answers are committed before each reply, so
 /// stopping at any moment loses nothing that was acknowledged.
-fn serve(root: &std::path::Path, bind: std::net::SocketAddr) -> Result<(), String> {
+fn serve(
+    root: &std::path::Path,
+    bind: std::net::SocketAddr,
+    options: canvass::serve::ServeOptions,
+) -> Result<(), String> {
     use std::io::Write as _;
     let key = canvass::token::Key::from_env().map_err(|e| e.to_string())?;
-    let app = canvass::serve::App::open(root, key, canvass::serve::OpenLinkLimit::default())
-        .map_err(|e| e.to_string())?;
+    let app = canvass::serve::App::open(root, key, options).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(bind)
@@ -630,6 +641,13 @@ fn serve(root: &std::path::Path, bind: std::net::SocketAddr) -> Result<(), Strin
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
+}
+
+/// An address (`127.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`).
+fn address_range(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR range"))
 }
 
 /// A positive number of seconds, such as `30` or `0.5`.

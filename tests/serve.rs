@@ -3,7 +3,7 @@
 
 mod collector;
 
-use collector::{Server, count, db, get, post, token, workspace};
+use collector::{Client, Server, count, db, get, post, token, workspace};
 
 fn counted_answers(root: &std::path::Path, delivery: &str) -> (String, bool, i64) {
     db(root)
@@ -254,6 +254,66 @@ async fn the_open_link_takes_anonymous_answers_drops_bots_and_limits_clients() {
         limited |= get(server.addr, "/o/fb").await.status == 429;
     }
     assert!(limited, "a client is rate-limited on the open link");
+}
+
+/// A flood on one personal link stores at most 20 answers and 20 link fetches, and is
+/// refused with 429 after its burst of 30 requests; another link is not affected.
+#[tokio::test]
+async fn a_flood_on_one_link_is_bounded() {
+    let ws = workspace(1);
+    let server = Server::start(ws.path());
+    let form = format!("/s/{}", token(1, "d-flood", 3600));
+    let mut client = Client::connect(server.addr).await.unwrap();
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..200 {
+        let body = format!("score={}&solved=yes", 7 + i % 4);
+        let reply = client.post(&form, &body).await.unwrap();
+        *statuses.entry(reply.status).or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [(200, 20), (429, 180)].into_iter().collect(),
+        "20 answers stored, then refused"
+    );
+    let stored = "SELECT count(*) FROM responses WHERE response_key = 'd-flood'";
+    assert_eq!(count(ws.path(), stored), 20);
+    let one_click = format!("/r/{}?q=score&v=9", token(1, "d-clicks", 3600));
+    for _ in 0..100 {
+        client.get(&one_click).await.unwrap();
+    }
+    assert_eq!(
+        count(
+            ws.path(),
+            "SELECT count(*) FROM link_fetches WHERE delivery = 'd-clicks'"
+        ),
+        20
+    );
+    let other = format!("/s/{}", token(1, "d-other", 3600));
+    assert_eq!(get(server.addr, &other).await.status, 200);
+}
+
+/// Behind a trusted proxy, the open link's limit is per forwarded client; without
+/// `--trust-proxy` the header is not believed.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let ws = workspace(1);
+    for (args, shared) in [
+        (&["--trust-proxy", "127.0.0.1"][..], false),
+        (&[][..], true),
+    ] {
+        let server = Server::start_serving(ws.path(), args);
+        let mut client = Client::connect(server.addr).await.unwrap();
+        let visitor = |ip: &'static str| [("x-forwarded-for", ip)];
+        let mut first_limited = false;
+        for _ in 0..40 {
+            let reply = client.get_with("/o/fb", &visitor("203.0.113.9")).await;
+            first_limited |= reply.unwrap().status == 429;
+        }
+        assert!(first_limited);
+        let second = client.get_with("/o/fb", &visitor("198.51.100.4")).await;
+        let second_limited = second.unwrap().status == 429;
+        assert_eq!(second_limited, shared, "with {args:?}");
+    }
 }
 
 /// The session a fresh open-link page hands out.

@@ -1,19 +1,20 @@
-//! Per-client rate limiting for the anonymous open link: a token bucket per IP address.
+//! Rate limiting: a token bucket per client (the open link) or per link (personal
+//! links and open sessions).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
 
 /// How many clients are tracked before idle ones are forgotten.
 const MAX_TRACKED: usize = 100_000;
 
-/// A token bucket per client address.
+/// A token bucket per key: a client's address group, or a link's delivery id.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K> {
     burst: f64,
     per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -22,9 +23,9 @@ struct Bucket {
     updated: Instant,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// Allows `burst` requests at once, refilled at `per_minute`.
-    pub fn new(burst: u32, per_minute: u32) -> RateLimiter {
+    pub fn new(burst: u32, per_minute: u32) -> RateLimiter<K> {
         RateLimiter {
             burst: f64::from(burst),
             per_second: f64::from(per_minute) / 60.0,
@@ -32,12 +33,12 @@ impl RateLimiter {
         }
     }
 
-    /// Whether this client may make one more request now.
-    pub fn allow(&self, client: IpAddr) -> bool {
+    /// Whether this key may make one more request now.
+    pub fn allow(&self, client: K) -> bool {
         self.allow_at(client, Instant::now())
     }
 
-    fn allow_at(&self, client: IpAddr, now: Instant) -> bool {
+    fn allow_at(&self, client: K, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_TRACKED {
             let full = self.burst;
@@ -67,6 +68,7 @@ fn refilled(bucket: &Bucket, now: Instant, per_second: f64, burst: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
     use std::time::Duration;
 
     #[test]

@@ -6,10 +6,13 @@
 //!   script on load, or the form itself). A provisional answer never displaces a
 //!   confirmed one, and messages whose links were all fetched within seconds are flagged.
 //! - `GET`/`POST /s/{token}`: the web form, validated on the server.
-//! - `GET`/`POST /o/{survey}`: the anonymous open link, rate-limited per client, with a
-//!   honeypot field.
+//! - `GET`/`POST /o/{survey}`: the anonymous open link, rate-limited per client (behind a
+//!   trusted proxy, the address it forwards; IPv6 by /64), with a honeypot field.
 //! - `GET`/`POST /u/{token}`: unsubscribe (RFC 8058 one-click on POST).
 //! - `GET /healthz`.
+//!
+//! Every link is limited too: [`LINK_BURST`] requests at once, then [`LINK_PER_MINUTE`]
+//! a minute, and at most [`MAX_STORED_PER_LINK`] stored answers (each change is one).
 //!
 //! Every answer is committed (see [`writer`]) before the response is sent.
 
@@ -30,12 +33,23 @@ use crate::store::{Store, StoreError};
 use crate::token::Key;
 use crate::workspace::Workspace;
 
+mod client;
 mod limit;
 mod pages;
 mod routes;
 pub mod writer;
 
+pub use client::ClientResolver;
 pub use limit::RateLimiter;
+
+/// Requests one link (a personal token or an open session) may make at once: a person
+/// answering, correcting and changing their mind stays far below it.
+pub const LINK_BURST: u32 = 30;
+/// Requests a link may make each minute once its burst is spent.
+pub const LINK_PER_MINUTE: u32 = 2;
+/// Answers stored for one link, each change counting once; later ones are refused and the
+/// last stored answers keep counting.
+pub const MAX_STORED_PER_LINK: u64 = 20;
 
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,6 +97,15 @@ impl Default for OpenLinkLimit {
     }
 }
 
+/// How the server is reached and limited.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The open link's per-client limits.
+    pub open_link: OpenLinkLimit,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`serve --trust-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
 /// A survey version that answers can be validated against.
 #[derive(Debug)]
 struct Served {
@@ -101,7 +124,9 @@ struct State {
     channels: HashMap<(String, String), &'static str>,
     writer: writer::Writer,
     readers: Vec<std::sync::Mutex<Store>>,
-    open_limit: RateLimiter,
+    open_limit: RateLimiter<std::net::IpAddr>,
+    link_limit: RateLimiter<String>,
+    clients: ClientResolver,
     pages: pages::Pages,
 }
 
@@ -112,7 +137,7 @@ pub struct App(Arc<State>);
 impl App {
     /// Loads and checks the workspace, opens its store and records the survey definitions
     /// being served, so that answers given on them can be validated after they change.
-    pub fn open(root: &Path, key: Key, open_limit: OpenLinkLimit) -> Result<App, ServeError> {
+    pub fn open(root: &Path, key: Key, options: ServeOptions) -> Result<App, ServeError> {
         let (ws, mut problems) = Workspace::load(root);
         problems.extend(crate::check::check_loaded(&ws));
         let (errors, _) = diag::count(&problems);
@@ -162,7 +187,9 @@ impl App {
             channels,
             writer: writer::Writer::start(store)?,
             readers,
-            open_limit: RateLimiter::new(open_limit.burst, open_limit.per_minute),
+            open_limit: RateLimiter::new(options.open_link.burst, options.open_link.per_minute),
+            link_limit: RateLimiter::new(LINK_BURST, LINK_PER_MINUTE),
+            clients: ClientResolver::new(options.trusted_proxies),
             pages: pages::Pages::new(crate::render::Renderer::new(root)?),
         })))
     }

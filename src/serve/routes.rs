@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State as Shared};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -79,6 +79,10 @@ enum Refused {
     Closed,
     /// The store failed: 503.
     NotSaved,
+    /// The link made too many requests: 429.
+    TooMany,
+    /// The link stored its [`super::MAX_STORED_PER_LINK`] answers: 429.
+    Saturated,
 }
 
 /// A verified personal link and what the answer will be checked against and tagged with.
@@ -244,9 +248,10 @@ async fn submit(
 async fn open_form(
     Shared(app): Shared<App>,
     Path(id): Path<String>,
-    client: ClientAddr,
+    peer: ClientAddr,
+    headers: HeaderMap,
 ) -> Response {
-    if !app.0.open_limit.allow(client.0.ip()) {
+    if !app.allow_client(&peer, &headers) {
         return app.too_many();
     }
     let Some(served) = app.0.current.get(&id).cloned() else {
@@ -261,10 +266,11 @@ async fn open_form(
 async fn open_submit(
     Shared(app): Shared<App>,
     Path(id): Path<String>,
-    client: ClientAddr,
+    peer: ClientAddr,
+    headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !app.0.open_limit.allow(client.0.ip()) {
+    if !app.allow_client(&peer, &headers) {
         return app.too_many();
     }
     let field = |name: &str| {
@@ -284,6 +290,9 @@ async fn open_submit(
     };
     if claims.survey != id {
         return app.refused(Refused::Forged);
+    }
+    if !app.0.link_limit.allow(claims.delivery.clone()) {
+        return app.refused(Refused::TooMany);
     }
     let Some(served) = app.served(&claims.survey, claims.version) else {
         return not_found(Shared(app)).await;
@@ -365,8 +374,23 @@ impl App {
         read(&store)
     }
 
-    /// Writes durably.
+    /// Whether the open link's client (its address group) may make one more request.
+    fn allow_client(&self, peer: &ClientAddr, headers: &HeaderMap) -> bool {
+        let client = self.0.clients.client(peer.0.ip(), headers);
+        self.0.open_limit.allow(client)
+    }
+
+    /// Writes durably; an answer only while its link has stored fewer than
+    /// [`super::MAX_STORED_PER_LINK`].
     async fn write(&self, write: Write) -> Result<(), Refused> {
+        if let Write::Response(response) = &write {
+            let stored = self
+                .read(|store| store.responses_stored(&response.survey, &response.response_key))
+                .map_err(|_| Refused::NotSaved)?;
+            if stored >= super::MAX_STORED_PER_LINK {
+                return Err(Refused::Saturated);
+            }
+        }
         self.0
             .writer
             .write(write)
@@ -394,6 +418,9 @@ impl App {
             }
             _ => return Err(Refused::Forged),
         };
+        if !self.0.link_limit.allow(claims.delivery.clone()) {
+            return Err(Refused::TooMany);
+        }
         let served = self
             .served(&claims.survey, claims.version)
             .ok_or(Refused::Closed)?;
@@ -426,6 +453,9 @@ impl App {
         };
         if claims.kind != TokenKind::Delivery || claims.recipient.is_empty() {
             return Err(Refused::Forged);
+        }
+        if !self.0.link_limit.allow(claims.delivery.clone()) {
+            return Err(Refused::TooMany);
         }
         Ok(claims.recipient)
     }
@@ -581,6 +611,12 @@ impl App {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Not saved",
                 "Your answer could not be saved. Please try again in a moment.",
+            ),
+            Refused::TooMany => self.too_many(),
+            Refused::Saturated => self.notice(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Answers already saved",
+                "Your answers are saved. This link cannot change them any more.",
             ),
         }
     }

@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS survey_definitions (
 /// opened by a mail security scanner rather than by a person.
 pub const SCAN_WINDOW_SECS: i64 = 10;
 
+/// The fetches recorded per link: enough to tell a scanner from a person (who fetches a
+/// link a few times), while a flood on one link cannot fill the disk.
+pub const MAX_FETCHES_PER_LINK: i64 = 20;
+
 /// A fetch of a response link, for spotting scanners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkFetch {
@@ -81,9 +85,16 @@ impl Store {
                 .conn
                 .prepare_cached(
                     "INSERT INTO link_fetches (delivery, fetched_at, question, value) \
-                     VALUES (?1, ?2, ?3, ?4)",
+                     SELECT ?1, ?2, ?3, ?4 \
+                     WHERE (SELECT count(*) FROM link_fetches WHERE delivery = ?1) < ?5",
                 )?
-                .execute(params![fetch.delivery, now, fetch.question, fetch.value])
+                .execute(params![
+                    fetch.delivery,
+                    now,
+                    fetch.question,
+                    fetch.value,
+                    MAX_FETCHES_PER_LINK
+                ])
                 .map(drop),
             Write::Suppress(recipient) => self
                 .conn
@@ -162,6 +173,29 @@ impl Store {
             answers: serde_json::from_str(&c.answers).unwrap_or_default(),
             confirmed: c.confirmed,
         }))
+    }
+
+    /// How many responses were ever stored for a response key, the replaced ones included.
+    pub fn responses_stored(&self, survey: &str, response_key: &str) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*) FROM response_keys k \
+                 JOIN response_rows r ON r.id = k.response \
+                 JOIN response_origins o ON o.id = r.origin \
+                 WHERE k.key_hash = ?1 AND r.response_key = ?2 AND o.survey = ?3",
+            )
+            .and_then(|mut statement| {
+                statement.query_row(
+                    params![
+                        super::batch::key_hash(survey, response_key),
+                        response_key,
+                        survey
+                    ],
+                    |row| row.get::<_, i64>(0),
+                )
+            })
+            .map(i64::unsigned_abs)
+            .map_err(|e| self.error(e))
     }
 
     /// The locale and segments the ledger recorded for a delivery.

@@ -116,12 +116,22 @@ impl Server {
         Server::start_with(root, env!("CARGO_BIN_EXE_canvass").into())
     }
 
+    /// Starts the real binary with more `serve` arguments.
+    pub fn start_serving(root: &Path, args: &[&str]) -> Server {
+        Server::spawn(root, env!("CARGO_BIN_EXE_canvass").into(), args)
+    }
+
     /// Starts a given build of the binary.
     pub fn start_with(root: &Path, binary: PathBuf) -> Server {
+        Server::spawn(root, binary, &[])
+    }
+
+    fn spawn(root: &Path, binary: PathBuf, args: &[&str]) -> Server {
         let mut child = Command::new(binary)
             .args(["--workspace"])
             .arg(root)
             .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(args)
             .env("CANVASS_KEY", KEY)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -189,12 +199,21 @@ impl Client {
 
     /// GET a path.
     pub async fn get(&mut self, path: &str) -> Result<Reply, hyper::Error> {
-        self.send("GET", path, None).await
+        self.send("GET", path, None, &[]).await
+    }
+
+    /// GET a path with extra request headers.
+    pub async fn get_with(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, hyper::Error> {
+        self.send("GET", path, None, headers).await
     }
 
     /// POST a form body to a path.
     pub async fn post(&mut self, path: &str, form: &str) -> Result<Reply, hyper::Error> {
-        self.send("POST", path, Some(form.to_string())).await
+        self.send("POST", path, Some(form.to_string()), &[]).await
     }
 
     async fn send(
@@ -202,11 +221,15 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<String>,
+        headers: &[(&str, &str)],
     ) -> Result<Reply, hyper::Error> {
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(path)
             .header("host", &self.host);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if body.is_some() {
             request = request.header("content-type", "application/x-www-form-urlencoded");
         }
