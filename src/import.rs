@@ -177,6 +177,8 @@ pub fn import_file(
     };
     let digest = import_digest(survey_id, version, path).map_err(io)?;
     let store = Store::open_in(&workspace.state_dir())?;
+    let (key, _) = Key::from_env_or_dev(&workspace.state_dir()).map_err(io)?;
+    store.check_key(&key)?;
     let Some(import) = store.begin_import(&digest, survey_id)? else {
         return Ok(Imported {
             outcome: ImportOutcome::AlreadyImported,
@@ -184,7 +186,6 @@ pub fn import_file(
         });
     };
     let segments = declared_segments(workspace, survey_id);
-    let (key, _) = Key::from_env_or_dev(&workspace.state_dir()).map_err(io)?;
     let file = std::fs::File::open(path).map_err(io)?;
     let mut rows = RowReader::new(RowContext::new(survey, version, &segments, &key));
     let format = Format::of_path(path);
@@ -596,6 +597,20 @@ impl<'a> RowContext<'a> {
                 ),
             ));
         }
+        let respondent = cells.get(RESPONDENT).unwrap_or_default().trim();
+        if let Some(key) = respondent.strip_prefix(KEY_PREFIX)
+            && !is_exported_key(key)
+        {
+            errors.push(error(
+                RESPONDENT,
+                format!(
+                    "`{}` is not a key `canvass export` writes (`key:` and 32 hex digits, or a \
+                     delivery, session or row key); write the address itself without `key:`, \
+                     and canvass stores only its keyed hash",
+                    excerpt(respondent)
+                ),
+            ));
+        }
         let locale = cells.get(LOCALE).filter(|l| !l.trim().is_empty());
         if let Some(l) = locale
             && !self.survey.locales.iter().any(|known| known == l)
@@ -670,6 +685,23 @@ impl<'a> RowContext<'a> {
         let hash = sha2::Sha256::digest(format!("{content}\0{occurrence}").as_bytes());
         format!("row-{}", hex::encode(&hash[..16]))
     }
+}
+
+/// Whether a `key:` value is a response key as `canvass export` writes them: a recipient
+/// key (32 hex digits), a delivery id (24), an open session (`open-` and 32) or an
+/// anonymous row (`row-` and 32). Anything else would store an address unhashed or merge
+/// unrelated people.
+fn is_exported_key(key: &str) -> bool {
+    let hex = |text: &str, digits: usize| {
+        text.len() == digits
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    hex(key, 32)
+        || hex(key, 24)
+        || key.strip_prefix("open-").is_some_and(|k| hex(k, 32))
+        || key.strip_prefix("row-").is_some_and(|k| hex(k, 32))
 }
 
 /// The imports ledger's key: the survey, the version and the file's bytes, read in

@@ -34,6 +34,7 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod preview;
+pub mod privacy;
 pub mod render;
 pub mod report;
 pub mod scaffold;

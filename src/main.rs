@@ -192,8 +192,27 @@ enum Command {
         #[arg(long, value_name = "ADDRESS", value_parser = address_range)]
         trust_proxy: Vec<ipnet::IpNet>,
     },
-    /// Print a new random signing key, to export as CANVASS_KEY.
-    Key,
+    /// Print a new random signing key, to export as CANVASS_KEY; `key rotate` moves the
+    /// workspace to a new one.
+    Key {
+        #[command(subcommand)]
+        action: Option<KeyAction>,
+    },
+    /// Erase everything stored about these people (ledger, answers, link fetches); they
+    /// stay suppressed so that nothing reaches them again.
+    #[command(disable_version_flag = true)]
+    Forget {
+        /// Their addresses.
+        addresses: Vec<String>,
+        /// A file of addresses, one per line.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Delete answers, ledger rows and link fetches older than `retention` in canvass.yaml.
+    Prune {
+        #[command(flatten)]
+        clock: Clock,
+    },
     /// Import answers gathered elsewhere (CSV or JSON Lines), validated like the web form.
     #[command(disable_version_flag = true)]
     Import {
@@ -210,8 +229,11 @@ enum Command {
     #[command(disable_version_flag = true)]
     Export {
         /// The survey.
-        #[arg(long)]
-        survey: String,
+        #[arg(long, required_unless_present = "respondent")]
+        survey: Option<String>,
+        /// Everything stored about one person instead, as JSON (a subject access request).
+        #[arg(long, value_name = "ADDRESS", conflicts_with_all = ["survey", "version", "format"])]
+        respondent: Option<String>,
         /// The survey version (default: the current one).
         #[arg(long)]
         version: Option<u32>,
@@ -264,6 +286,15 @@ enum PlanFormat {
     Human,
     /// A JSON array with one object per rule.
     Json,
+}
+
+/// What `canvass key` does besides printing a new key.
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Move the workspace from the old key (CANVASS_PREVIOUS_KEY, else the development key)
+    /// to CANVASS_KEY: everyone in an audience file is re-keyed; keep CANVASS_PREVIOUS_KEY
+    /// set for `serve` while links signed with the old key are still out.
+    Rotate,
 }
 
 /// The clock, fixed for tests and reproducible plans.
@@ -501,15 +532,73 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
         }
         Command::Serve { bind, trust_proxy } => {
             let root = workspace_root(cli.workspace)?;
+            let previous_key = match std::env::var(canvass::privacy::PREVIOUS_KEY_ENV) {
+                Ok(text) => Some(
+                    canvass::token::Key::from_base64(&text)
+                        .map_err(|e| format!("{}: {e}", canvass::privacy::PREVIOUS_KEY_ENV))?,
+                ),
+                Err(_) => None,
+            };
             let options = canvass::serve::ServeOptions {
                 trusted_proxies: trust_proxy,
+                previous_key,
                 ..Default::default()
             };
             serve(&root, bind, options)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Key => {
+        Command::Key { action: None } => {
             println!("{}", canvass::token::generate());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key {
+            action: Some(KeyAction::Rotate),
+        } => {
+            let workspace = load_workspace(cli.workspace)?;
+            let rotation = canvass::privacy::rotate(&workspace).map_err(|e| e.to_string())?;
+            print_rotation(&rotation);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forget { addresses, file } => {
+            let workspace = load_workspace(cli.workspace)?;
+            let mut addresses = addresses;
+            if let Some(path) = file {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                addresses.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(String::from),
+                );
+            }
+            if addresses.is_empty() {
+                return Err("name the addresses to forget, or a --file of them".into());
+            }
+            let removed =
+                canvass::privacy::forget(&workspace, &addresses).map_err(|e| e.to_string())?;
+            println!(
+                "forgot {} {}: {} deliveries, {} responses, {} link fetches erased; they stay suppressed",
+                addresses.len(),
+                if addresses.len() == 1 {
+                    "person"
+                } else {
+                    "people"
+                },
+                removed.deliveries,
+                removed.responses,
+                removed.fetches
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prune { clock } => {
+            let workspace = load_workspace(cli.workspace)?;
+            let removed =
+                canvass::privacy::prune(&workspace, clock.now()).map_err(|e| e.to_string())?;
+            println!(
+                "pruned {} responses, {} deliveries, {} link fetches older than the retention period",
+                removed.responses, removed.deliveries, removed.fetches
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Import {
@@ -549,11 +638,29 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             }
         }
         Command::Export {
+            respondent: Some(address),
+            output,
+            ..
+        } => {
+            let workspace = load_workspace(cli.workspace)?;
+            let data = canvass::privacy::respondent_data(&workspace, &address)
+                .map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&data).map_err(|e| e.to_string())?;
+            match output {
+                Some(path) => canvass::fsutil::write_atomic(&path, format!("{text}\n").as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                None => println!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
             survey,
             version,
             format,
             output,
+            ..
         } => {
+            let survey = survey.unwrap_or_default();
             let workspace = load_workspace(cli.workspace)?;
             let mut out: Box<dyn std::io::Write> = match &output {
                 Some(path) => Box::new(std::io::BufWriter::new(
@@ -626,7 +733,7 @@ fn serve(
     options: canvass::serve::ServeOptions,
 ) -> Result<(), String> {
     use std::io::Write as _;
-    let key = canvass::token::Key::from_env().map_err(|e| e.to_string())?;
+    let key = serving_key(root, bind)?;
     let app = canvass::serve::App::open(root, key, options).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
@@ -657,6 +764,28 @@ fn positive_seconds(text: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "`{text}` is not a number of seconds from 0.001 to 3600"
         )),
+    }
+}
+
+/// `CANVASS_KEY`, or on a loopback address without it the development key that signs the
+/// outbox's links, so that a local trial answers its own test e-mails.
+fn serving_key(
+    root: &std::path::Path,
+    bind: std::net::SocketAddr,
+) -> Result<canvass::token::Key, String> {
+    use canvass::token::{Key, TokenError};
+    match Key::from_env() {
+        Err(TokenError::NoKey) if bind.ip().is_loopback() => {
+            let state = root.join(canvass::workspace::STATE_DIR);
+            let (key, _) = Key::from_env_or_dev(&state)
+                .map_err(|e| format!("cannot read the development key: {e}"))?;
+            eprintln!(
+                "warning: CANVASS_KEY is not set, so {bind} serves with the development key \
+                 that signs the outbox's links; set CANVASS_KEY before serving anyone else"
+            );
+            Ok(key)
+        }
+        result => result.map_err(|e| e.to_string()),
     }
 }
 
@@ -754,6 +883,25 @@ fn print_plan(summary: &PlanSummary) {
             .collect();
         println!("  skip: {}", reasons.join(", "));
     }
+}
+
+fn print_rotation(rotation: &canvass::privacy::Rotation) {
+    let r = &rotation.rekeyed;
+    println!(
+        "re-keyed from {} addresses in the audience and suppression files: {} deliveries, {} suppressions, {} imported responses",
+        rotation.addresses, r.deliveries, r.suppressions, r.responses
+    );
+    if rotation.stale_deliveries + rotation.stale_suppressions > 0 {
+        println!(
+            "not re-keyed (no audience file names them any more): {} deliveries, {} suppressions; \
+             the new key does not recognise these people",
+            rotation.stale_deliveries, rotation.stale_suppressions
+        );
+    }
+    println!(
+        "keep the old key in {} for `canvass serve` until the links it signed expire",
+        canvass::privacy::PREVIOUS_KEY_ENV
+    );
 }
 
 /// `line 4` or `lines 4, 9 and 3 more`: where to fix the audience file, never the address.

@@ -592,6 +592,9 @@ pub struct Settings {
     /// Files of addresses never to contact.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppression: Vec<String>,
+    /// How long answers and ledger rows are kept (`365d`); `canvass prune` deletes older ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
     /// Report settings.
     #[serde(default)]
     pub report: ReportSettings,

@@ -795,10 +795,18 @@ impl SendWindow {
     }
 }
 
-/// The recipient keys of the workspace's suppression files: CSV files with an `email`
-/// column, or plain lists of one address per line.
+/// The recipient keys of everyone in the workspace's suppression files.
 pub fn suppression_list(ws: &Workspace, key: &Key) -> Result<HashSet<String>, PlanError> {
-    let mut keys = HashSet::new();
+    Ok(suppression_addresses(ws)?
+        .iter()
+        .map(|address| key.recipient(address))
+        .collect())
+}
+
+/// The addresses of the workspace's suppression files (CSV with an `email` column, or one
+/// address per line).
+pub fn suppression_addresses(ws: &Workspace) -> Result<Vec<String>, PlanError> {
+    let mut addresses = Vec::new();
     for file in &ws.settings.suppression {
         let path = ws.root.join(file);
         let error = |message: String| PlanError::File {
@@ -824,11 +832,11 @@ pub fn suppression_list(ws: &Workspace, key: &Key) -> Result<HashSet<String>, Pl
                 continue;
             }
             if let Some(address) = record.get(column.unwrap_or(0)).and_then(non_empty) {
-                keys.insert(key.recipient(&address));
+                addresses.push(address);
             }
         }
     }
-    Ok(keys)
+    Ok(addresses)
 }
 
 /// The counts of a plan: who gets what, and why the others do not.

@@ -151,6 +151,21 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The reply with every e-mail address in the server's words replaced by
+    /// `<address>` (Postfix quotes the recipient in its refusals), keeping the codes, so
+    /// that no address reaches the ledger or the terminal.
+    fn redacted(self) -> Reply {
+        match self {
+            Reply::Accepted(words) => Reply::Accepted(redact_addresses(&words)),
+            Reply::Transient(words) => Reply::Transient(redact_addresses(&words)),
+            Reply::Unknown(words) => Reply::Unknown(redact_addresses(&words)),
+            Reply::Permanent { reply, bounced } => Reply::Permanent {
+                reply: redact_addresses(&reply),
+                bounced,
+            },
+        }
+    }
+
     /// What the ledger records for a delivery that got this reply.
     fn outcome(&self, id: &str) -> Outcome {
         let (status, words) = match self {
@@ -349,7 +364,7 @@ impl Transport for Smtp {
         if let Some(dkim) = &self.dkim {
             dkim.sign(&mut message);
         }
-        match &self.link {
+        let reply = match &self.link {
             Link::Pool(pool) => pool.deliver(message.envelope(), &message.formatted()),
             Link::Lettre(transport) => match transport.send(&message) {
                 Ok(response) => {
@@ -357,7 +372,8 @@ impl Transport for Smtp {
                 }
                 Err(e) => classify_smtp_error(&e),
             },
-        }
+        };
+        reply.redacted()
     }
 
     fn is_remote(&self) -> bool {
@@ -370,6 +386,35 @@ impl Transport for Smtp {
             Link::Lettre(_) => None,
         }
     }
+}
+
+/// Replaces each `local@domain` in a text by `<address>`.
+fn redact_addresses(text: &str) -> String {
+    let is_part = |c: char| !c.is_whitespace() && !"<>()[],;:\"'".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let start = rest[..at]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !is_part(*c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let end = rest[at + 1..]
+            .char_indices()
+            .find(|(_, c)| !is_part(*c))
+            .map_or(rest.len(), |(i, _)| at + 1 + i);
+        let domain = rest[at + 1..end].trim_end_matches('.');
+        let end = at + 1 + domain.len();
+        if start < at && !domain.is_empty() {
+            out.push_str(&rest[..start]);
+            out.push_str("<address>");
+        } else {
+            out.push_str(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn smtp_words<'a>(code: String, lines: impl Iterator<Item = &'a str>) -> String {
@@ -1252,6 +1297,7 @@ impl Setup {
                     (Box::new(outbox), Some(dir), key, dev)
                 }
             };
+        store.check_key(&key)?;
         Ok(Setup {
             ws,
             store,
@@ -1319,6 +1365,22 @@ mod tests {
             .body(String::from("Hello"))
             .unwrap();
         Outgoing::Email(Box::new(message))
+    }
+
+    #[test]
+    fn addresses_in_server_replies_are_redacted() {
+        assert_eq!(
+            redact_addresses("550 5.1.1 <ana.k@example.net>: Recipient address rejected"),
+            "550 5.1.1 <<address>>: Recipient address rejected"
+        );
+        assert_eq!(
+            redact_addresses("250 2.0.0 Ok: queued as 4F2 for bob@example.org."),
+            "250 2.0.0 Ok: queued as 4F2 for <address>."
+        );
+        assert_eq!(
+            redact_addresses("451 4.3.0 try @ later"),
+            "451 4.3.0 try @ later"
+        );
     }
 
     #[test]

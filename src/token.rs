@@ -86,12 +86,10 @@ impl Key {
         if let Ok(key) = Key::from_env() {
             return Ok((key, false));
         }
-        let path = state_dir.join(DEV_KEY_FILE);
-        if let Ok(text) = std::fs::read_to_string(&path)
-            && let Ok(key) = Key::from_base64(&text)
-        {
+        if let Ok(key) = Key::dev(state_dir) {
             return Ok((key, true));
         }
+        let path = state_dir.join(DEV_KEY_FILE);
         std::fs::create_dir_all(state_dir)?;
         let text = generate();
         crate::fsutil::write_atomic(&path, text.as_bytes())?;
@@ -101,12 +99,25 @@ impl Key {
         ))
     }
 
+    /// The development key a workspace already has (the outbox's, before a real key).
+    pub fn dev(state_dir: &Path) -> std::io::Result<Key> {
+        let text = std::fs::read_to_string(state_dir.join(DEV_KEY_FILE))?;
+        Key::from_base64(&text).map_err(std::io::Error::other)
+    }
+
     fn mac(&self, domain: &str, data: &[u8]) -> [u8; 32] {
         let mut mac = self.0.clone();
         mac.update(domain.as_bytes());
         mac.update(&[0]);
         mac.update(data);
         mac.finalize().into_bytes().into()
+    }
+
+    /// A short public name for the key (a keyed hash of nothing), recorded in the store
+    /// so that a store is never used with another key by mistake; it reveals nothing of
+    /// the key.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.mac("fingerprint", b"")[..8])
     }
 
     /// The recipient key of an address: a keyed hash of the normalised address, so that the

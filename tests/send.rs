@@ -400,6 +400,19 @@ fn temporary_failures_are_retried_permanent_ones_reported_and_dropped_connection
         !out.contains("person4@"),
         "no addresses in the report: {out}"
     );
+    assert!(
+        out.contains("<<address>>: Recipient address rejected"),
+        "{out}"
+    );
+    let db = rusqlite::Connection::open(ws.root().join(".canvass/state.db")).unwrap();
+    let quoted: i64 = db
+        .query_row(
+            "SELECT count(*) FROM deliveries WHERE reply LIKE '%@%'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(quoted, 0, "the server's quote of the address is not stored");
     let counts = server.counts();
     assert_eq!(counts.len(), 10);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");

@@ -3,7 +3,7 @@
 
 mod collector;
 
-use collector::{Client, Server, count, db, get, post, token, workspace};
+use collector::{Client, Server, count, db, get, post, token, workspace, write_distribution};
 
 fn counted_answers(root: &std::path::Path, delivery: &str) -> (String, bool, i64) {
     db(root)
@@ -316,6 +316,62 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
     }
 }
 
+/// The README's order: send to the outbox, serve on loopback, answer the e-mail; then a
+/// new key is exported by mistake: every command refuses it and nothing is written.
+#[tokio::test]
+async fn the_local_trial_works_and_another_key_is_refused() {
+    let ws = workspace(1);
+    write_distribution(ws.path(), "http://127.0.0.1:8080");
+    let canvass = |key: Option<&str>| {
+        let mut command = assert_cmd::Command::cargo_bin("canvass").unwrap();
+        command.arg("--workspace").arg(ws.path());
+        match key {
+            Some(key) => command.env("CANVASS_KEY", key),
+            None => command.env_remove("CANVASS_KEY"),
+        };
+        command
+    };
+    canvass(None)
+        .args(["send", "fb", "--yes"])
+        .assert()
+        .success();
+    let outbox = ws.path().join(".canvass/outbox");
+    let mail = std::fs::read_dir(&outbox).unwrap().next().unwrap().unwrap();
+    let text = std::fs::read_to_string(mail.path())
+        .unwrap()
+        .replace("=\r\n", "");
+    let link = text
+        .split("http://127.0.0.1:8080")
+        .find_map(|rest| rest.strip_prefix("/s/"))
+        .and_then(|rest| rest.split(['"', '>', '\r', '\n', ' ']).next())
+        .expect("a form link in the e-mail")
+        .to_string();
+    {
+        let server = Server::start_keyless(ws.path());
+        let page = get(server.addr, &format!("/s/{link}")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+    let other = canvass::token::generate();
+    for args in [&["send", "fb", "--yes"][..], &["plan", "fb"][..]] {
+        canvass(Some(&other))
+            .args(args)
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("canvass key rotate"));
+    }
+    canvass(Some(&other))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("fingerprint"));
+    assert_eq!(
+        std::fs::read_dir(&outbox).unwrap().count(),
+        1,
+        "nothing sent"
+    );
+    assert_eq!(count(ws.path(), "SELECT count(*) FROM deliveries"), 1);
+}
+
 /// The session a fresh open-link page hands out.
 async fn open_session(addr: std::net::SocketAddr) -> String {
     let page = get(addr, "/o/fb").await;
@@ -352,7 +408,7 @@ fn serve_refuses_to_start_without_a_key_and_key_makes_one() {
         .unwrap()
         .args(["--workspace"])
         .arg(ws.path())
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--bind", "0.0.0.0:0"])
         .env_remove("CANVASS_KEY")
         .assert()
         .failure()

@@ -74,6 +74,12 @@ pub enum ServeError {
     /// A template override does not compile.
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
+    /// `CANVASS_PREVIOUS_KEY` is not the key the store had before its rotation.
+    #[error(
+        "CANVASS_PREVIOUS_KEY is not the key this store had before its last rotation; \
+         unset it, or set the key that `canvass key rotate` moved the store from"
+    )]
+    NotPreviousKey,
     /// The network or a thread failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -104,6 +110,9 @@ pub struct ServeOptions {
     pub open_link: OpenLinkLimit,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`serve --trust-proxy`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The key before the last rotation (`CANVASS_PREVIOUS_KEY`): links it signed stay
+    /// valid until they expire.
+    pub previous_key: Option<Key>,
 }
 
 /// A survey version that answers can be validated against.
@@ -127,6 +136,7 @@ struct State {
     open_limit: RateLimiter<std::net::IpAddr>,
     link_limit: RateLimiter<String>,
     clients: ClientResolver,
+    previous_key: Option<Key>,
     pages: pages::Pages,
 }
 
@@ -151,6 +161,12 @@ impl App {
             .collect();
         let state_dir = ws.state_dir();
         let store = Store::open_in(&state_dir)?;
+        store.check_key(&key)?;
+        if let Some(previous) = &options.previous_key
+            && !store.is_previous_key(previous)?
+        {
+            return Err(ServeError::NotPreviousKey);
+        }
         store.record_definitions(surveys.iter().copied())?;
         let current = surveys
             .iter()
@@ -190,6 +206,7 @@ impl App {
             open_limit: RateLimiter::new(options.open_link.burst, options.open_link.per_minute),
             link_limit: RateLimiter::new(LINK_BURST, LINK_PER_MINUTE),
             clients: ClientResolver::new(options.trusted_proxies),
+            previous_key: options.previous_key,
             pages: pages::Pages::new(crate::render::Renderer::new(root)?),
         })))
     }

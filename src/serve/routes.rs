@@ -281,7 +281,7 @@ async fn open_submit(
             .map(|(_, v)| v.clone())
     };
     let session = field(SESSION_FIELD).unwrap_or_default();
-    let claims = match app.0.key.verify(&session, now()) {
+    let claims = match app.claims(&session) {
         Ok(claims) if claims.kind == TokenKind::OpenSession => claims,
         Err(TokenError::Expired(claims)) if claims.kind == TokenKind::OpenSession => {
             return app.refused(Refused::Expired(claims.expires));
@@ -411,7 +411,7 @@ impl App {
 
     /// Verifies a personal link: 403 for a forged one, 410 for an expired one.
     fn link(&self, token: &str) -> Result<Link, Refused> {
-        let claims = match self.0.key.verify(token, now()) {
+        let claims = match self.claims(token) {
             Ok(claims) if claims.kind == TokenKind::Delivery => claims,
             Err(TokenError::Expired(claims)) if claims.kind == TokenKind::Delivery => {
                 return Err(Refused::Expired(claims.expires));
@@ -446,9 +446,9 @@ impl App {
 
     /// The recipient key of an unsubscribe link; expiry does not matter here.
     fn recipient(&self, token: &str) -> Result<String, Refused> {
-        let claims = match self.0.key.verify(token, now()) {
-            Ok(claims) => claims,
-            Err(TokenError::Expired(claims)) => *claims,
+        let (claims, by_previous) = match self.verify(token) {
+            Ok(verified) => verified,
+            Err((TokenError::Expired(claims), by_previous)) => (*claims, by_previous),
             Err(_) => return Err(Refused::Forged),
         };
         if claims.kind != TokenKind::Delivery || claims.recipient.is_empty() {
@@ -457,7 +457,35 @@ impl App {
         if !self.0.link_limit.allow(claims.delivery.clone()) {
             return Err(Refused::TooMany);
         }
-        Ok(claims.recipient)
+        if !by_previous {
+            return Ok(claims.recipient);
+        }
+        // The link's recipient key is under the old key; the ledger holds the re-keyed one.
+        self.read(|store| store.delivery_recipient(&claims.delivery))
+            .map_err(|_| Refused::NotSaved)?
+            .ok_or(Refused::Forged)
+    }
+
+    /// A token's claims, whichever key signed it.
+    fn claims(&self, token: &str) -> Result<Claims, TokenError> {
+        self.verify(token)
+            .map(|(claims, _)| claims)
+            .map_err(|(error, _)| error)
+    }
+
+    /// Verifies a token under the workspace key, or under the key before the last
+    /// rotation while its links are out; says which.
+    fn verify(&self, token: &str) -> Result<(Claims, bool), (TokenError, bool)> {
+        let current = self.0.key.verify(token, now());
+        match (&current, &self.0.previous_key) {
+            (Err(TokenError::BadSignature), Some(previous)) => previous
+                .verify(token, now())
+                .map(|claims| (claims, true))
+                .map_err(|e| (e, true)),
+            _ => current
+                .map(|claims| (claims, false))
+                .map_err(|e| (e, false)),
+        }
     }
 
     /// The answers that count for a link as form values; provisional ones only if asked.

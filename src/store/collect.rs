@@ -198,6 +198,11 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// The recipient key the ledger holds for a delivery.
+    pub fn delivery_recipient(&self, delivery: &str) -> Result<Option<String>, StoreError> {
+        self.text_where("SELECT recipient FROM deliveries WHERE id = ?1", delivery)
+    }
+
     /// The locale and segments the ledger recorded for a delivery.
     pub fn delivery_context(&self, delivery: &str) -> Result<Option<DeliveryContext>, StoreError> {
         self.conn

@@ -16,6 +16,8 @@ use rusqlite::{Connection, OptionalExtension};
 mod answers;
 mod batch;
 mod collect;
+mod erase;
+mod keys;
 mod ledger;
 mod suppressions;
 
@@ -24,6 +26,8 @@ pub use answers::{
 };
 pub use batch::{EncodedResponse, ResponseOrigin};
 pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write};
+pub use erase::Removed;
+pub use keys::Rekeyed;
 pub use ledger::{HandLog, Handing, LedgerEntry, Outcome, Status};
 pub use suppressions::SuppressionReason;
 
@@ -45,6 +49,21 @@ pub enum StoreError {
         /// The cause.
         #[source]
         source: rusqlite::Error,
+    },
+    /// The store was written under another key.
+    #[error(
+        "{path} was written under the key with fingerprint {expected}, but this key's \
+         fingerprint is {given}. Export the key the store was written with as CANVASS_KEY \
+         (without CANVASS_KEY, the development key in .canvass/dev-key is used), or move the \
+         store to the new key with `canvass key rotate`"
+    )]
+    OtherKey {
+        /// The database file.
+        path: PathBuf,
+        /// The fingerprint the store recorded.
+        expected: String,
+        /// The fingerprint of the key given.
+        given: String,
     },
     /// The state folder could not be created.
     #[error("cannot create the state folder {path}: {source}")]
@@ -212,7 +231,9 @@ impl Store {
         };
         let conn = connect(path).map_err(wrap)?;
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} {RESPONSES_VIEW} COMMIT;"
+            "BEGIN IMMEDIATE; {SCHEMA} {RESPONSES_VIEW} {} {} COMMIT;",
+            keys::META_SCHEMA,
+            erase::ERASURES_SCHEMA
         ))
         .map_err(wrap)?;
         let store = Store {
@@ -291,6 +312,14 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The one text `sql` selects for `key`, if there is a row.
+    fn text_where(&self, sql: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(sql, [key], |row| row.get(0))
+            .optional()
+            .map_err(|e| self.error(e))
     }
 
     /// Wraps a SQLite error with the file's name.

@@ -1,6 +1,6 @@
 //! Suppressions: people who must never receive anything again.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Store, StoreError, now_rfc3339};
 
@@ -13,6 +13,8 @@ pub enum SuppressionReason {
     Bounced,
     /// They are listed in a suppression file.
     Listed,
+    /// Their data was erased at their request (`canvass forget`).
+    Erased,
 }
 
 impl SuppressionReason {
@@ -22,6 +24,7 @@ impl SuppressionReason {
             SuppressionReason::Unsubscribed => "unsubscribed",
             SuppressionReason::Bounced => "bounced",
             SuppressionReason::Listed => "listed",
+            SuppressionReason::Erased => "erased",
         }
     }
 }
@@ -40,14 +43,10 @@ impl Store {
 
     /// Why a recipient is suppressed, if they are.
     pub fn suppression(&self, recipient: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT reason FROM suppressions WHERE recipient = ?1",
-                [recipient],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.error(e))
+        self.text_where(
+            "SELECT reason FROM suppressions WHERE recipient = ?1",
+            recipient,
+        )
     }
 }
 

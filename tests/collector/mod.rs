@@ -118,21 +118,36 @@ impl Server {
 
     /// Starts the real binary with more `serve` arguments.
     pub fn start_serving(root: &Path, args: &[&str]) -> Server {
-        Server::spawn(root, env!("CARGO_BIN_EXE_canvass").into(), args)
+        Server::spawn(root, env!("CARGO_BIN_EXE_canvass").into(), args, Some(KEY))
+    }
+
+    /// Starts the real binary without `CANVASS_KEY`, as a local trial does.
+    pub fn start_keyless(root: &Path) -> Server {
+        Server::spawn(root, env!("CARGO_BIN_EXE_canvass").into(), &[], None)
     }
 
     /// Starts a given build of the binary.
     pub fn start_with(root: &Path, binary: PathBuf) -> Server {
-        Server::spawn(root, binary, &[])
+        Server::spawn(root, binary, &[], Some(KEY))
     }
 
-    fn spawn(root: &Path, binary: PathBuf, args: &[&str]) -> Server {
-        let mut child = Command::new(binary)
+    fn spawn(root: &Path, binary: PathBuf, args: &[&str], key: Option<&str>) -> Server {
+        let mut command = Command::new(binary);
+        match key {
+            Some(key) => command.env("CANVASS_KEY", key),
+            None => command.env_remove("CANVASS_KEY"),
+        };
+        command
             .args(["--workspace"])
             .arg(root)
             .args(["serve", "--bind", "127.0.0.1:0"])
-            .args(args)
-            .env("CANVASS_KEY", KEY)
+            .args(args);
+        Server::from_command(command)
+    }
+
+    /// Runs a prepared `serve` command and waits for its address.
+    pub fn from_command(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -4,7 +4,8 @@ It writes every accepted message to a folder (one .eml file each, the envelope r
 in an `X-Envelope-To` header on top) and can misbehave for chosen recipients:
 
   --temp ADDR   answer `451` to RCPT TO the first two times, then accept
-  --perm ADDR   answer `550 5.1.1` to RCPT TO, always
+  --perm ADDR   answer `550 5.1.1 <ADDR>: Recipient address rejected` to RCPT TO, always
+                (quoting the address, as Postfix does)
   --drop ADDR   close the connection in DATA (no reply) the first time, then accept
   --store-drop ADDR   store the message, then close the connection before replying
   --late ADDR   store the message, then reply only after --late-by seconds (default 3)
@@ -40,7 +41,7 @@ class Handler:
         if self.stall_after is not None and self.count >= self.stall_after:
             await asyncio.sleep(3600)
         if key in self.perm:
-            return "550 5.1.1 No such user here"
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
         if key in self.temp:
             self.tries[("temp", key)] += 1
             if self.tries[("temp", key)] <= 2:
