@@ -166,11 +166,13 @@ fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec
     }
     let confined = crate::fsutil::Confined::workspace(root);
     for (i, file) in settings.value.suppression.iter().enumerate() {
-        if let Err(e) = confined.open_in(root, file, crate::fsutil::MAX_DATA_BYTES) {
-            out.push(
-                doc.error(&format!("/suppression/{i}"), "E074", e.to_string())
+        let pointer = format!("/suppression/{i}");
+        match confined.open_in(root, file, crate::fsutil::MAX_DATA_BYTES) {
+            Err(e) => out.push(
+                doc.error(&pointer, "E074", e.to_string())
                     .with_help("paths are relative to canvass.yaml"),
-            );
+            ),
+            Ok(_) => warn_if_tracked(&root.join(file), &pointer, doc, &mut out),
         }
     }
     out
@@ -958,6 +960,7 @@ fn check_audience(
             return;
         }
     };
+    warn_if_tracked(&dir.join(&audience.file), &format!("{base}/file"), doc, out);
     let mut named = audience.columns();
     if let Some(trigger) = &rule.trigger {
         named.push(("../trigger/field".to_string(), trigger.field.as_str()));
@@ -984,9 +987,71 @@ fn check_audience(
     }
 }
 
+/// W077: a file of addresses committed to git is personal data in every clone, unless
+/// its addresses are all at domains reserved for examples (test data).
+fn warn_if_tracked(path: &Path, pointer: &str, doc: &Document, out: &mut Vec<Diagnostic>) {
+    if crate::diff::is_tracked(path) && holds_real_addresses(path) {
+        out.push(
+            doc.warning(
+                pointer,
+                "W077",
+                "this file of addresses is tracked by git, so every clone holds personal data",
+            )
+            .with_help(
+                "remove it from the repository (`git rm --cached`), list it in .gitignore and \
+                 keep it in CANVASS_DATA_DIR or another folder outside git",
+            ),
+        );
+    }
+}
+
+/// How much of a file is looked at for real addresses.
+const ADDRESS_SCAN_BYTES: u64 = 64 * 1024;
+
+/// Whether the start of a file holds an address outside the domains RFC 2606 and 6761
+/// reserve for examples and tests.
+fn holds_real_addresses(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut text = String::new();
+    let read = std::fs::File::open(path)
+        .and_then(|file| file.take(ADDRESS_SCAN_BYTES).read_to_string(&mut text));
+    if read.is_err() {
+        return true;
+    }
+    text.split(|c: char| c.is_whitespace() || ",;\"'<>".contains(c))
+        .filter_map(|word| word.split_once('@').map(|(_, domain)| domain))
+        .filter(|domain| domain.contains('.'))
+        .any(|domain| !is_reserved_domain(domain))
+}
+
+fn is_reserved_domain(domain: &str) -> bool {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    ["example.com", "example.net", "example.org"].contains(&domain.as_str())
+        || [
+            ".example",
+            ".test",
+            ".invalid",
+            ".localhost",
+            ".example.com",
+            ".example.net",
+            ".example.org",
+        ]
+        .iter()
+        .any(|suffix| domain.ends_with(suffix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn example_domains_are_not_personal_data() {
+        assert!(is_reserved_domain("acme.example"));
+        assert!(is_reserved_domain("Example.COM"));
+        assert!(is_reserved_domain("mail.example.org"));
+        assert!(!is_reserved_domain("gmail.com"));
+        assert!(!is_reserved_domain("example.com.evil.net"));
+    }
 
     #[test]
     fn finds_placeholders_with_offsets() {

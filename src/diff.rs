@@ -28,7 +28,7 @@ use crate::model::{Distribution, Question, Survey, Text};
 use crate::schema::SchemaKind;
 use crate::workspace::{DISTRIBUTION_FILE, Document, SURVEY_FILE, SURVEYS_DIR, Workspace};
 
-pub use git::{Base, Repo};
+pub use git::{Base, Repo, is_tracked};
 pub use render::{render_json, render_markdown};
 
 /// Why the comparison could not be made.

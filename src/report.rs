@@ -37,6 +37,18 @@ pub enum ReportError {
         .0.display()
     )]
     Outside(PathBuf),
+    /// A segment value looks like personal data; the summary would be committed.
+    #[error(
+        "survey `{survey}`: a value of the segment `{dimension}` looks like an e-mail address \
+         or a phone number, and summaries are committed to the repository; nothing was \
+         written. Segment by a category (a plan, a region), never by a person"
+    )]
+    PersonalValue {
+        /// The survey.
+        survey: String,
+        /// The segment column.
+        dimension: String,
+    },
     /// A `--since` value is neither a date nor a time.
     #[error("--since `{0}`: expected a date such as 2026-11-01 or an RFC 3339 time")]
     Since(String),
@@ -173,6 +185,7 @@ pub fn report(
     let mut changed = Vec::new();
     for survey in selected(workspace, surveys)? {
         let summary = summarize(workspace, survey)?;
+        refuse_personal_values(&summary)?;
         if check && summary.versions.iter().all(|v| v.responses == 0) {
             changed.extend(invalid_summary(workspace, &survey.id));
             continue;
@@ -200,6 +213,44 @@ pub fn report(
         }
     }
     Ok(changed)
+}
+
+/// Refuses a summary whose segment values look like e-mail addresses or phone numbers
+/// (a segment column holding addresses is the usual mistake).
+fn refuse_personal_values(summary: &Summary) -> Result<(), ReportError> {
+    for version in &summary.versions {
+        for dimension in &version.segments {
+            if dimension
+                .cells
+                .iter()
+                .any(|cell| looks_personal(&cell.value))
+            {
+                return Err(ReportError::PersonalValue {
+                    survey: summary.survey.clone(),
+                    dimension: dimension.dimension.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An e-mail address (`x@y.z`) or a phone number: only digits, spaces, dots, dashes,
+/// parentheses and a leading `+`, with 9 or more digits, or 7 after a `+` (a date such as
+/// 2026-01-15 has 8).
+fn looks_personal(value: &str) -> bool {
+    let value = value.trim();
+    let email = value
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let enough = digits >= 9 || (value.starts_with('+') && digits >= 7);
+    let phone = enough
+        && value
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || " .-()".contains(c) || (c == '+' && i == 0));
+    email || phone
 }
 
 /// The charts an earlier report wrote that this one does not (a question nobody answers
@@ -849,6 +900,28 @@ fn format_interval(kind: MetricKind, interval: Option<Interval>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_and_phone_numbers_look_personal_categories_do_not() {
+        for personal in [
+            "ana@example.com",
+            "+386 41 123 456",
+            "(555) 123-4567 89",
+            "0041791234567",
+        ] {
+            assert!(looks_personal(personal), "{personal}");
+        }
+        for category in [
+            "enterprise",
+            "eu-west",
+            "2026-01-15",
+            "@handle",
+            "v2.1",
+            "12345",
+        ] {
+            assert!(!looks_personal(category), "{category}");
+        }
+    }
 
     #[test]
     fn markdown_text_keeps_cells_and_html_literal() {

@@ -768,3 +768,40 @@ fn a_template_that_never_ends_is_stopped() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+/// An audience of real addresses committed to git is warned about at its `file:`; one of
+/// example addresses (test data) is not.
+#[test]
+fn a_tracked_audience_of_real_addresses_is_warned_about() {
+    let (_dir, root) = workspace_with_audience("../../audiences/people.csv");
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output();
+        status.is_ok_and(|o| o.status.success())
+    };
+    if !git(&["init", "-q"]) {
+        eprintln!("git is not installed; skipping");
+        return;
+    }
+    let audience = root.join("audiences/people.csv");
+    std::fs::write(&audience, "email,first_name\nana@example.com,Ana\n").unwrap();
+    assert!(git(&["add", "-A"]) && git(&["commit", "-qm", "test data"]));
+    let (_, diagnostics) = check_json(&root, &[]);
+    assert!(
+        diagnostics.iter().all(|d| d["code"] != "W077"),
+        "{diagnostics:?}"
+    );
+    std::fs::write(&audience, "email,first_name\nana@gmail.com,Ana\n").unwrap();
+    let (_, diagnostics) = check_json(&root, &[]);
+    let warned: Vec<&Value> = diagnostics.iter().filter(|d| d["code"] == "W077").collect();
+    assert_eq!(warned.len(), 1, "{diagnostics:?}");
+    assert_eq!(warned[0]["file"], "surveys/s/distribution.yaml");
+    assert!(warned[0]["line"].as_u64().unwrap() > 1);
+    assert!(git(&["rm", "-q", "--cached", "audiences/people.csv"]));
+    let (_, diagnostics) = check_json(&root, &[]);
+    assert!(diagnostics.iter().all(|d| d["code"] != "W077"));
+}

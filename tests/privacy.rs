@@ -248,3 +248,42 @@ fn a_respondent_key_must_be_one_export_writes() {
         .stderr(predicates::str::contains("row 3, column `respondent`"))
         .stderr(predicates::str::contains("row 4").not());
 }
+
+#[test]
+fn report_refuses_a_segment_of_addresses() {
+    let ws = workspace(1);
+    let root = ws.path();
+    write_distribution(root, "http://127.0.0.1:8080");
+    let rules = root.join("surveys/fb/distribution.yaml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(
+        &rules,
+        text.replace(
+            "      name: first_name\n",
+            "      name: first_name\n      segments: [contact]\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("audiences/people.csv"),
+        "email,first_name,contact\nana@example.com,Ana,ana@example.com\n",
+    )
+    .unwrap();
+    let file = root.join("paper.csv");
+    std::fs::write(
+        &file,
+        "respondent,submitted_at,score,solved,contact\n\
+         ana@example.com,2026-09-01T10:00:00Z,7,yes,ana@example.com\n",
+    )
+    .unwrap();
+    import(root, &file).success();
+    canvass(root, Some(KEY))
+        .arg("report")
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "segment `contact` looks like an e-mail address",
+        ))
+        .stderr(predicates::str::contains("ana@").not());
+    assert!(!root.join("surveys/fb/results").exists(), "nothing written");
+}

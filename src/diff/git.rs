@@ -31,6 +31,27 @@ pub struct Repo {
     prefix: String,
 }
 
+/// Whether git tracks the file (false outside a repository or without git): audience and
+/// suppression files hold addresses, which do not belong in the repository.
+pub fn is_tracked(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    Command::new("git")
+        .arg("-C")
+        .arg(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 impl Repo {
     /// Opens the repository holding the workspace at `root`.
     pub fn open(root: &Path) -> Result<Repo, DiffError> {
