@@ -149,6 +149,18 @@ async fn forget_erases_every_trace_but_a_suppression() {
         .assert()
         .success()
         .stdout(predicates::str::contains("suppressed 1"));
+    canvass(root, Some(KEY)).args(["report", "fb"]).assert().success();
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("surveys/fb/results/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let counted: u64 = summary["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["responses"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 0, "the report no longer counts her: {summary}");
     let after = canvass(root, Some(KEY))
         .args(["export", "--respondent", "ana@example.com"])
         .output()
