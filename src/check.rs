@@ -987,14 +987,14 @@ fn check_audience(
     }
 }
 
-/// W077: a file of addresses committed to git is personal data in every clone, unless
+/// W078: a file of addresses committed to git is personal data in every clone, unless
 /// its addresses are all at domains reserved for examples (test data).
 fn warn_if_tracked(path: &Path, pointer: &str, doc: &Document, out: &mut Vec<Diagnostic>) {
     if crate::diff::is_tracked(path) && holds_real_addresses(path) {
         out.push(
             doc.warning(
                 pointer,
-                "W077",
+                "W078",
                 "this file of addresses is tracked by git, so every clone holds personal data",
             )
             .with_help(

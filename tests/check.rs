@@ -792,16 +792,16 @@ fn a_tracked_audience_of_real_addresses_is_warned_about() {
     assert!(git(&["add", "-A"]) && git(&["commit", "-qm", "test data"]));
     let (_, diagnostics) = check_json(&root, &[]);
     assert!(
-        diagnostics.iter().all(|d| d["code"] != "W077"),
+        diagnostics.iter().all(|d| d["code"] != "W078"),
         "{diagnostics:?}"
     );
     std::fs::write(&audience, "email,first_name\nana@gmail.com,Ana\n").unwrap();
     let (_, diagnostics) = check_json(&root, &[]);
-    let warned: Vec<&Value> = diagnostics.iter().filter(|d| d["code"] == "W077").collect();
+    let warned: Vec<&Value> = diagnostics.iter().filter(|d| d["code"] == "W078").collect();
     assert_eq!(warned.len(), 1, "{diagnostics:?}");
     assert_eq!(warned[0]["file"], "surveys/s/distribution.yaml");
     assert!(warned[0]["line"].as_u64().unwrap() > 1);
     assert!(git(&["rm", "-q", "--cached", "audiences/people.csv"]));
     let (_, diagnostics) = check_json(&root, &[]);
-    assert!(diagnostics.iter().all(|d| d["code"] != "W077"));
+    assert!(diagnostics.iter().all(|d| d["code"] != "W078"));
 }
