@@ -149,7 +149,10 @@ async fn forget_erases_every_trace_but_a_suppression() {
         .assert()
         .success()
         .stdout(predicates::str::contains("suppressed 1"));
-    canvass(root, Some(KEY)).args(["report", "fb"]).assert().success();
+    canvass(root, Some(KEY))
+        .args(["report", "fb"])
+        .assert()
+        .success();
     let summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root.join("surveys/fb/results/summary.json")).unwrap(),
     )
