@@ -71,6 +71,7 @@ fn every_format_of_one_survey_in_two_locales() {
                 target: PageTarget::Token(&token),
                 answers: &BTreeMap::new(),
                 errors: &[],
+                clicked: false,
             })
             .unwrap();
         insta::assert_snapshot!(format!("page_{locale}"), page);
@@ -225,6 +226,7 @@ fn survey_texts_render_inert_in_html() {
                 "\"><script>alert(3)</script>".to_string(),
             )]),
             errors: &[],
+            clicked: false,
         })
         .unwrap();
     let recipient = Recipient::sample();
@@ -242,7 +244,7 @@ fn survey_texts_render_inert_in_html() {
         date: fixed_date(),
     };
     let (_, email) = renderer
-        .email_bodies(&context, &SurveyView::new(&survey, "en"))
+        .email_bodies(&context, &renderer.view(&survey, "en"))
         .unwrap();
     for html in [page, email] {
         assert!(!html.contains("<script>alert"), "{html}");
@@ -258,6 +260,7 @@ fn survey_texts_render_inert_in_html() {
             target: PageTarget::Open,
             answers: &BTreeMap::new(),
             errors: &[],
+            clicked: false,
         })
         .unwrap();
     assert!(
@@ -368,6 +371,7 @@ fn a_refused_submission_comes_back_with_answers_and_errors() {
     let errors = [canvass::answer::FieldError {
         question: "follow_up".into(),
         message: "an answer is needed".into(),
+        problem: canvass::answer::Problem::Required,
     }];
     let page = Renderer::builtin()
         .page(&PageContext {
@@ -377,6 +381,7 @@ fn a_refused_submission_comes_back_with_answers_and_errors() {
             target: PageTarget::Open,
             answers: &answers,
             errors: &errors,
+            clicked: false,
         })
         .unwrap();
     assert!(page.contains("name=\"satisfaction\" value=\"2\" checked"));

@@ -163,7 +163,7 @@ impl App {
             writer: writer::Writer::start(store)?,
             readers,
             open_limit: RateLimiter::new(open_limit.burst, open_limit.per_minute),
-            pages: pages::Pages::new(crate::render::Renderer::new(root)?),
+            pages: pages::Pages::new(crate::render::Renderer::for_workspace(&ws)?),
         })))
     }
 

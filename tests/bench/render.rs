@@ -65,7 +65,7 @@ fn main() {
         .collect();
 
     let renderer = Renderer::builtin();
-    let view = SurveyView::new(survey, "en");
+    let view = renderer.view(survey, "en");
     let date = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let started = Instant::now();
     let cpu_started = cpu_time();
