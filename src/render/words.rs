@@ -225,8 +225,11 @@ impl Words {
         ranges
             .into_iter()
             .map(|(_, tag)| tag.to_ascii_lowercase())
-            .find(|tag| {
-                self.resolved.contains_key(tag) || self.resolved.contains_key(language(tag))
+            .find_map(|tag| {
+                [tag.as_str(), language(&tag)]
+                    .into_iter()
+                    .find(|key| self.resolved.contains_key(*key))
+                    .map(str::to_string)
             })
             .unwrap_or_else(|| FALLBACK.to_string())
     }
@@ -337,7 +340,7 @@ mod tests {
     #[test]
     fn the_browser_language_is_matched_against_the_catalogues() {
         let words = Words::default();
-        assert_eq!(words.negotiate("xx, lt-LT;q=0.9, en;q=0.8"), "lt-lt");
+        assert_eq!(words.negotiate("xx, lt-LT;q=0.9, en;q=0.8"), "lt");
         assert_eq!(words.negotiate("de;q=0.1, ms"), "ms");
         assert_eq!(words.negotiate("xx"), "en");
         assert_eq!(words.negotiate(""), "en");

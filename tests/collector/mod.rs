@@ -189,24 +189,28 @@ impl Client {
 
     /// GET a path.
     pub async fn get(&mut self, path: &str) -> Result<Reply, hyper::Error> {
-        self.send("GET", path, None).await
+        self.send("GET", path, &[], None).await
     }
 
     /// POST a form body to a path.
     pub async fn post(&mut self, path: &str, form: &str) -> Result<Reply, hyper::Error> {
-        self.send("POST", path, Some(form.to_string())).await
+        self.send("POST", path, &[], Some(form.to_string())).await
     }
 
     async fn send(
         &mut self,
         method: &str,
         path: &str,
+        headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Result<Reply, hyper::Error> {
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(path)
             .header("host", &self.host);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if body.is_some() {
             request = request.header("content-type", "application/x-www-form-urlencoded");
         }
@@ -232,6 +236,16 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
         .await
         .unwrap()
         .get(path)
+        .await
+        .unwrap()
+}
+
+/// One request on a new connection, with extra headers.
+pub async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    Client::connect(addr)
+        .await
+        .unwrap()
+        .send("GET", path, headers, None)
         .await
         .unwrap()
 }
