@@ -186,7 +186,7 @@ fn the_email_reads_back_in_an_independent_parser() {
             "the HTML links {link}"
         );
     }
-    assert!(text.contains("Pozdravljeni Anže Čebašek"));
+    assert!(text.contains("Pozdravljeni, Anže Čebašek,"));
     assert!(text.contains("0 = Sploh ni verjetno"));
     assert!(html.contains("role=\"presentation\""));
     assert!(html.contains("<div lang=\"sl\" dir=\"ltr\""));
@@ -386,7 +386,9 @@ fn a_refused_submission_comes_back_with_answers_and_errors() {
         .unwrap();
     assert!(page.contains("name=\"satisfaction\" value=\"2\" checked"));
     assert!(page.contains(">Faster &lt;b&gt;replies&lt;/b&gt;</textarea>"));
-    assert!(page.contains("<p class=\"cv-error\" id=\"e-follow_up\">an answer is needed</p>"));
+    assert!(
+        page.contains("<p class=\"cv-error\" id=\"e-follow_up\">Please answer this question.</p>")
+    );
     assert!(page.contains("aria-describedby=\"e-follow_up\""));
     assert!(
         page.contains("name=\"website\""),

@@ -67,7 +67,7 @@ async fn the_form_keeps_answers_and_shows_errors_then_a_second_answer_replaces_t
     let invalid = post(server.addr, &path, "score=3&why=too+slow&solved=").await;
     assert_eq!(invalid.status, 422);
     assert!(
-        invalid.body.contains("an answer is required"),
+        invalid.body.contains("Please answer this question."),
         "{}",
         invalid.body
     );
