@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use canvass::model::{Rule, Survey};
-use canvass::render::view::SurveyView;
 use canvass::render::{
     Delivery, EmailContext, PageContext, PageTarget, Paper, PrintContext, Recipient, RenderError,
     Renderer,

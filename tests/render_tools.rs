@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use canvass::render::{
     Delivery, EmailContext, PageContext, PageTarget, Paper, PrintContext, Recipient, Renderer,
-    ThanksContext, view::SurveyView,
+    ThanksContext,
 };
 use common::{example, fixed_date, fixed_token, require};
 

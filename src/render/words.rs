@@ -313,6 +313,21 @@ mod tests {
     }
 
     #[test]
+    fn the_workspace_schema_lists_every_key() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schemas/workspace.schema.json")).unwrap();
+        let words = &schema["properties"]["ui"]["additionalProperties"]["properties"];
+        let mut listed: Vec<&str> = words
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(listed, Words::default().keys().collect::<Vec<_>>());
+    }
+
+    #[test]
     fn locales_fall_back_to_their_language_then_english() {
         let words = Words::default();
         assert_eq!(words.ui("lt-LT").submit, "Siųsti atsakymus");

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use canvass::render::view::SurveyView;
 use canvass::render::{Delivery, EmailContext, Recipient, Renderer};
 use canvass::token::{Claims, Key};
 use canvass::workspace::Workspace;
