@@ -17,8 +17,25 @@ use crate::when::Expr;
 pub struct FieldError {
     /// The question id (the form field, the import column).
     pub question: String,
-    /// What was expected, for the person.
+    /// What was expected, in the operator's words (for `import`): it may quote the value
+    /// and the survey's ids.
     pub message: String,
+    /// What went wrong, for the person's words (see [`crate::render::words::Ui::problem`]).
+    pub problem: Problem,
+}
+
+/// What went wrong with an answer, without words: a respondent reads it in their locale,
+/// and never the survey's ids or conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// A required question shown but unanswered.
+    Required,
+    /// A text over its question's limit of characters.
+    TooLong(u32),
+    /// A value that is not one of the question's answers.
+    Invalid,
+    /// A field that is no question of the survey.
+    NotAQuestion,
 }
 
 /// The typed answers of a valid response.
@@ -46,6 +63,7 @@ pub fn validate_response(
         .map(|id| FieldError {
             question: id.clone(),
             message: format!("`{id}` is not a question of the survey `{}`", survey.id),
+            problem: Problem::NotAQuestion,
         })
         .collect();
     match Validator::new(survey).validate(|id| raw.get(id).map(String::as_str)) {
@@ -106,14 +124,20 @@ impl<'a> Validator<'a> {
                         valid.answers.insert(question.id.clone(), value);
                         None
                     }
-                    Err(expected) => Some(format!("expected {expected}, got `{}`", excerpt(text))),
+                    Err(expected) => Some((
+                        format!("expected {expected}, got `{}`", excerpt(text)),
+                        invalid(question),
+                    )),
                 },
-                (None, true) if question.required => Some("an answer is required".to_string()),
+                (None, true) if question.required => {
+                    Some(("an answer is required".to_string(), Problem::Required))
+                }
                 (None, _) => None,
             };
-            errors.extend(problem.map(|message| FieldError {
+            errors.extend(problem.map(|(message, problem)| FieldError {
                 question: question.id.clone(),
                 message,
+                problem,
             }));
         }
         if errors.is_empty() {
@@ -164,6 +188,19 @@ pub fn excerpt(value: &str) -> std::borrow::Cow<'_, str> {
     match value.char_indices().nth(EXCERPT_CHARS) {
         None => value.into(),
         Some((end, _)) => format!("{}…", &value[..end]).into(),
+    }
+}
+
+/// What is wrong with an answer its question refused: too long for a text, else not one
+/// of its answers.
+fn invalid(question: &crate::model::Question) -> Problem {
+    match question.kind {
+        crate::model::QuestionType::Text => Problem::TooLong(
+            question
+                .max_length
+                .unwrap_or(crate::model::DEFAULT_MAX_LENGTH),
+        ),
+        _ => Problem::Invalid,
     }
 }
 
@@ -220,6 +257,7 @@ mod tests {
         assert_eq!(questions, ["extra", "solved"]);
         let missing = validate_response(&survey(), &raw(&[])).unwrap_err();
         assert_eq!(missing[0].message, "an answer is required");
+        assert_eq!(missing[0].problem, Problem::Required);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::model::{
     AnswerValue, Audience, Distribution, MetricKind, Question, QuestionType, Rule, Survey, Text,
     Window, parse_duration,
 };
+use crate::render::words::Words;
 use crate::schema::{SchemaKind, suggest};
 use crate::when::Expr;
 use crate::workspace::{self, Document, Loaded, SurveyEntry, Workspace};
@@ -134,10 +135,12 @@ pub fn check_loaded(ws: &Workspace) -> Vec<Diagnostic> {
         };
         out.extend(check_settings(&settings, &ws.root));
     }
+    let words = Words::new(&ws.settings.ui);
     let per_survey = workspace::parallel_map(&ws.surveys, |entry| {
         let mut found = Vec::new();
         if let Some(survey) = &entry.survey {
             found.extend(check_survey(survey, &entry.folder));
+            found.extend(check_words(survey, &words));
         }
         if let Some(distribution) = &entry.distribution {
             found.extend(check_distribution(distribution, entry, ws));
@@ -252,6 +255,37 @@ fn check_locales(survey: &Survey, doc: &Document, out: &mut Vec<Diagnostic>) {
             );
         }
     }
+}
+
+/// A survey locale needs every interface word (E053), built in or from `ui:` in
+/// `canvass.yaml`: the words it lacks would reach its respondents in English.
+fn check_words(loaded: &Loaded<Survey>, words: &Words) -> Vec<Diagnostic> {
+    let (survey, doc) = (&loaded.value, &loaded.doc);
+    let valid = |l: &&String| language_tags::LanguageTag::parse(l).is_ok();
+    let mut out = Vec::new();
+    for (i, locale) in survey.locales.iter().enumerate().filter(|(_, l)| valid(l)) {
+        let missing = words.missing(locale);
+        if missing.is_empty() {
+            continue;
+        }
+        let message = if missing.len() == words.keys().count() {
+            format!(
+                "canvass has no interface words for `{locale}`: {}",
+                missing.join(", ")
+            )
+        } else {
+            format!(
+                "the interface words for `{locale}` lack {}",
+                missing.join(", ")
+            )
+        };
+        out.push(
+            doc.error(&format!("/locales/{i}"), "E053", message).with_help(format!(
+                "add them under `ui: {{ {locale}: … }}` in canvass.yaml; until then they show in English"
+            )),
+        );
+    }
+    out
 }
 
 fn check_unique<'a>(

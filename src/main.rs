@@ -497,7 +497,8 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
         } => {
             let root = workspace_root(cli.workspace)?;
             let (ws, _) = canvass::workspace::Workspace::load(&root);
-            let renderer = canvass::render::Renderer::new(&root).map_err(|e| e.to_string())?;
+            let renderer =
+                canvass::render::Renderer::for_workspace(&ws).map_err(|e| e.to_string())?;
             let (key, _) = canvass::token::Key::from_env_or_dev(&ws.state_dir())
                 .map_err(|e| format!("cannot read the development key: {e}"))?;
             let recipient = match recipient {

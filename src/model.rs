@@ -598,6 +598,10 @@ pub struct Settings {
     /// Report settings.
     #[serde(default)]
     pub report: ReportSettings,
+    /// Interface words by locale, on top of the built-in ones: a new locale, or a
+    /// workspace's own wording.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ui: crate::render::words::WordOverrides,
 }
 
 /// Where unsubscribe requests by mail go.

@@ -140,7 +140,7 @@ fn rebuild(root: &Path, state: &Shared) -> Result<(), PreviewError> {
     let mut diagnostics = crate::check::check_workspace(root).diagnostics;
     diagnostics.extend(crate::render::check_overrides(root));
     let (ws, _) = Workspace::load(root);
-    let renderer = Renderer::new(root);
+    let renderer = Renderer::for_workspace(&ws);
     let recipient = Recipient::sample();
     let mut files = BTreeMap::new();
     for entry in &ws.surveys {

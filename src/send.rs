@@ -880,7 +880,7 @@ impl<'a> Composer<'a> {
                 .survey
                 .locales
                 .iter()
-                .map(|l| (l.clone(), SurveyView::new(target.survey, l)))
+                .map(|l| (l.clone(), sender.renderer.view(target.survey, l)))
                 .collect(),
             expires: now.as_second() + expires,
             domain,
@@ -1278,7 +1278,7 @@ impl Setup {
             return Err(SendError::Invalid(errors + checked.len()));
         }
         let store = Store::open_in(&ws.state_dir())?;
-        let renderer = Renderer::new(&ws.root)?;
+        let renderer = Renderer::for_workspace(&ws)?;
         let (mail, outbox, key, dev_key): (Box<dyn Transport>, _, _, _) =
             match Smtp::from_env(limits)? {
                 Some(smtp) => {

@@ -280,6 +280,26 @@ fixture!(
     [(SURVEY, 3, 11, "E051", "`en_US` is not a valid BCP 47")]
 );
 fixture!(
+    e053_missing_words,
+    1,
+    [
+        (
+            SURVEY,
+            3,
+            15,
+            "E053",
+            "the interface words for `hr` lack greeting, too_long"
+        ),
+        (
+            SURVEY,
+            3,
+            19,
+            "E053",
+            "canvass has no interface words for `sw`: answers_saved, click_saved"
+        ),
+    ]
+);
+fixture!(
     w052_undeclared_locale,
     0,
     [(SURVEY, 4, 17, "W052", "`de` is not declared")]
@@ -595,6 +615,7 @@ fn human_output_snapshots() {
         "e034_when_range",
         "e075_audience_column",
         "e080_placeholder",
+        "e053_missing_words",
         "columns_unicode",
     ] {
         let output = canvass()

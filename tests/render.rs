@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use canvass::model::{Rule, Survey};
-use canvass::render::view::SurveyView;
 use canvass::render::{
     Delivery, EmailContext, PageContext, PageTarget, Paper, PrintContext, Recipient, RenderError,
     Renderer,
@@ -71,6 +70,7 @@ fn every_format_of_one_survey_in_two_locales() {
                 target: PageTarget::Token(&token),
                 answers: &BTreeMap::new(),
                 errors: &[],
+                clicked: false,
             })
             .unwrap();
         insta::assert_snapshot!(format!("page_{locale}"), page);
@@ -185,7 +185,7 @@ fn the_email_reads_back_in_an_independent_parser() {
             "the HTML links {link}"
         );
     }
-    assert!(text.contains("Pozdravljeni Anže Čebašek"));
+    assert!(text.contains("Pozdravljeni, Anže Čebašek,"));
     assert!(text.contains("0 = Sploh ni verjetno"));
     assert!(html.contains("role=\"presentation\""));
     assert!(html.contains("<div lang=\"sl\" dir=\"ltr\""));
@@ -225,6 +225,7 @@ fn survey_texts_render_inert_in_html() {
                 "\"><script>alert(3)</script>".to_string(),
             )]),
             errors: &[],
+            clicked: false,
         })
         .unwrap();
     let recipient = Recipient::sample();
@@ -242,7 +243,7 @@ fn survey_texts_render_inert_in_html() {
         date: fixed_date(),
     };
     let (_, email) = renderer
-        .email_bodies(&context, &SurveyView::new(&survey, "en"))
+        .email_bodies(&context, &renderer.view(&survey, "en"))
         .unwrap();
     for html in [page, email] {
         assert!(!html.contains("<script>alert"), "{html}");
@@ -258,6 +259,7 @@ fn survey_texts_render_inert_in_html() {
             target: PageTarget::Open,
             answers: &BTreeMap::new(),
             errors: &[],
+            clicked: false,
         })
         .unwrap();
     assert!(
@@ -368,6 +370,7 @@ fn a_refused_submission_comes_back_with_answers_and_errors() {
     let errors = [canvass::answer::FieldError {
         question: "follow_up".into(),
         message: "an answer is needed".into(),
+        problem: canvass::answer::Problem::Required,
     }];
     let page = Renderer::builtin()
         .page(&PageContext {
@@ -377,11 +380,14 @@ fn a_refused_submission_comes_back_with_answers_and_errors() {
             target: PageTarget::Open,
             answers: &answers,
             errors: &errors,
+            clicked: false,
         })
         .unwrap();
     assert!(page.contains("name=\"satisfaction\" value=\"2\" checked"));
     assert!(page.contains(">Faster &lt;b&gt;replies&lt;/b&gt;</textarea>"));
-    assert!(page.contains("<p class=\"cv-error\" id=\"e-follow_up\">an answer is needed</p>"));
+    assert!(
+        page.contains("<p class=\"cv-error\" id=\"e-follow_up\">Please answer this question.</p>")
+    );
     assert!(page.contains("aria-describedby=\"e-follow_up\""));
     assert!(
         page.contains("name=\"website\""),
@@ -474,4 +480,142 @@ fn check_reports_an_unknown_placeholder_with_its_position() {
         .expect("the placeholder is reported");
     assert!(error["message"].as_str().unwrap().contains("nam"));
     assert!(error["column"].as_u64().unwrap() > 10);
+}
+
+/// What a person reads in a rendering: the text of an HTML page without its tags, scripts
+/// and styles, the string values of a chat card, or the text itself.
+fn visible(
+    format: canvass::render::output::Format,
+    rendered: &canvass::render::output::Rendered,
+) -> String {
+    use canvass::render::output::Format;
+    match format {
+        Format::Slack | Format::Teams => {
+            fn strings(value: &serde_json::Value, out: &mut String) {
+                match value {
+                    serde_json::Value::String(s) => out.push_str(&format!("{s}\n")),
+                    serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                    serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+                    _ => {}
+                }
+            }
+            let value = serde_json::from_slice(&rendered.bytes).unwrap();
+            let mut out = String::new();
+            strings(&value, &mut out);
+            out
+        }
+        Format::Text => String::from_utf8(rendered.bytes.clone()).unwrap(),
+        _ => {
+            let html = rendered.html.clone().unwrap();
+            let text = without(&without(&html, "script"), "style");
+            let mut out = String::new();
+            let mut in_tag = false;
+            for c in text.chars() {
+                match c {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => out.push(c),
+                    _ => {}
+                }
+            }
+            out.replace("&#39;", "'")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&")
+        }
+    }
+}
+
+/// `html` without its `<tag>…</tag>` elements.
+fn without(html: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(at) = rest.find(&open) {
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(&close)
+            .map_or(rest.len(), |e| at + e + close.len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `phrase` stands in `text`: a single word as a whole word, a longer phrase
+/// anywhere.
+fn appears(text: &str, phrase: &str) -> bool {
+    if phrase.contains(' ') {
+        return text.contains(phrase);
+    }
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|word| word == phrase)
+}
+
+/// The literal parts of every English interface word, placeholders cut out.
+fn english_words() -> Vec<(String, String)> {
+    let words = canvass::render::words::Words::default();
+    let ui = serde_json::to_value(&*words.ui("en")).unwrap();
+    ui.as_object()
+        .unwrap()
+        .iter()
+        .filter(|(key, _)| *key != "date_format")
+        .flat_map(|(key, text)| {
+            text.as_str()
+                .unwrap()
+                .split(['{', '}'])
+                .step_by(2)
+                .map(|part| {
+                    part.trim()
+                        .trim_end_matches([',', '.', ':', '(', ')'])
+                        .trim()
+                })
+                .filter(|part| part.chars().count() > 1)
+                .map(|part| (key.clone(), part.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn no_built_in_survey_shows_english_interface_words_in_another_locale() {
+    use canvass::render::output::{Format, Request, render};
+    let key =
+        canvass::token::Key::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    let english = english_words();
+    let library = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    let mut checked = 0;
+    for root in [library, common::example_root()] {
+        let (ws, problems) = canvass::workspace::Workspace::load(&root);
+        assert!(problems.is_empty(), "{problems:?}");
+        let renderer = Renderer::for_workspace(&ws).unwrap();
+        for entry in &ws.surveys {
+            let survey = &entry.survey.as_ref().unwrap().value;
+            for format in Format::ALL {
+                let request = Request {
+                    survey: &survey.id,
+                    format,
+                    locale: None,
+                    recipient: &Recipient::sample(),
+                };
+                let rendered = render(&ws, &renderer, &key, &request).unwrap();
+                for (locale, file) in survey.locales.iter().zip(&rendered) {
+                    if locale.starts_with("en") {
+                        continue;
+                    }
+                    let own = serde_json::to_value(&*renderer.words().ui(locale)).unwrap();
+                    let text = visible(format, file);
+                    for (key, word) in &english {
+                        let same = own[key].as_str().is_some_and(|w| w.contains(word.as_str()));
+                        assert!(
+                            same || !appears(&text, word),
+                            "{} in {locale} shows the English `{word}` ({key}):\n{text}",
+                            file.file_name
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 8 * 4 * 6, "only {checked} renderings checked");
 }

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use canvass::render::{
     Delivery, EmailContext, PageContext, PageTarget, Paper, PrintContext, Recipient, Renderer,
-    ThanksContext, view::SurveyView,
+    ThanksContext,
 };
 use common::{example, fixed_date, fixed_token, require};
 
@@ -43,12 +43,13 @@ fn html_outputs() -> Vec<(String, String)> {
             message_id: None,
             date: fixed_date(),
         };
-        let view = SurveyView::new(&survey, locale);
+        let view = renderer.view(&survey, locale);
         let (_, email) = renderer.email_bodies(&context, &view).unwrap();
         out.push((format!("{id}.{locale}.email.html"), email));
         let errors = [canvass::answer::FieldError {
             question: survey.questions[0].id.clone(),
             message: "choose one".into(),
+            problem: canvass::answer::Problem::Invalid,
         }];
         for (name, target, errors) in [
             ("page", PageTarget::Token(&token), &[][..]),
@@ -62,6 +63,7 @@ fn html_outputs() -> Vec<(String, String)> {
                     target,
                     answers: &BTreeMap::new(),
                     errors,
+                    clicked: false,
                 })
                 .unwrap();
             out.push((format!("{id}.{locale}.{name}.html"), page));

@@ -3,7 +3,10 @@
 
 mod collector;
 
-use collector::{Client, Server, count, db, get, post, token, workspace, write_distribution};
+use collector::{
+    Client, Server, count, db, get, get_with, post, survey_yaml, token, workspace,
+    write_distribution,
+};
 
 fn counted_answers(root: &std::path::Path, delivery: &str) -> (String, bool, i64) {
     db(root)
@@ -67,7 +70,7 @@ async fn the_form_keeps_answers_and_shows_errors_then_a_second_answer_replaces_t
     let invalid = post(server.addr, &path, "score=3&why=too+slow&solved=").await;
     assert_eq!(invalid.status, 422);
     assert!(
-        invalid.body.contains("an answer is required"),
+        invalid.body.contains("Please answer this question."),
         "{}",
         invalid.body
     );
@@ -76,7 +79,15 @@ async fn the_form_keeps_answers_and_shows_errors_then_a_second_answer_replaces_t
 
     let out_of_range = post(server.addr, &path, "score=11&solved=yes").await;
     assert_eq!(out_of_range.status, 422);
-    assert!(out_of_range.body.contains("a whole number from 0 to 10"));
+    assert!(
+        out_of_range
+            .body
+            .contains("Please choose one of the answers.")
+    );
+    assert!(
+        !out_of_range.body.contains("whole number"),
+        "no developer words"
+    );
 
     let hidden = post(server.addr, &path, "score=9&why=x&solved=yes").await;
     assert_eq!(
@@ -539,4 +550,42 @@ async fn a_one_click_answer_merges_with_the_answers_given_before() {
     assert_eq!(lone.status, 422);
     let (answers, _, _) = counted_answers(ws.path(), "d-merge");
     assert_eq!(answers, r#"{"score":9,"solved":"no"}"#);
+}
+
+#[tokio::test]
+async fn the_pages_of_a_lithuanian_link_are_in_lithuanian() {
+    let ws = workspace(1);
+    let lithuanian = survey_yaml(1).replace("locales: [en]", "locales: [lt]");
+    std::fs::write(ws.path().join("surveys/fb/survey.yaml"), lithuanian).unwrap();
+    let server = Server::start(ws.path());
+    let link = token(1, "d-lt", 3600);
+    let unsubscribe = get(server.addr, &format!("/u/{link}")).await;
+    assert_eq!(unsubscribe.status, 200);
+    assert!(
+        unsubscribe.body.contains(r#"lang="lt""#),
+        "{}",
+        unsubscribe.body
+    );
+    assert!(
+        unsubscribe.body.contains("Atsisakyti prenumeratos"),
+        "{}",
+        unsubscribe.body
+    );
+    let expired = get(server.addr, &format!("/s/{}", token(1, "d-lt-old", -60))).await;
+    assert_eq!(expired.status, 410);
+    assert!(expired.body.contains("nebegalioja"), "{}", expired.body);
+    let (payload, _) = link.split_once('.').unwrap();
+    let forged = format!("/s/{payload}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let browser = [("accept-language", "lt-LT,lt;q=0.9,en;q=0.5")];
+    let refused = get_with(server.addr, &forged, &browser).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains(r#"lang="lt""#), "{}", refused.body);
+    assert!(
+        refused.body.contains("Netinkama nuoroda"),
+        "{}",
+        refused.body
+    );
+    let unknown = get_with(server.addr, &forged, &[("accept-language", "xx")]).await;
+    assert!(unknown.body.contains(r#"lang="en""#), "{}", unknown.body);
+    assert!(unknown.body.contains("Invalid link"), "{}", unknown.body);
 }

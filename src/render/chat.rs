@@ -73,7 +73,7 @@ impl Renderer {
     }
 
     fn chat_view<'a>(&self, d: &'a Delivery) -> ChatView<'a> {
-        let s = SurveyView::new(d.survey, d.locale);
+        let s = self.view(d.survey, d.locale);
         let links = d.links();
         let q = super::with_answer_links(&s, super::embedded_question(d.survey, d.rule), links);
         ChatView {

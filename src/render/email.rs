@@ -75,7 +75,7 @@ impl Renderer {
     /// Renders one personalised e-mail as a lettre message, ready to send or to write as
     /// an `.eml` file (`message.formatted()`).
     pub fn email(&self, context: &EmailContext) -> Result<Message, RenderError> {
-        let view = SurveyView::new(context.delivery.survey, context.delivery.locale);
+        let view = self.view(context.delivery.survey, context.delivery.locale);
         self.email_with_view(context, &view)
     }
 
@@ -560,7 +560,7 @@ mod tests {
         for id in ["nps", "onboarding", "support-csat", "support-fcr"] {
             let (survey, rules) = example(id);
             for locale in &survey.locales {
-                let view = SurveyView::new(&survey, locale);
+                let view = renderer.view(&survey, locale);
                 for name in names {
                     let recipient = recipient(name);
                     for token in ["short.sig", long_token.as_str()] {
@@ -590,7 +590,7 @@ mod tests {
             .set_template("email.txt", "{{ name|upper }}\n{{ survey_url }}\n".into())
             .unwrap();
         let (survey, rules) = example("nps");
-        let view = SurveyView::new(&survey, "en");
+        let view = renderer.view(&survey, "en");
         for (name, token) in [("Ana", "t1"), ("Bo", "t22")] {
             let recipient = recipient(Some(name));
             let context = context(&survey, rules.first(), "en", &recipient, token);

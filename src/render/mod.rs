@@ -15,6 +15,7 @@ mod page;
 mod print;
 mod splice;
 pub mod view;
+pub mod words;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -131,6 +132,8 @@ pub struct Renderer {
     /// Unique to this set of templates, so that bodies compiled with one renderer are
     /// never spliced for another.
     id: u64,
+    /// The interface words, the workspace's on top of the built-in ones.
+    words: words::Words,
 }
 
 impl Default for Renderer {
@@ -162,7 +165,25 @@ impl Renderer {
         Renderer {
             env,
             id: next_renderer_id(),
+            words: words::Words::default(),
         }
+    }
+
+    /// The built-in templates and words with a workspace's overrides of both on top.
+    pub fn for_workspace(ws: &crate::workspace::Workspace) -> Result<Renderer, RenderError> {
+        let mut renderer = Renderer::new(&ws.root)?;
+        renderer.words = words::Words::new(&ws.settings.ui);
+        Ok(renderer)
+    }
+
+    /// The interface words templates get.
+    pub fn words(&self) -> &words::Words {
+        &self.words
+    }
+
+    /// `survey` flattened into `locale` with this renderer's words.
+    pub fn view(&self, survey: &Survey, locale: &str) -> SurveyView {
+        SurveyView::new(survey, locale, &self.words)
     }
 
     /// The built-in templates with the overrides in the workspace's `templates/`, compiled

@@ -235,7 +235,7 @@ fn render_one(
                 message_id: None,
                 date: SystemTime::now(),
             };
-            let view = super::view::SurveyView::new(d.survey, d.locale);
+            let view = renderer.view(d.survey, d.locale);
             let (_, html) = renderer.email_bodies(&context, &view)?;
             let message = renderer.email_with_view(&context, &view)?;
             (message.formatted(), Some(html))
@@ -247,6 +247,7 @@ fn render_one(
             target: PageTarget::Token(d.token),
             answers: &Default::default(),
             errors: &[],
+            clicked: false,
         })?),
         Format::Slack => json(renderer.slack(d)?),
         Format::Teams => json(renderer.teams(d)?),

@@ -9,7 +9,7 @@ use super::{
     Delivery, EmailContext, PageContext, PageTarget, Paper, PrintContext, Recipient, RenderError,
     Renderer, ThanksContext,
 };
-use crate::answer::FieldError;
+use crate::answer::{FieldError, Problem};
 use crate::diag::Diagnostic;
 use crate::load::{Source, Span};
 use crate::model::Survey;
@@ -153,6 +153,7 @@ fn render_samples(renderer: &Renderer) -> Result<(), RenderError> {
     let errors = [FieldError {
         question: "why".into(),
         message: "a text of at most 10 characters".into(),
+        problem: Problem::TooLong(10),
     }];
     renderer.page(&PageContext {
         survey: &survey,
@@ -161,6 +162,7 @@ fn render_samples(renderer: &Renderer) -> Result<(), RenderError> {
         target: PageTarget::Open,
         answers: &answers,
         errors: &errors,
+        clicked: false,
     })?;
     renderer.thanks(&ThanksContext {
         survey: &survey,

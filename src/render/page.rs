@@ -40,6 +40,9 @@ pub struct PageContext<'a> {
     pub answers: &'a BTreeMap<String, String>,
     /// Problems to show beside their fields.
     pub errors: &'a [FieldError],
+    /// Whether the page is where a one-click answer landed: it says the click counts and
+    /// invites the rest.
+    pub clicked: bool,
 }
 
 /// The page shown after an answer (or instead of the form, e.g. for an expired link).
@@ -61,7 +64,8 @@ struct PageView<'a> {
     action: String,
     honeypot: Option<&'static str>,
     answers: &'a BTreeMap<String, String>,
-    errors: BTreeMap<&'a str, &'a str>,
+    errors: BTreeMap<&'a str, String>,
+    clicked: bool,
 }
 
 #[derive(Serialize)]
@@ -82,23 +86,25 @@ impl Renderer {
                 Some(HONEYPOT_FIELD),
             ),
         };
+        let s = self.view(context.survey, context.locale);
         let view = PageView {
-            s: SurveyView::new(context.survey, context.locale),
-            action,
-            honeypot,
-            answers: context.answers,
             errors: context
                 .errors
                 .iter()
-                .map(|e| (e.question.as_str(), e.message.as_str()))
+                .map(|e| (e.question.as_str(), s.ui.problem(&e.problem)))
                 .collect(),
+            s,
+            action,
+            honeypot,
+            answers: context.answers,
+            clicked: context.clicked,
         };
         self.render("page.html", &view)
     }
 
     /// The thank-you page.
     pub fn thanks(&self, context: &ThanksContext) -> Result<String, RenderError> {
-        let s = SurveyView::new(context.survey, context.locale);
+        let s = self.view(context.survey, context.locale);
         let fallback = context.survey.default_locale();
         let view = ThanksView {
             message: context

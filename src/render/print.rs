@@ -57,7 +57,7 @@ impl Renderer {
     pub fn print(&self, context: &PrintContext) -> Result<String, RenderError> {
         let open_url = super::open_link(context.base_url, &context.survey.id);
         let view = PrintView {
-            s: SurveyView::new(context.survey, context.locale),
+            s: self.view(context.survey, context.locale),
             paper: context.paper,
             qr_data_uri: qr_data_uri(&open_url),
             open_url,

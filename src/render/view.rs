@@ -4,8 +4,11 @@
 //! Survey texts go into templates only as values of this model, never as template source,
 //! so a `{{ … }}` or a `<script>` in a survey is data that the template escapes.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
+use super::words::{Ui, Words};
 use crate::model::{Question, QuestionType, Survey, Text};
 use crate::when::{Expr, Op};
 
@@ -27,7 +30,8 @@ pub struct SurveyView {
     /// The questions in order.
     pub questions: Vec<QuestionView>,
     /// The interface words in this locale.
-    pub ui: &'static Ui,
+    #[serde(serialize_with = "serialize_ui")]
+    pub ui: Arc<Ui>,
     /// This view as a template value, made on first use so that a batch of messages
     /// converts the survey once.
     #[serde(skip)]
@@ -79,10 +83,12 @@ pub struct ChoiceView {
 }
 
 impl SurveyView {
-    /// Flattens `survey` into `locale` (falling back to the survey's default locale).
-    pub fn new(survey: &Survey, locale: &str) -> SurveyView {
+    /// Flattens `survey` into `locale` (falling back to the survey's default locale), with
+    /// the interface words of `locale` from `words`.
+    pub fn new(survey: &Survey, locale: &str, words: &Words) -> SurveyView {
         let fallback = survey.default_locale();
         let text = |t: &Text| t.get(locale, fallback).to_string();
+        let ui = words.ui(locale);
         SurveyView {
             id: survey.id.clone(),
             lang: locale.to_string(),
@@ -93,9 +99,9 @@ impl SurveyView {
             questions: survey
                 .questions
                 .iter()
-                .map(|q| QuestionView::new(q, locale, fallback))
+                .map(|q| QuestionView::new(q, locale, fallback, &ui))
                 .collect(),
-            ui: Ui::for_locale(locale),
+            ui,
             value: std::sync::OnceLock::new(),
             emails: Default::default(),
         }
@@ -115,17 +121,16 @@ impl SurveyView {
 }
 
 impl QuestionView {
-    fn new(question: &Question, locale: &str, fallback: &str) -> QuestionView {
+    fn new(question: &Question, locale: &str, fallback: &str, ui: &Ui) -> QuestionView {
         let text = |t: &Text| t.get(locale, fallback).to_string();
-        let ui = Ui::for_locale(locale);
         let choices = question
             .values()
             .into_iter()
             .map(|value| {
                 let value = value.to_string();
                 let label = match question.kind {
-                    QuestionType::YesNo if value == "yes" => ui.yes.to_string(),
-                    QuestionType::YesNo => ui.no.to_string(),
+                    QuestionType::YesNo if value == "yes" => ui.yes.clone(),
+                    QuestionType::YesNo => ui.no.clone(),
                     QuestionType::Choice => question
                         .options
                         .iter()
@@ -196,170 +201,17 @@ fn condition_json(expr: &Expr) -> serde_json::Value {
     }
 }
 
+/// The words as a template sees them (serde serializes no `Arc` without its `rc` feature).
+fn serialize_ui<S: serde::Serializer>(ui: &Arc<Ui>, serializer: S) -> Result<S::Ok, S::Error> {
+    ui.as_ref().serialize(serializer)
+}
+
 /// The writing direction of a locale's language.
 pub fn direction(locale: &str) -> &'static str {
     let language = locale.split(['-', '_']).next().unwrap_or("");
     match language.to_ascii_lowercase().as_str() {
         "ar" | "he" | "fa" | "ur" | "yi" | "ps" | "sd" | "ug" | "dv" | "ckb" => "rtl",
         _ => "ltr",
-    }
-}
-
-/// The interface words around the survey's own texts.
-#[derive(Debug, Serialize)]
-pub struct Ui {
-    /// The greeting before the recipient's name.
-    pub hello: &'static str,
-    /// Under one-click buttons: the click is the answer.
-    pub one_click: &'static str,
-    /// The link to the whole survey.
-    pub full_survey: &'static str,
-    /// The unsubscribe link.
-    pub unsubscribe: &'static str,
-    /// Why the message came.
-    pub why: &'static str,
-    /// The form's submit button.
-    pub submit: &'static str,
-    /// The mark on required questions.
-    pub required: &'static str,
-    /// The answer yes.
-    pub yes: &'static str,
-    /// The answer no.
-    pub no: &'static str,
-    /// Above a form sent back with errors.
-    pub fix_errors: &'static str,
-    /// The honeypot's label, for people whose browser shows it.
-    pub leave_empty: &'static str,
-    /// On paper: how to answer.
-    pub tick_one: &'static str,
-    /// On paper: the QR code's caption.
-    pub scan: &'static str,
-    /// The QR code's alternative text.
-    pub qr_alt: &'static str,
-    /// The page's note on the optional questions.
-    pub optional: &'static str,
-}
-
-const EN: Ui = Ui {
-    hello: "Hello",
-    one_click: "Click your answer: it is saved right away.",
-    full_survey: "Answer the whole survey",
-    unsubscribe: "Unsubscribe",
-    why: "You receive this message because you were in touch with us.",
-    submit: "Send my answers",
-    required: "required",
-    yes: "Yes",
-    no: "No",
-    fix_errors: "Some answers need another look; they are marked below.",
-    leave_empty: "Leave this field empty",
-    tick_one: "Tick one box per question.",
-    scan: "Or answer online: scan the code.",
-    qr_alt: "QR code of the online survey",
-    optional: "optional",
-};
-
-const SL: Ui = Ui {
-    hello: "Pozdravljeni",
-    one_click: "Kliknite svoj odgovor: shranjen bo takoj.",
-    full_survey: "Odgovorite na celotno anketo",
-    unsubscribe: "Odjava",
-    why: "To sporočilo ste prejeli, ker ste bili v stiku z nami.",
-    submit: "Pošlji odgovore",
-    required: "obvezno",
-    yes: "Da",
-    no: "Ne",
-    fix_errors: "Nekatere odgovore preverite še enkrat; označeni so spodaj.",
-    leave_empty: "To polje pustite prazno",
-    tick_one: "Pri vsakem vprašanju označite eno polje.",
-    scan: "Ali odgovorite na spletu: skenirajte kodo.",
-    qr_alt: "Koda QR spletne ankete",
-    optional: "neobvezno",
-};
-
-const CS: Ui = Ui {
-    hello: "Dobrý den",
-    one_click: "Klikněte na svou odpověď: uloží se hned.",
-    full_survey: "Vyplnit celý dotazník",
-    unsubscribe: "Odhlásit se",
-    why: "Tuto zprávu dostáváte, protože jste byli v kontaktu s námi.",
-    submit: "Odeslat odpovědi",
-    required: "povinné",
-    yes: "Ano",
-    no: "Ne",
-    fix_errors: "Některé odpovědi je třeba opravit; jsou označené níže.",
-    leave_empty: "Toto pole nechte prázdné",
-    tick_one: "U každé otázky zaškrtněte jedno políčko.",
-    scan: "Nebo odpovězte online: naskenujte kód.",
-    qr_alt: "QR kód online dotazníku",
-    optional: "nepovinné",
-};
-
-const DE: Ui = Ui {
-    hello: "Hallo",
-    one_click: "Klicken Sie Ihre Antwort: Sie wird sofort gespeichert.",
-    full_survey: "Die ganze Umfrage beantworten",
-    unsubscribe: "Abmelden",
-    why: "Sie erhalten diese Nachricht, weil Sie mit uns in Kontakt waren.",
-    submit: "Antworten senden",
-    required: "erforderlich",
-    yes: "Ja",
-    no: "Nein",
-    fix_errors: "Einige Antworten brauchen noch einen Blick; sie sind unten markiert.",
-    leave_empty: "Dieses Feld leer lassen",
-    tick_one: "Kreuzen Sie pro Frage ein Kästchen an.",
-    scan: "Oder online antworten: Code scannen.",
-    qr_alt: "QR-Code der Online-Umfrage",
-    optional: "freiwillig",
-};
-
-const FR: Ui = Ui {
-    hello: "Bonjour",
-    one_click: "Cliquez sur votre réponse : elle est enregistrée tout de suite.",
-    full_survey: "Répondre à toute l’enquête",
-    unsubscribe: "Se désabonner",
-    why: "Vous recevez ce message parce que vous avez été en contact avec nous.",
-    submit: "Envoyer mes réponses",
-    required: "obligatoire",
-    yes: "Oui",
-    no: "Non",
-    fix_errors: "Certaines réponses sont à revoir ; elles sont signalées ci-dessous.",
-    leave_empty: "Laissez ce champ vide",
-    tick_one: "Cochez une case par question.",
-    scan: "Ou répondez en ligne : scannez le code.",
-    qr_alt: "Code QR de l’enquête en ligne",
-    optional: "facultatif",
-};
-
-const ES: Ui = Ui {
-    hello: "Hola",
-    one_click: "Haga clic en su respuesta: se guarda al instante.",
-    full_survey: "Responder a toda la encuesta",
-    unsubscribe: "Darse de baja",
-    why: "Recibe este mensaje porque estuvo en contacto con nosotros.",
-    submit: "Enviar respuestas",
-    required: "obligatorio",
-    yes: "Sí",
-    no: "No",
-    fix_errors: "Algunas respuestas necesitan revisión; están marcadas abajo.",
-    leave_empty: "Deje este campo vacío",
-    tick_one: "Marque una casilla por pregunta.",
-    scan: "O responda en línea: escanee el código.",
-    qr_alt: "Código QR de la encuesta en línea",
-    optional: "opcional",
-};
-
-impl Ui {
-    /// The words for a locale's language, English when canvass has no translation.
-    pub fn for_locale(locale: &str) -> &'static Ui {
-        let language = locale.split(['-', '_']).next().unwrap_or("");
-        match language.to_ascii_lowercase().as_str() {
-            "sl" => &SL,
-            "cs" => &CS,
-            "de" => &DE,
-            "fr" => &FR,
-            "es" => &ES,
-            _ => &EN,
-        }
     }
 }
 

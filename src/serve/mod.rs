@@ -207,7 +207,7 @@ impl App {
             link_limit: RateLimiter::new(LINK_BURST, LINK_PER_MINUTE),
             clients: ClientResolver::new(options.trusted_proxies),
             previous_key: options.previous_key,
-            pages: pages::Pages::new(crate::render::Renderer::new(root)?),
+            pages: pages::Pages::new(crate::render::Renderer::for_workspace(&ws)?),
         })))
     }
 

@@ -1,6 +1,7 @@
 //! The pages the server shows: the survey form and the thank-you page come from the
 //! renderer (with the workspace's template overrides); the few pages of the server's own
-//! (a refused link, the unsubscribe confirmation) are a small template here.
+//! (a refused link, the unsubscribe confirmation) are a small template here, in the words
+//! of the person's locale.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use minijinja::{Environment, context};
 
 use crate::answer::FieldError;
 use crate::model::{QuestionType, Survey};
+use crate::render::words::Words;
 use crate::render::{PageContext, PageTarget, RenderError, Renderer, ThanksContext};
 
 pub use crate::render::HONEYPOT_FIELD;
@@ -19,7 +21,7 @@ pub const SESSION_FIELD: &str = "_session";
 pub const CONFIRM_SCRIPT: &str = "/assets/confirm.js";
 
 const NOTICE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{{ lang }}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title></head>
 <body><main><h1>{{ title }}</h1><p>{{ text }}</p>
 {% if action %}<form method="post" action="{{ action }}">
@@ -94,8 +96,15 @@ impl Pages {
         if let Some((question, value)) = landing.chosen {
             shown.insert(question.to_string(), value.to_string());
         }
-        let target = PageTarget::Token(token);
-        let html = self.form(landing.survey, landing.locale, target, &shown, &[])?;
+        let html = self.renderer.page(&PageContext {
+            survey: landing.survey,
+            locale: landing.locale,
+            base_url: "",
+            target: PageTarget::Token(token),
+            answers: &shown,
+            errors: &[],
+            clicked: landing.chosen.is_some(),
+        })?;
         let action = format!("/r/{token}");
         let script = landing
             .chosen
@@ -126,6 +135,7 @@ impl Pages {
             target,
             answers,
             errors,
+            clicked: false,
         })
     }
 
@@ -144,14 +154,60 @@ impl Pages {
         })
     }
 
-    /// A page of the server's own: a title, a sentence, and optionally a one-button form.
-    pub fn notice(&self, title: &str, text: &str, form: Option<(&str, &str)>) -> String {
-        let (action, button) = form.unzip();
+    /// The interface words, for matching a browser's languages.
+    pub fn words(&self) -> &Words {
+        self.renderer.words()
+    }
+
+    /// A page of the server's own in `locale`: a title, a sentence, and for the
+    /// unsubscribe page a one-button form.
+    pub fn notice(&self, notice: Notice<'_>, locale: &str) -> String {
+        let ui = self.words().ui(locale);
+        let (title, text, action) = match notice {
+            Notice::NotFound => (&ui.not_found_title, ui.not_found_text.clone(), None),
+            Notice::Forged => (&ui.forged_title, ui.forged_text.clone(), None),
+            Notice::Expired(expires) => (&ui.expired_title, ui.expired(expires), None),
+            Notice::Closed => (&ui.closed_title, ui.closed_text.clone(), None),
+            Notice::NotSaved => (&ui.not_saved_title, ui.not_saved_text.clone(), None),
+            Notice::TooMany => (&ui.too_many_title, ui.too_many_text.clone(), None),
+            Notice::Saturated => (&ui.saturated_title, ui.saturated_text.clone(), None),
+            Notice::Unavailable => (&ui.unavailable_title, ui.unavailable_text.clone(), None),
+            Notice::Unsubscribe(action) => {
+                (&ui.unsubscribe, ui.unsubscribe_text.clone(), Some(action))
+            }
+            Notice::Unsubscribed => (&ui.unsubscribed_title, ui.unsubscribed_text.clone(), None),
+        };
+        let button = &ui.unsubscribe;
         self.env
             .get_template("notice.html")
-            .and_then(|t| t.render(context! { title, text, action, button }))
+            .and_then(|t| t.render(context! { lang => locale, title, text, action, button }))
             .expect("the notice template renders")
     }
+}
+
+/// A page of the server's own.
+#[derive(Debug, Clone, Copy)]
+pub enum Notice<'a> {
+    /// No page at this address.
+    NotFound,
+    /// A link that does not verify.
+    Forged,
+    /// A valid link past its expiry (Unix seconds).
+    Expired(i64),
+    /// The link's survey is no longer served.
+    Closed,
+    /// The store failed.
+    NotSaved,
+    /// A client over its rate limit.
+    TooMany,
+    /// A link that stored as many answers as it may.
+    Saturated,
+    /// A page that failed to render.
+    Unavailable,
+    /// The unsubscribe confirmation, posting to this action.
+    Unsubscribe(&'a str),
+    /// After unsubscribing.
+    Unsubscribed,
 }
 
 /// What a one-click landing page shows, whatever the link's token: the form holding the

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State as Shared};
+use axum::extract::{Form, FromRequestParts, Path, Query, State as Shared};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -13,9 +14,12 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::pages::{HONEYPOT_FIELD, Landing, SESSION_FIELD, content_security_policy, with_extras};
+use super::pages::{
+    HONEYPOT_FIELD, Landing, Notice, SESSION_FIELD, content_security_policy, with_extras,
+};
 use super::{App, ClientAddr, MAX_BODY, REQUEST_TIMEOUT, Served};
 use crate::answer::{Answers, FieldError, is_complete, validate_response};
+use crate::render::words::FALLBACK;
 use crate::render::{PageTarget, RenderError};
 use crate::store::{LinkFetch, NewResponse, Segments, Write};
 use crate::token::{Claims, TokenError, TokenKind};
@@ -69,12 +73,13 @@ struct OneClick {
 }
 
 /// Why a request cannot go on; each has its page.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Refused {
     /// A bad signature or a damaged token: 403.
     Forged,
-    /// A valid link past its expiry (Unix seconds): 410.
-    Expired(i64),
+    /// A valid link past its expiry (Unix seconds), with the link's locale when its
+    /// survey is still served: 410.
+    Expired(i64, Option<String>),
     /// The link's survey is no longer in the workspace: 404.
     Closed,
     /// The store failed: 503.
@@ -83,6 +88,23 @@ enum Refused {
     TooMany,
     /// The link stored its [`super::MAX_STORED_PER_LINK`] answers: 429.
     Saturated,
+}
+
+/// The locale of the browser's best language that has words, else English: for pages
+/// where no link can be trusted to tell the person's locale.
+struct Browser(String);
+
+impl FromRequestParts<App> for Browser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let accept = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Ok(Browser(app.pages().words().negotiate(accept)))
+    }
 }
 
 /// A verified personal link and what the answer will be checked against and tagged with.
@@ -117,20 +139,21 @@ async fn confirm_script() -> Response {
         .into_response()
 }
 
-async fn not_found(Shared(app): Shared<App>) -> Response {
-    app.notice(StatusCode::NOT_FOUND, "Not found", "There is no page here.")
+async fn not_found(Shared(app): Shared<App>, Browser(locale): Browser) -> Response {
+    app.notice(StatusCode::NOT_FOUND, Notice::NotFound, &locale)
 }
 
 /// `GET /r/{token}?q=&v=`: records the answer as provisional and shows the rest of the
 /// survey, whose script (or form) confirms it.
 async fn one_click(
     Shared(app): Shared<App>,
+    Browser(browser): Browser,
     Path(token): Path<String>,
     Query(click): Query<OneClick>,
 ) -> Response {
     let link = match app.link(&token) {
         Ok(link) => link,
-        Err(refused) => return app.refused(refused),
+        Err(refused) => return app.refused(refused, &browser),
     };
     let survey = &link.served.survey;
     let chosen = click.q.zip(click.v).filter(|(q, v)| {
@@ -153,7 +176,7 @@ async fn one_click(
             Write::Response(Box::new(app.response(&link, "oneclick", false, &answers)));
         let (fetched, recorded) = tokio::join!(app.write(fetch), app.write(provisional));
         if let Err(refused) = fetched.and(recorded) {
-            return app.refused(refused);
+            return app.refused(refused, &link.locale);
         }
     }
     let landing = Landing {
@@ -163,19 +186,20 @@ async fn one_click(
         earlier: &earlier,
     };
     let html = app.pages().landing(&landing, &token);
-    app.page(StatusCode::OK, html)
+    app.page(StatusCode::OK, &link.locale, html)
 }
 
 /// `POST /r/{token}` (q, v): the landing page confirms the one-click answer, on top of any
 /// answers the person confirmed before.
 async fn confirm(
     Shared(app): Shared<App>,
+    Browser(browser): Browser,
     Path(token): Path<String>,
     Form(click): Form<OneClick>,
 ) -> Response {
     let link = match app.link(&token) {
         Ok(link) => link,
-        Err(refused) => return app.refused(refused),
+        Err(refused) => return app.refused(refused, &browser),
     };
     let Some((question, value)) = click.q.zip(click.v) else {
         return StatusCode::UNPROCESSABLE_ENTITY.into_response();
@@ -191,15 +215,19 @@ async fn confirm(
         .await
     {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(refused) => app.refused(refused),
+        Err(refused) => app.refused(refused, &link.locale),
     }
 }
 
 /// `GET /s/{token}`: the form, with the answers that count so far.
-async fn form(Shared(app): Shared<App>, Path(token): Path<String>) -> Response {
+async fn form(
+    Shared(app): Shared<App>,
+    Browser(browser): Browser,
+    Path(token): Path<String>,
+) -> Response {
     let link = match app.link(&token) {
         Ok(link) => link,
-        Err(refused) => return app.refused(refused),
+        Err(refused) => return app.refused(refused, &browser),
     };
     let answers = app.counted_raw(&link, true);
     let html = app.pages().form(
@@ -209,18 +237,19 @@ async fn form(Shared(app): Shared<App>, Path(token): Path<String>) -> Response {
         &answers,
         &[],
     );
-    app.page(StatusCode::OK, html)
+    app.page(StatusCode::OK, &link.locale, html)
 }
 
 /// `POST /s/{token}`: validates and stores the form, or shows it again with its errors.
 async fn submit(
     Shared(app): Shared<App>,
+    Browser(browser): Browser,
     Path(token): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     let link = match app.link(&token) {
         Ok(link) => link,
-        Err(refused) => return app.refused(refused),
+        Err(refused) => return app.refused(refused, &browser),
     };
     let raw = answer_fields(fields);
     let survey = &link.served.survey;
@@ -233,7 +262,7 @@ async fn submit(
                 &raw,
                 &errors,
             );
-            app.page(StatusCode::UNPROCESSABLE_ENTITY, html)
+            app.page(StatusCode::UNPROCESSABLE_ENTITY, &link.locale, html)
         }
         Ok(answers) => {
             let response = app.response(&link, "form", true, &answers);
@@ -247,15 +276,16 @@ async fn submit(
 /// twice replaces rather than duplicates.
 async fn open_form(
     Shared(app): Shared<App>,
+    Browser(browser): Browser,
     Path(id): Path<String>,
     peer: ClientAddr,
     headers: HeaderMap,
 ) -> Response {
     if !app.allow_client(&peer, &headers) {
-        return app.too_many();
+        return app.notice(StatusCode::TOO_MANY_REQUESTS, Notice::TooMany, &browser);
     }
     let Some(served) = app.0.current.get(&id).cloned() else {
-        return not_found(Shared(app)).await;
+        return app.notice(StatusCode::NOT_FOUND, Notice::NotFound, &browser);
     };
     let session = app.open_session(&served);
     app.open_page(&served, &session, &BTreeMap::new(), &[], StatusCode::OK)
@@ -265,13 +295,14 @@ async fn open_form(
 /// nothing is stored.
 async fn open_submit(
     Shared(app): Shared<App>,
+    Browser(browser): Browser,
     Path(id): Path<String>,
     peer: ClientAddr,
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     if !app.allow_client(&peer, &headers) {
-        return app.too_many();
+        return app.notice(StatusCode::TOO_MANY_REQUESTS, Notice::TooMany, &browser);
     }
     let field = |name: &str| {
         fields
@@ -284,23 +315,24 @@ async fn open_submit(
     let claims = match app.claims(&session) {
         Ok(claims) if claims.kind == TokenKind::OpenSession => claims,
         Err(TokenError::Expired(claims)) if claims.kind == TokenKind::OpenSession => {
-            return app.refused(Refused::Expired(claims.expires));
+            return app.refused(Refused::Expired(claims.expires, None), &browser);
         }
-        _ => return app.refused(Refused::Forged),
+        _ => return app.refused(Refused::Forged, &browser),
     };
     if claims.survey != id {
-        return app.refused(Refused::Forged);
+        return app.refused(Refused::Forged, &browser);
     }
     if !app.0.link_limit.allow(claims.delivery.clone()) {
-        return app.refused(Refused::TooMany);
+        return app.refused(Refused::TooMany, &browser);
     }
     let Some(served) = app.served(&claims.survey, claims.version) else {
-        return not_found(Shared(app)).await;
+        return app.notice(StatusCode::NOT_FOUND, Notice::NotFound, &browser);
     };
     let locale = served.survey.default_locale().to_string();
     if field(HONEYPOT_FIELD).is_some_and(|v| !v.is_empty()) {
         return app.page(
             StatusCode::OK,
+            &locale,
             app.pages().thanks(&served.survey, &locale, false),
         );
     }
@@ -328,32 +360,33 @@ async fn open_submit(
 }
 
 /// `GET /u/{token}`: asks for confirmation, so that a scanner's fetch unsubscribes no one.
-async fn unsubscribe_page(Shared(app): Shared<App>, Path(token): Path<String>) -> Response {
-    if let Err(refused) = app.recipient(&token) {
-        return app.refused(refused);
-    }
-    let html = app.pages().notice(
-        "Unsubscribe",
-        "You will receive no more surveys from us. Please confirm.",
-        Some((&format!("/u/{token}"), "Unsubscribe")),
-    );
-    app.page(StatusCode::OK, Ok(html))
+async fn unsubscribe_page(
+    Shared(app): Shared<App>,
+    Browser(browser): Browser,
+    Path(token): Path<String>,
+) -> Response {
+    let locale = match app.recipient(&token) {
+        Ok((_, locale)) => locale,
+        Err(refused) => return app.refused(refused, &browser),
+    };
+    let action = format!("/u/{token}");
+    app.notice(StatusCode::OK, Notice::Unsubscribe(&action), &locale)
 }
 
 /// `POST /u/{token}`: records the suppression (RFC 8058 one-click, or the page's button).
 /// An expired link still unsubscribes.
-async fn unsubscribe(Shared(app): Shared<App>, Path(token): Path<String>) -> Response {
-    let recipient = match app.recipient(&token) {
-        Ok(recipient) => recipient,
-        Err(refused) => return app.refused(refused),
+async fn unsubscribe(
+    Shared(app): Shared<App>,
+    Browser(browser): Browser,
+    Path(token): Path<String>,
+) -> Response {
+    let (recipient, locale) = match app.recipient(&token) {
+        Ok(found) => found,
+        Err(refused) => return app.refused(refused, &browser),
     };
     match app.write(Write::Suppress(recipient)).await {
-        Ok(()) => app.notice(
-            StatusCode::OK,
-            "Unsubscribed",
-            "You will receive no more surveys from us.",
-        ),
-        Err(refused) => app.refused(refused),
+        Ok(()) => app.notice(StatusCode::OK, Notice::Unsubscribed, &locale),
+        Err(refused) => app.refused(refused, &locale),
     }
 }
 
@@ -414,7 +447,7 @@ impl App {
         let claims = match self.claims(token) {
             Ok(claims) if claims.kind == TokenKind::Delivery => claims,
             Err(TokenError::Expired(claims)) if claims.kind == TokenKind::Delivery => {
-                return Err(Refused::Expired(claims.expires));
+                return Err(Refused::Expired(claims.expires, self.locale(&claims)));
             }
             _ => return Err(Refused::Forged),
         };
@@ -428,11 +461,7 @@ impl App {
             .read(|store| store.delivery_context(&claims.delivery))
             .ok()
             .flatten();
-        let locale = context
-            .as_ref()
-            .map(|c| c.locale.clone())
-            .filter(|l| served.survey.locales.contains(l))
-            .unwrap_or_else(|| served.survey.default_locale().to_string());
+        let locale = delivery_locale(context.as_ref(), &served);
         let segments = context
             .and_then(|c| serde_json::from_str(&c.segments).ok())
             .unwrap_or_default();
@@ -444,8 +473,20 @@ impl App {
         })
     }
 
-    /// The recipient key of an unsubscribe link; expiry does not matter here.
-    fn recipient(&self, token: &str) -> Result<String, Refused> {
+    /// The locale a verified link was sent in: its delivery's, else its survey's default;
+    /// `None` when its survey is no longer served.
+    fn locale(&self, claims: &Claims) -> Option<String> {
+        let served = self.served(&claims.survey, claims.version)?;
+        let context = self
+            .read(|store| store.delivery_context(&claims.delivery))
+            .ok()
+            .flatten();
+        Some(delivery_locale(context.as_ref(), &served))
+    }
+
+    /// The recipient key of an unsubscribe link and the locale to answer in; expiry does
+    /// not matter here.
+    fn recipient(&self, token: &str) -> Result<(String, String), Refused> {
         let (claims, by_previous) = match self.verify(token) {
             Ok(verified) => verified,
             Err((TokenError::Expired(claims), by_previous)) => (*claims, by_previous),
@@ -457,13 +498,16 @@ impl App {
         if !self.0.link_limit.allow(claims.delivery.clone()) {
             return Err(Refused::TooMany);
         }
+        let locale = self.locale(&claims).unwrap_or_else(|| FALLBACK.to_string());
         if !by_previous {
-            return Ok(claims.recipient);
+            return Ok((claims.recipient, locale));
         }
         // The link's recipient key is under the old key; the ledger holds the re-keyed one.
-        self.read(|store| store.delivery_recipient(&claims.delivery))
+        let recipient = self
+            .read(|store| store.delivery_recipient(&claims.delivery))
             .map_err(|_| Refused::NotSaved)?
-            .ok_or(Refused::Forged)
+            .ok_or(Refused::Forged)?;
+        Ok((recipient, locale))
     }
 
     /// A token's claims, whichever key signed it.
@@ -545,9 +589,10 @@ impl App {
         match self.write(Write::Response(Box::new(response))).await {
             Ok(()) => self.page(
                 StatusCode::OK,
+                locale,
                 self.pages().thanks(&served.survey, locale, complete),
             ),
-            Err(refused) => self.refused(refused),
+            Err(refused) => self.refused(refused, locale),
         }
     }
 
@@ -584,22 +629,37 @@ impl App {
         );
         self.page(
             status,
+            survey.default_locale(),
             html.map(|html| with_extras(html, &[(SESSION_FIELD, session)], None)),
         )
     }
 
-    fn notice(&self, status: StatusCode, title: &str, text: &str) -> Response {
-        self.page(status, Ok(self.pages().notice(title, text, None)))
+    fn notice(&self, status: StatusCode, notice: Notice<'_>, locale: &str) -> Response {
+        let html = self.pages().notice(notice, locale);
+        let mut response = self.page(status, locale, Ok(html));
+        if matches!(notice, Notice::TooMany) {
+            response.headers_mut().insert(
+                HeaderName::from_static("retry-after"),
+                HeaderValue::from_static("60"),
+            );
+        }
+        response
     }
 
     /// An HTML page with a Content-Security-Policy that admits its own inline scripts; a
-    /// template that fails to render (a broken override) gets a plain error page.
-    fn page(&self, status: StatusCode, html: Result<String, RenderError>) -> Response {
+    /// template that fails to render (a broken override) gets a plain error page in
+    /// `locale`.
+    fn page(
+        &self,
+        status: StatusCode,
+        locale: &str,
+        html: Result<String, RenderError>,
+    ) -> Response {
         let Ok(html) = html else {
             return self.notice(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Unavailable",
-                "This page cannot be shown right now.",
+                Notice::Unavailable,
+                locale,
             );
         };
         let csp = HeaderValue::from_str(&content_security_policy(&html));
@@ -612,55 +672,27 @@ impl App {
         response
     }
 
-    /// The page for a request that cannot go on.
-    fn refused(&self, refused: Refused) -> Response {
-        match refused {
-            Refused::Forged => self.notice(
-                StatusCode::FORBIDDEN,
-                "Invalid link",
-                "This link is damaged or was not issued by us. Please use the link from your message.",
-            ),
-            Refused::Expired(expires) => {
-                let when = jiff::Timestamp::from_second(expires)
-                    .map(|t| t.strftime("%Y-%m-%d").to_string())
-                    .unwrap_or_default();
-                self.notice(
-                    StatusCode::GONE,
-                    "Link expired",
-                    &format!("This survey link expired on {when}, so it no longer takes answers."),
-                )
-            }
-            Refused::Closed => self.notice(
-                StatusCode::NOT_FOUND,
-                "Survey closed",
-                "This survey is no longer collecting answers.",
-            ),
-            Refused::NotSaved => self.notice(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Not saved",
-                "Your answer could not be saved. Please try again in a moment.",
-            ),
-            Refused::TooMany => self.too_many(),
-            Refused::Saturated => self.notice(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Answers already saved",
-                "Your answers are saved. This link cannot change them any more.",
-            ),
-        }
+    /// The page for a request that cannot go on, in `locale` unless the refusal knows the
+    /// link's.
+    fn refused(&self, refused: Refused, locale: &str) -> Response {
+        let (status, notice, link) = match refused {
+            Refused::Forged => (StatusCode::FORBIDDEN, Notice::Forged, None),
+            Refused::Expired(expires, link) => (StatusCode::GONE, Notice::Expired(expires), link),
+            Refused::Closed => (StatusCode::NOT_FOUND, Notice::Closed, None),
+            Refused::NotSaved => (StatusCode::SERVICE_UNAVAILABLE, Notice::NotSaved, None),
+            Refused::TooMany => (StatusCode::TOO_MANY_REQUESTS, Notice::TooMany, None),
+            Refused::Saturated => (StatusCode::TOO_MANY_REQUESTS, Notice::Saturated, None),
+        };
+        self.notice(status, notice, link.as_deref().unwrap_or(locale))
     }
+}
 
-    fn too_many(&self) -> Response {
-        let mut response = self.notice(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests",
-            "Please wait a minute and try again.",
-        );
-        response.headers_mut().insert(
-            HeaderName::from_static("retry-after"),
-            HeaderValue::from_static("60"),
-        );
-        response
-    }
+/// The locale of a delivery when its survey still has it, else the survey's default.
+fn delivery_locale(context: Option<&crate::store::DeliveryContext>, served: &Served) -> String {
+    context
+        .map(|c| c.locale.clone())
+        .filter(|l| served.survey.locales.contains(l))
+        .unwrap_or_else(|| served.survey.default_locale().to_string())
 }
 
 /// The answer of a single one-click question, typed (the link's value was checked).

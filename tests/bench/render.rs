@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use canvass::render::view::SurveyView;
 use canvass::render::{Delivery, EmailContext, Recipient, Renderer};
 use canvass::token::{Claims, Key};
 use canvass::workspace::Workspace;
@@ -65,7 +64,7 @@ fn main() {
         .collect();
 
     let renderer = Renderer::builtin();
-    let view = SurveyView::new(survey, "en");
+    let view = renderer.view(survey, "en");
     let date = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let started = Instant::now();
     let cpu_started = cpu_time();

@@ -214,7 +214,7 @@ impl Client {
 
     /// GET a path.
     pub async fn get(&mut self, path: &str) -> Result<Reply, hyper::Error> {
-        self.send("GET", path, None, &[]).await
+        self.send("GET", path, &[], None).await
     }
 
     /// GET a path with extra request headers.
@@ -223,20 +223,20 @@ impl Client {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<Reply, hyper::Error> {
-        self.send("GET", path, None, headers).await
+        self.send("GET", path, headers, None).await
     }
 
     /// POST a form body to a path.
     pub async fn post(&mut self, path: &str, form: &str) -> Result<Reply, hyper::Error> {
-        self.send("POST", path, Some(form.to_string()), &[]).await
+        self.send("POST", path, &[], Some(form.to_string())).await
     }
 
     async fn send(
         &mut self,
         method: &str,
         path: &str,
-        body: Option<String>,
         headers: &[(&str, &str)],
+        body: Option<String>,
     ) -> Result<Reply, hyper::Error> {
         let mut request = hyper::Request::builder()
             .method(method)
@@ -270,6 +270,16 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
         .await
         .unwrap()
         .get(path)
+        .await
+        .unwrap()
+}
+
+/// One request on a new connection, with extra headers.
+pub async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    Client::connect(addr)
+        .await
+        .unwrap()
+        .get_with(path, headers)
         .await
         .unwrap()
 }
