@@ -254,7 +254,7 @@ fixture!(
     )]
 );
 fixture!(
-    e043_fixed_scale,
+    e013_fixed_scale,
     1,
     [(
         SURVEY,
@@ -265,9 +265,34 @@ fixture!(
     )]
 );
 fixture!(
-    e043_no_scale,
+    e013_scale_misfit,
     1,
-    [(SURVEY, 9, 12, "E043", "a yes_no question has no scale")]
+    [(SURVEY, 9, 5, "E013", "`scale` does not fit `type: yes_no`")]
+);
+fixture!(
+    e013_type_keys,
+    1,
+    [
+        (SURVEY, 9, 5, "E013", "`options` does not fit `type: text`"),
+        (
+            SURVEY,
+            15,
+            5,
+            "E013",
+            "`max_length` does not fit `type: nps`"
+        ),
+        (SURVEY, 19, 5, "E010", "unknown key `wieght`"),
+    ]
+);
+fixture!(
+    e077_base_url,
+    1,
+    [("canvass.yaml", 1, 11, "E077", "carries credentials")]
+);
+fixture!(
+    whole_numbers,
+    1,
+    [(SURVEY, 10, 48, "E011", "1.5 is not of type \"integer\"")]
 );
 fixture!(
     e050_missing_locale,
