@@ -373,7 +373,7 @@ mod tests {
     }
 
     fn workflow_json() -> serde_json::Value {
-        let source = crate::load::Source::new("canvass.yml", &workflow());
+        let source = crate::load::Source::new("canvass.yml", workflow());
         crate::load::to_json(crate::load::parse(&source).unwrap()).0
     }
 
