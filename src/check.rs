@@ -167,6 +167,16 @@ fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec
             format!("`{mailto}` is not an e-mail address: {e}"),
         ));
     }
+    if let Some(base_url) = &settings.value.base_url
+        && let Err(why) = base_url_problem(base_url)
+    {
+        out.push(
+            doc.error("/base_url", "E077", format!("`{base_url}` {why}"))
+                .with_help(
+                    "give where `canvass serve` is reachable, e.g. `https://feedback.example.com`",
+                ),
+        );
+    }
     let confined = crate::fsutil::Confined::workspace(root);
     for (i, file) in settings.value.suppression.iter().enumerate() {
         let pointer = format!("/suppression/{i}");
@@ -179,6 +189,26 @@ fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec
         }
     }
     out
+}
+
+/// Why `base_url` cannot start response links: it must be an absolute http(s) URL with a
+/// host, and carry no credentials (they would be in every message), query or fragment
+/// (links append a path to it).
+fn base_url_problem(text: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(text).map_err(|_| "is not an absolute URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("is not an http or https URL");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("carries credentials, which would be in every message");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("has a query or a fragment; response links add a path to it");
+    }
+    Ok(())
 }
 
 /// Checks a survey's meaning.
@@ -315,38 +345,6 @@ fn check_unique<'a>(
 
 fn check_scale(question: &Question, base: &str, doc: &Document, out: &mut Vec<Diagnostic>) {
     let Some(scale) = &question.scale else { return };
-    let fixed = match question.kind {
-        QuestionType::Nps => Some((0, 10)),
-        QuestionType::Ces => Some((1, 7)),
-        _ => None,
-    };
-    if let Some((lo, hi)) = fixed {
-        for (key, given, want) in [("min", scale.min, lo), ("max", scale.max, hi)] {
-            if given.is_some_and(|g| g != want) {
-                out.push(
-                    doc.error(
-                        &format!("{base}/scale/{key}"),
-                        "E043",
-                        format!(
-                            "an {} question's scale is fixed: `{key}` must be {want}",
-                            question.kind.name()
-                        ),
-                    )
-                    .with_help("remove `min` and `max`; give only `labels`"),
-                );
-            }
-        }
-    } else if question.kind != QuestionType::Rating {
-        out.push(
-            doc.error(
-                &format!("{base}/scale"),
-                "E043",
-                format!("a {} question has no scale", question.kind.name()),
-            )
-            .with_help("remove `scale`, or make the question a rating"),
-        );
-        return;
-    }
     if let (Some(min), Some(max)) = (scale.min, scale.max)
         && min >= max
     {
@@ -1085,6 +1083,23 @@ mod tests {
         assert!(is_reserved_domain("mail.example.org"));
         assert!(!is_reserved_domain("gmail.com"));
         assert!(!is_reserved_domain("example.com.evil.net"));
+    }
+
+    #[test]
+    fn base_urls_are_absolute_http_without_credentials_query_or_fragment() {
+        assert!(base_url_problem("https://feedback.example.com").is_ok());
+        assert!(base_url_problem("http://localhost:8080/survey/").is_ok());
+        for bad in [
+            "feedback.example.com",
+            "/survey",
+            "ftp://example.com",
+            "https://u@example.com",
+            "https://example.com/?a=1",
+            "https://example.com/#top",
+            "mailto:a@example.com",
+        ] {
+            assert!(base_url_problem(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

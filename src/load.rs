@@ -477,12 +477,22 @@ pub fn to_json(node: Node) -> (Value, SpanMap) {
     (convert(&node), SpanMap { root: node })
 }
 
+/// A float that is a whole number (`1.0`, `10.0`) as the integer it is, so that a count
+/// written with a point fits an integer field as the schema already says it does.
+fn whole(f: f64) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer up to it is exact
+    (f.fract() == 0.0 && f.abs() <= EXACT).then_some(f as i64)
+}
+
 fn convert(node: &Node) -> Value {
     match &node.value {
         NodeValue::Null => Value::Null,
         NodeValue::Bool(b) => Value::Bool(*b),
         NodeValue::Int(i) => Value::from(*i),
-        NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        NodeValue::Float(f) => whole(*f).map_or_else(
+            || serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            Value::from,
+        ),
         NodeValue::Str(s) => Value::String(s.clone()),
         NodeValue::Seq(items) => Value::Array(items.iter().map(convert).collect()),
         NodeValue::Map(pairs) => Value::Object(

@@ -113,8 +113,9 @@ pub fn with_id(template: &Template, id: &str) -> String {
     out
 }
 
-/// `canvass new TEMPLATE ID`: writes `surveys/ID/survey.yaml` and an empty
-/// `distribution.yaml`; returns the files written.
+/// `canvass new TEMPLATE ID`: writes `surveys/ID/survey.yaml`, an empty
+/// `distribution.yaml` and the schemas their `$schema` lines name when `schemas/` lacks
+/// them; returns the files written.
 pub fn new_survey(
     root: &Path,
     template_name: &str,
@@ -128,10 +129,11 @@ pub fn new_survey(
     if dir.exists() {
         return Err(ScaffoldError::Exists(dir));
     }
-    let files = [
+    let mut files = vec![
         (dir.join(SURVEY_FILE), with_id(template, id)),
         (dir.join(DISTRIBUTION_FILE), empty_distribution(id)),
     ];
+    files.extend(schemas(root).filter(|(path, _)| !path.exists()));
     write_new(&files)?;
     Ok(files.into_iter().map(|(p, _)| p).collect())
 }
@@ -193,6 +195,9 @@ const INIT_GITIGNORE: &str = "\
 .canvass/
 ";
 
+/// The workflow `canvass init` writes, with `{version}` and `{repository}` to fill: checks
+/// on every push and pull request, and a pull-request comment kept up to date under its
+/// own marker. Only the commenting job may write to pull requests.
 const INIT_WORKFLOW: &str = "\
 # Checks surveys on every push and pull request; on a pull request, also checks that
 # breaking changes bump the survey's `version`, and comments with what changed in meaning.
@@ -202,18 +207,26 @@ on:
   pull_request:
 permissions:
   contents: read
-  pull-requests: write
 jobs:
   check:
     runs-on: ubuntu-latest
     env:
       BASE: origin/${{ github.base_ref }}
     steps:
-      - uses: actions/checkout@v4
+      - uses: actions/checkout@v5
         with:
           # canvass diff reads the base branch's files from git: fetch the history.
           fetch-depth: 0
-      - run: cargo install canvass --locked
+          persist-credentials: false
+      - name: Cache canvass
+        id: cache
+        uses: actions/cache@v4
+        with:
+          path: ~/.cargo/bin/canvass
+          key: canvass-${{ runner.os }}-{version}
+      - name: Install canvass {version}
+        if: steps.cache.outputs.cache-hit != 'true'
+        run: cargo install --git {repository} --tag v{version} --locked canvass
       - name: Check surveys
         if: github.event_name != 'pull_request'
         run: canvass check --format github
@@ -226,15 +239,46 @@ jobs:
         id: describe
         if: ${{ !cancelled() && github.event_name == 'pull_request' }}
         run: canvass diff --base \"$BASE\" --format md > canvass-diff.md
-      - name: Comment on the pull request
-        # Pull requests from forks get a read-only token: the comment fails, the job does not.
+      - name: Keep the description for the comment
         if: ${{ !cancelled() && steps.describe.outcome == 'success' }}
-        continue-on-error: true
+        uses: actions/upload-artifact@v5
+        with:
+          name: canvass-diff
+          path: canvass-diff.md
+  comment:
+    needs: check
+    if: ${{ !cancelled() && github.event_name == 'pull_request' }}
+    runs-on: ubuntu-latest
+    permissions:
+      pull-requests: write
+    # Pull requests from forks get a read-only token: the comment fails, the run does not.
+    continue-on-error: true
+    steps:
+      - uses: actions/download-artifact@v5
+        with:
+          name: canvass-diff
+      - name: Comment on the pull request
         env:
           GH_TOKEN: ${{ github.token }}
-          PR: ${{ github.event.pull_request.number }}
-        run: gh pr comment \"$PR\" --body-file canvass-diff.md --edit-last || gh pr comment \"$PR\" --body-file canvass-diff.md
+          COMMENTS: repos/${{ github.repository }}/issues/${{ github.event.pull_request.number }}/comments
+          EDIT: repos/${{ github.repository }}/issues/comments
+        run: |
+          marker='<!-- canvass diff -->'
+          { echo \"$marker\"; cat canvass-diff.md; } > comment.md
+          id=\"$(gh api --paginate \"$COMMENTS\" --jq \".[] | select(.body | startswith(\\\"$marker\\\")) | .id\" | head -n 1)\"
+          if [ -n \"$id\" ]; then
+            gh api --method PATCH \"$EDIT/$id\" -F body=@comment.md > /dev/null
+          else
+            gh api \"$COMMENTS\" -F body=@comment.md > /dev/null
+          fi
 ";
+
+/// The workflow for this canvass: installed from its repository at its own version's tag.
+fn workflow() -> String {
+    INIT_WORKFLOW
+        .replace("{version}", env!("CARGO_PKG_VERSION"))
+        .replace("{repository}", env!("CARGO_PKG_REPOSITORY"))
+}
 
 /// `canvass init [DIR]`: a workspace that passes `canvass check` as it is; returns the
 /// files written. Refuses to touch a folder that already has a `canvass.yaml`.
@@ -258,22 +302,24 @@ pub fn init(root: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
             root.join("audiences/example.csv"),
             INIT_AUDIENCE.to_string(),
         ),
-        (
-            root.join(".github/workflows/canvass.yml"),
-            INIT_WORKFLOW.to_string(),
-        ),
+        (root.join(".github/workflows/canvass.yml"), workflow()),
     ];
     if !root.join(".gitignore").exists() {
         files.push((root.join(".gitignore"), INIT_GITIGNORE.to_string()));
     }
-    for kind in SchemaKind::ALL {
-        files.push((
-            root.join("schemas").join(kind.file_name()),
-            kind.text().to_string(),
-        ));
-    }
+    files.extend(schemas(root));
     write_new(&files)?;
     Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+/// Every schema file, as `schemas/` of the workspace at `root` holds it for editors.
+fn schemas(root: &Path) -> impl Iterator<Item = (PathBuf, String)> + '_ {
+    SchemaKind::ALL.into_iter().map(move |kind| {
+        (
+            root.join("schemas").join(kind.file_name()),
+            kind.text().to_string(),
+        )
+    })
 }
 
 /// Writes files that must not exist yet, creating folders; on failure nothing is left
@@ -326,20 +372,27 @@ mod tests {
         }
     }
 
+    fn workflow_json() -> serde_json::Value {
+        let source = crate::load::Source::new("canvass.yml", workflow());
+        crate::load::to_json(crate::load::parse(&source).unwrap()).0
+    }
+
     #[test]
     fn the_workflow_comments_even_when_the_check_fails() {
-        let source = crate::load::Source::new("canvass.yml", INIT_WORKFLOW);
-        let (json, _) = crate::load::to_json(crate::load::parse(&source).unwrap());
+        let json = workflow_json();
         let steps = json["jobs"]["check"]["steps"].as_array().unwrap();
         let step = |name: &str| steps.iter().find(|s| s["name"] == name).unwrap();
-        for name in ["Describe the change", "Comment on the pull request"] {
-            assert!(step(name)["if"].as_str().unwrap().contains("!cancelled()"));
-        }
         assert!(
-            step("Comment on the pull request")["if"]
+            step("Describe the change")["if"]
                 .as_str()
                 .unwrap()
-                .contains("steps.describe.outcome")
+                .contains("!cancelled()")
+        );
+        assert!(
+            json["jobs"]["comment"]["if"]
+                .as_str()
+                .unwrap()
+                .contains("!cancelled()")
         );
         assert!(
             step("Check surveys and version discipline")["run"]
@@ -348,6 +401,26 @@ mod tests {
                 .contains("--base")
         );
         assert_eq!(steps[0]["with"]["fetch-depth"], 0);
+    }
+
+    #[test]
+    fn the_workflow_installs_this_version_and_writes_only_where_it_comments() {
+        let json = workflow_json();
+        let version = env!("CARGO_PKG_VERSION");
+        let text = workflow();
+        assert!(text.contains(&format!(
+            "cargo install --git {} --tag v{version} --locked canvass",
+            env!("CARGO_PKG_REPOSITORY")
+        )));
+        assert!(!text.contains("{version}") && !text.contains("{repository}"));
+        assert_eq!(json["permissions"], serde_json::json!({"contents": "read"}));
+        assert_eq!(json["jobs"]["check"].get("permissions"), None);
+        assert_eq!(
+            json["jobs"]["comment"]["permissions"],
+            serde_json::json!({"pull-requests": "write"})
+        );
+        let run = json["jobs"]["comment"]["steps"][1]["run"].as_str().unwrap();
+        assert!(run.contains("<!-- canvass diff -->") && !run.contains("--edit-last"));
     }
 
     #[test]

