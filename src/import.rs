@@ -176,9 +176,8 @@ pub fn import_file(
         source,
     };
     let digest = import_digest(survey_id, version, path).map_err(io)?;
-    let store = Store::open_in(&workspace.state_dir())?;
     let (key, _) = Key::from_env_or_dev(&workspace.state_dir()).map_err(io)?;
-    store.check_key(&key)?;
+    let store = Store::open_for_key(&workspace.state_dir(), &key)?;
     let Some(import) = store.begin_import(&digest, survey_id)? else {
         return Ok(Imported {
             outcome: ImportOutcome::AlreadyImported,

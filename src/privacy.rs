@@ -70,8 +70,7 @@ pub struct RekeyedCounts {
 /// store, which is returned open.
 pub fn keyed_store(ws: &Workspace) -> Result<(Store, Key), PrivacyError> {
     let (key, _) = Key::from_env_or_dev(&ws.state_dir()).map_err(PrivacyError::DevKey)?;
-    let store = Store::open_in(&ws.state_dir())?;
-    store.check_key(&key)?;
+    let store = Store::open_for_key(&ws.state_dir(), &key)?;
     Ok((store, key))
 }
 

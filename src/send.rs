@@ -1277,7 +1277,6 @@ impl Setup {
         if errors + checked.len() > 0 {
             return Err(SendError::Invalid(errors + checked.len()));
         }
-        let store = Store::open_in(&ws.state_dir())?;
         let renderer = Renderer::for_workspace(&ws)?;
         let (mail, outbox, key, dev_key): (Box<dyn Transport>, _, _, _) =
             match Smtp::from_env(limits)? {
@@ -1297,7 +1296,7 @@ impl Setup {
                     (Box::new(outbox), Some(dir), key, dev)
                 }
             };
-        store.check_key(&key)?;
+        let store = Store::open_for_key(&ws.state_dir(), &key)?;
         Ok(Setup {
             ws,
             store,

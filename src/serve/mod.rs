@@ -160,8 +160,7 @@ impl App {
             .filter_map(|e| e.survey.as_ref().map(|s| &s.value))
             .collect();
         let state_dir = ws.state_dir();
-        let store = Store::open_in(&state_dir)?;
-        store.check_key(&key)?;
+        let store = Store::open_for_key(&state_dir, &key)?;
         if let Some(previous) = &options.previous_key
             && !store.is_previous_key(previous)?
         {

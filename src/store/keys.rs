@@ -33,6 +33,14 @@ pub struct Rekeyed {
 }
 
 impl Store {
+    /// Opens the store of a state folder for work under `key`: the one door for every
+    /// command that hashes addresses, so none can use a store with the wrong key.
+    pub fn open_for_key(state_dir: &std::path::Path, key: &Key) -> Result<Store, StoreError> {
+        let store = Store::open_in(state_dir)?;
+        store.check_key(key)?;
+        Ok(store)
+    }
+
     /// Binds a new store to `key`, or checks that the store was written under it.
     pub fn check_key(&self, key: &Key) -> Result<(), StoreError> {
         let given = key.fingerprint();
