@@ -19,11 +19,6 @@ use std::time::{Duration, Instant, SystemTime};
 use jiff::Timestamp;
 use lettre::Transport as _;
 use lettre::message::Mailbox;
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
-use lettre::message::header::HeaderName;
 use lettre::transport::smtp::PoolConfig;
 
 use crate::model::{Channel, parse_duration};
@@ -34,7 +29,10 @@ use crate::store::{HandLog, Handing, Outcome, Status, Store, StoreError, Suppres
 use crate::token::{Claims, Key};
 use crate::workspace::Workspace;
 
+mod dkim;
 mod smtp;
+
+pub use dkim::{DEFAULT_SELECTOR, Dkim};
 
 /// The SMTP server, as `smtp://user:pass@host:587` (STARTTLS), `smtps://…:465` (implicit
 /// TLS) or `smtp://host:25?tls=none` (plain text, for a local test server).
@@ -212,21 +210,10 @@ enum Link {
     Lettre(lettre::SmtpTransport),
 }
 
-struct Dkim {
-    pem: String,
-    algorithm: DkimSigningAlgorithm,
-    selector: String,
-    by_domain: Mutex<HashMap<String, std::sync::Arc<DkimConfig>>>,
-}
-
 impl Smtp {
     /// A transport for `url` (see [`SMTP_URL_ENV`]) within `limits`.
     /// `smtp://` means STARTTLS unless `?tls=none` or `?tls=opportunistic` says otherwise.
-    pub fn new(
-        url: &str,
-        limits: SmtpLimits,
-        dkim: Option<(String, String)>,
-    ) -> Result<Smtp, SendError> {
+    pub fn new(url: &str, limits: SmtpLimits, dkim: Option<Dkim>) -> Result<Smtp, SendError> {
         let url = secure_by_default(url)?;
         let link = if url.starts_with("smtp://") {
             Link::Pool(Box::new(smtp::Pool::new(&url, limits)?))
@@ -240,9 +227,6 @@ impl Smtp {
                     .build(),
             )
         };
-        let dkim = dkim
-            .map(|(key, selector)| Dkim::new(&key, selector))
-            .transpose()?;
         Ok(Smtp { link, dkim })
     }
 
@@ -251,11 +235,7 @@ impl Smtp {
         let Some(url) = env_value(SMTP_URL_ENV) else {
             return Ok(None);
         };
-        let dkim = env_value(DKIM_KEY_ENV).map(|key| {
-            let selector = env_value(DKIM_SELECTOR_ENV).unwrap_or_else(|| "canvass".into());
-            (key, selector)
-        });
-        Smtp::new(&url, limits, dkim).map(Some)
+        Smtp::new(&url, limits, Dkim::from_env()?).map(Some)
     }
 }
 
@@ -288,69 +268,6 @@ fn secure_by_default(url: &str) -> Result<String, SendError> {
         [] => format!("smtp://{base}"),
         pairs => format!("smtp://{base}?{}", pairs.join("&")),
     })
-}
-
-impl Dkim {
-    fn new(key: &str, selector: String) -> Result<Dkim, SendError> {
-        let pem = if key.contains("-----BEGIN") || !Path::new(key).is_file() {
-            key.to_string()
-        } else {
-            std::fs::read_to_string(key).map_err(|e| SendError::Dkim(e.to_string()))?
-        };
-        let algorithm = if pem.contains("-----BEGIN") {
-            DkimSigningAlgorithm::Rsa
-        } else {
-            DkimSigningAlgorithm::Ed25519
-        };
-        DkimSigningKey::new(&pem, algorithm).map_err(|e| SendError::Dkim(format!("{e:?}")))?;
-        Ok(Dkim {
-            pem,
-            algorithm,
-            selector,
-            by_domain: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// The signing settings for a sender domain (parsed once per domain).
-    fn config(&self, domain: &str) -> std::sync::Arc<DkimConfig> {
-        let mut configs = self.by_domain.lock().unwrap_or_else(|e| e.into_inner());
-        configs
-            .entry(domain.to_string())
-            .or_insert_with(|| {
-                let key = DkimSigningKey::new(&self.pem, self.algorithm)
-                    .expect("the key parsed when the transport was built");
-                let headers = [
-                    "From",
-                    "To",
-                    "Subject",
-                    "Date",
-                    "Message-ID",
-                    "List-Unsubscribe",
-                    "List-Unsubscribe-Post",
-                ]
-                .map(HeaderName::new_from_ascii_str)
-                .to_vec();
-                let relaxed = DkimCanonicalization {
-                    header: DkimCanonicalizationType::Relaxed,
-                    body: DkimCanonicalizationType::Relaxed,
-                };
-                std::sync::Arc::new(DkimConfig::new(
-                    self.selector.clone(),
-                    domain.to_string(),
-                    key,
-                    headers,
-                    relaxed,
-                ))
-            })
-            .clone()
-    }
-
-    fn sign(&self, message: &mut lettre::Message) {
-        let domain = message.envelope().from().map(|a| a.domain().to_string());
-        if let Some(domain) = domain {
-            message.sign(&self.config(&domain));
-        }
-    }
 }
 
 impl Transport for Smtp {
@@ -446,6 +363,7 @@ fn classify_smtp_error(error: &lettre::transport::smtp::Error) -> Reply {
 pub struct Outbox {
     dir: PathBuf,
     counter: std::sync::Arc<AtomicUsize>,
+    dkim: Option<std::sync::Arc<Dkim>>,
 }
 
 impl Outbox {
@@ -459,7 +377,17 @@ impl Outbox {
         Ok(Outbox {
             dir,
             counter: std::sync::Arc::default(),
+            dkim: None,
         })
+    }
+
+    /// The outbox signing each e-mail with `dkim`, so that a file shows the message
+    /// exactly as an SMTP server would get it.
+    pub fn signed(self, dkim: Option<Dkim>) -> Outbox {
+        Outbox {
+            dkim: dkim.map(std::sync::Arc::new),
+            ..self
+        }
     }
 
     /// The folder the messages go to.
@@ -470,9 +398,12 @@ impl Outbox {
 
 impl Transport for Outbox {
     fn deliver(&self, message: Outgoing) -> Reply {
-        let (name, bytes) = match &message {
-            Outgoing::Email(message) => {
-                let id = message_id(message);
+        let (name, bytes) = match message {
+            Outgoing::Email(mut message) => {
+                if let Some(dkim) = &self.dkim {
+                    dkim.sign(&mut message);
+                }
+                let id = message_id(&message);
                 (format!("{id}.eml"), message.formatted())
             }
             Outgoing::Card(card) => {
@@ -1285,7 +1216,8 @@ impl Setup {
                     (Box::new(smtp), None, key, false)
                 }
                 None => {
-                    let outbox = Outbox::new(&ws.state_dir())?;
+                    let dkim = Dkim::from_env()?;
+                    let outbox = Outbox::new(&ws.state_dir())?.signed(dkim);
                     let state = ws.state_dir();
                     let (key, dev) =
                         Key::from_env_or_dev(&state).map_err(|source| SendError::Io {

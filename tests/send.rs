@@ -957,3 +957,89 @@ fn the_example_workspace_sends_to_the_outbox_once() {
     assert!(second.contains("nothing to send"), "{second}");
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), files);
 }
+
+/// Verifies every outbox message with dkimpy, the public key served by its `dnsfunc` hook.
+const DKIM_VERIFY: &str = r#"
+import sys, dkim
+record = sys.argv[1].encode()
+dns = lambda name, timeout=5: record if name.startswith(b"canvass._domainkey.example.com") else None
+for path in sys.argv[2:]:
+    message = open(path, "rb").read()
+    headers = message.split(b"\r\n\r\n", 1)[0].lower()
+    if not dkim.verify(message, dnsfunc=dns) or b"list-unsubscribe-post:from;" not in headers:
+        sys.exit("not verified: " + path)
+"#;
+
+/// A key made by `openssl genpkey` (PKCS#8 PEM) and its DNS record.
+fn openssl_key(dir: &Path, algorithm: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{algorithm}.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", algorithm, "-out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let public = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let der = public.stdout;
+    // An Ed25519 record carries the raw 32-byte key (RFC 8463), an RSA one the whole SPKI.
+    let (k, p) = if algorithm == "ed25519" {
+        ("ed25519", &der[der.len() - 32..])
+    } else {
+        ("rsa", &der[..])
+    };
+    let p = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, p);
+    (key, format!("v=DKIM1; k={k}; p={p}"))
+}
+
+#[test]
+fn pkcs8_rsa_and_ed25519_keys_sign_outbox_messages_dkimpy_verifies() {
+    if !common::require("dkimpy", &["python3", "-c", "import dkim, nacl"])
+        || !common::require("openssl", &["openssl", "version"])
+    {
+        return;
+    }
+    for algorithm in ["rsa", "ed25519"] {
+        let ws = Workspace::new(2);
+        let (key, record) = openssl_key(ws.root(), algorithm);
+        let output = ws
+            .canvass(None, MONDAY)
+            .env("CANVASS_DKIM_KEY", &key)
+            .args(["send", "alpha/main", "--yes"])
+            .output()
+            .unwrap();
+        common::assert_success(&output);
+        let messages: Vec<PathBuf> = std::fs::read_dir(ws.root().join(".canvass/outbox"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(!messages.is_empty());
+        let verified = std::process::Command::new("python3")
+            .args(["-c", DKIM_VERIFY, &record])
+            .args(&messages)
+            .output()
+            .unwrap();
+        assert!(verified.status.success(), "{algorithm}: {verified:?}");
+    }
+}
+
+#[test]
+fn an_unusable_dkim_key_stops_the_run_before_sending() {
+    let ws = Workspace::new(1);
+    let output = ws
+        .canvass(None, MONDAY)
+        .env("CANVASS_DKIM_KEY", "not a key")
+        .args(["send", "alpha/main", "--yes"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        text.contains("CANVASS_DKIM_KEY") && text.contains("PKCS#8"),
+        "{text}"
+    );
+    assert!(!ws.root().join(".canvass/outbox").exists());
+}
