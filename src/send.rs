@@ -764,9 +764,7 @@ impl Transport for ByRef<'_> {
 
 /// A random delivery id.
 fn new_id() -> String {
-    let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-    hex::encode(bytes)
+    crate::token::random_hex::<12>()
 }
 
 /// Turns a job into a message: the signed token, then the rendered e-mail or card.

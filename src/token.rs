@@ -169,6 +169,14 @@ impl Key {
     }
 }
 
+/// `N` random bytes in hex: ids that must never repeat (deliveries, open sessions,
+/// message ids) and say nothing about who or when.
+pub fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    hex::encode(bytes)
+}
+
 /// A new random key, base64-encoded, for `canvass key`.
 pub fn generate() -> String {
     let mut bytes = [0u8; MIN_KEY_BYTES];

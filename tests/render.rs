@@ -420,6 +420,20 @@ fn render_command_writes_every_locale() {
     assert_eq!(files.len(), 18, "{files:?}");
     assert!(files.contains(&"nps.cs.eml".to_string()));
     assert!(files.contains(&"nps.sl.teams.json".to_string()));
+    let eml = std::fs::read_to_string(out.path().join("nps.en.eml")).unwrap();
+    let message_id = eml
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap();
+    assert!(
+        message_id.ends_with("@acme.example>"),
+        "the Message-ID is at the From domain: {message_id}"
+    );
+    let (headers, _) = eml.split_once("\r\n\r\n").unwrap();
+    assert!(
+        headers.contains("Content-Type: multipart/alternative;"),
+        "the multipart's Content-Type is a message header, where DKIM covers it"
+    );
 }
 
 #[test]

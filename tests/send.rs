@@ -966,7 +966,8 @@ dns = lambda name, timeout=5: record if name.startswith(b"canvass._domainkey.exa
 for path in sys.argv[2:]:
     message = open(path, "rb").read()
     headers = message.split(b"\r\n\r\n", 1)[0].lower()
-    if not dkim.verify(message, dnsfunc=dns) or b"list-unsubscribe-post:from;" not in headers:
+    signed = b"mime-version:content-type:content-transfer-encoding:list-unsubscribe:list-unsubscribe-post:from;"
+    if not dkim.verify(message, dnsfunc=dns) or signed not in headers:
         sys.exit("not verified: " + path)
 "#;
 

@@ -23,11 +23,10 @@ use super::{DKIM_KEY_ENV, DKIM_SELECTOR_ENV, SendError, env_value};
 /// `canvass._domainkey.<domain>`.
 pub const DEFAULT_SELECTOR: &str = "canvass";
 
-/// The headers signed: those a reader sees and those unsubscribing relies on. `From` is
-/// listed twice (oversigned), so a second `From` added on the way breaks the signature.
-/// `Content-Type` is not: lettre writes a multipart message's with its body, after it
-/// signs, so a signature over it would never verify.
-const SIGNED_HEADERS: [&str; 10] = [
+/// The headers signed: those a reader sees, those that say how to read the body, and those
+/// unsubscribing relies on. `From` is listed twice (oversigned), so a second `From` added
+/// on the way breaks the signature.
+const SIGNED_HEADERS: [&str; 12] = [
     "From",
     "To",
     "Subject",
@@ -35,6 +34,8 @@ const SIGNED_HEADERS: [&str; 10] = [
     "Message-ID",
     "Reply-To",
     "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
     "From",

@@ -598,14 +598,12 @@ impl App {
 
     /// A new signed open-link session: a random response key for one anonymous answer.
     fn open_session(&self, served: &Served) -> String {
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).expect("the operating system provides randomness");
         self.0.key.sign(&Claims {
             survey: served.survey.id.clone(),
             version: served.survey.version,
             rule: "open".into(),
             recipient: String::new(),
-            delivery: format!("open-{}", hex::encode(id)),
+            delivery: format!("open-{}", crate::token::random_hex::<16>()),
             expires: now() + OPEN_SESSION_SECS,
             kind: TokenKind::OpenSession,
         })
