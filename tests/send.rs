@@ -1024,6 +1024,18 @@ fn pkcs8_rsa_and_ed25519_keys_sign_outbox_messages_dkimpy_verifies() {
             .output()
             .unwrap();
         assert!(verified.status.success(), "{algorithm}: {verified:?}");
+        for message in &messages {
+            let text = std::fs::read_to_string(message).unwrap();
+            let signature = text.split_once("\r\nDKIM-Signature:").unwrap().1;
+            let folded = signature
+                .split("\r\n")
+                .skip(1)
+                .take_while(|l| l.starts_with(' '))
+                .filter(|l| !l.starts_with(" h="));
+            for line in folded {
+                assert!(line.len() <= 78, "{algorithm}: an unfolded line: {line}");
+            }
+        }
     }
 }
 
