@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use canvass::plan::{self, PlanSummary};
-use canvass::send::{self, Reply, RuleReport, SendOptions, Setup, SmtpLimits};
+use canvass::plan::{KeyPolicy, Setup};
+use canvass::send::{self, Mailer, Reply, RuleReport, SendOptions, SmtpLimits};
 
 use canvass::diag::{self, Diagnostic};
 use canvass::render::output;
@@ -476,7 +477,7 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
                 connections: u32::try_from(workers).unwrap_or(u32::MAX),
                 timeout: smtp_timeout,
             };
-            let setup = Setup::open(&root, limits).map_err(|e| e.to_string())?;
+            let (setup, mailer) = Mailer::open(&root, limits).map_err(|e| e.to_string())?;
             let mut options = SendOptions::new(clock.now());
             options.dry_run = dry_run;
             options.limit = limit;
@@ -484,8 +485,8 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             options.workers = workers;
             options.retry.backoff = Duration::from_millis(retry_backoff_ms);
             match to {
-                Some(to) => test_send(&setup, target.as_deref(), &to, options.now),
-                None => send_command(&setup, target.as_deref(), &options, yes),
+                Some(to) => test_send(&setup, &mailer, target.as_deref(), &to, options.now),
+                None => send_command(&setup, &mailer, target.as_deref(), &options, yes),
             }
         }
         Command::Render {
@@ -803,15 +804,12 @@ fn plan_command(
     format: PlanFormat,
     now: jiff::Timestamp,
 ) -> Result<ExitCode, String> {
-    let setup = Setup::open(root, SmtpLimits::default()).map_err(|e| e.to_string())?;
-    let sender = setup.sender().map_err(|e| e.to_string())?;
-    let targets = plan::targets(&setup.ws, target).map_err(|e| e.to_string())?;
+    let setup = Setup::open(root, KeyPolicy::DevAllowed).map_err(|e| e.to_string())?;
+    let targets = setup.targets(target).map_err(|e| e.to_string())?;
     let mut explained = Vec::new();
     let mut summaries = Vec::new();
     for target in targets {
-        let planner = sender
-            .planner(target, &setup.store, now)
-            .map_err(|e| e.to_string())?;
+        let planner = setup.planner(target, now).map_err(|e| e.to_string())?;
         match explain {
             Some(address) => explained.push(plan::explain(&planner, address)),
             None => summaries.push(plan::plan(&planner)),
@@ -918,13 +916,14 @@ fn audience_lines(lines: &[u64], count: u64) -> String {
 
 fn test_send(
     setup: &Setup,
+    mailer: &Mailer,
     target: Option<&str>,
     to: &str,
     now: jiff::Timestamp,
 ) -> Result<ExitCode, String> {
-    let sender = setup.sender().map_err(|e| e.to_string())?;
+    let sender = mailer.sender(setup);
     let mut failed = false;
-    for target in plan::targets(&setup.ws, target).map_err(|e| e.to_string())? {
+    for target in setup.targets(target).map_err(|e| e.to_string())? {
         let replies = sender
             .send_test(target, to, now)
             .map_err(|e| e.to_string())?;
@@ -955,16 +954,17 @@ fn reply_words(reply: &Reply) -> String {
 
 fn send_command(
     setup: &Setup,
+    mailer: &Mailer,
     target: Option<&str>,
     options: &SendOptions,
     yes: bool,
 ) -> Result<ExitCode, String> {
-    let sender = setup.sender().map_err(|e| e.to_string())?;
-    let targets = plan::targets(&setup.ws, target).map_err(|e| e.to_string())?;
+    let sender = mailer.sender(setup);
+    let targets = setup.targets(target).map_err(|e| e.to_string())?;
     let mut total = 0;
     for target in &targets {
-        let planner = sender
-            .planner(*target, &setup.store, options.now)
+        let planner = setup
+            .planner(*target, options.now)
             .map_err(|e| e.to_string())?;
         let summary = plan::plan(&planner).map_err(|e| e.to_string())?;
         // With --resend-unknown the messages of unknown outcome are due too, even when
@@ -974,11 +974,11 @@ fn send_command(
         total += options.limit.map_or(due, |l| l.min(due));
         print_plan(&summary);
     }
-    let destination = match &setup.outbox {
+    let destination = match &mailer.outbox {
         Some(dir) => format!("the outbox {}", dir.display()),
         None => "the SMTP server".to_string(),
     };
-    if setup.mail.is_remote() && !options.dry_run {
+    if mailer.mail.is_remote() && !options.dry_run {
         for missing in send::preflight(&setup.ws, &targets) {
             eprintln!("warning: {missing}");
         }
@@ -995,7 +995,7 @@ fn send_command(
     let mut failed = false;
     for target in targets {
         let report = sender
-            .send(&setup.store, target, options, &progress)
+            .send(target, options, &progress)
             .map_err(|e| e.to_string())?;
         bar.suspend(|| print_report(&target.name(), &report, options.dry_run));
         failed |= !report.failed.is_empty() || !report.deferred.is_empty();

@@ -1056,3 +1056,21 @@ fn an_unusable_dkim_key_stops_the_run_before_sending() {
     );
     assert!(!ws.root().join(".canvass/outbox").exists());
 }
+
+/// `plan` opens no transport: with a server configured and no key it still plans (with
+/// the development key), and it creates no outbox.
+#[test]
+fn plan_needs_no_mail_settings_and_writes_no_outbox() {
+    let ws = Workspace::new(5);
+    let output = ws
+        .canvass(None, MONDAY)
+        .env_remove("CANVASS_KEY")
+        .env("CANVASS_SMTP_URL", "smtp://127.0.0.1:9?tls=none")
+        .args(["plan", "alpha/main", "--format", "json"])
+        .output()
+        .unwrap();
+    common::assert_success(&output);
+    let plans: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plans[0]["first"], 5, "{plans}");
+    assert!(!ws.root().join(".canvass/outbox").exists());
+}

@@ -253,26 +253,6 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
     }
 
-    /// Starts a plan's memory of the recipients seen, kept in a temporary table so that
-    /// finding duplicates in a large audience costs no memory.
-    pub fn forget_seen(&self) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch(
-                "CREATE TEMP TABLE IF NOT EXISTS seen (recipient TEXT PRIMARY KEY) WITHOUT ROWID;
-                 DELETE FROM temp.seen;",
-            )
-            .map_err(|e| self.error(e))
-    }
-
-    /// Whether this is the first time the plan meets the recipient.
-    pub fn first_sight(&self, recipient: &str) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached("INSERT OR IGNORE INTO temp.seen (recipient) VALUES (?1)")
-            .and_then(|mut s| s.execute([recipient]))
-            .map(|n| n == 1)
-            .map_err(|e| self.error(e))
-    }
-
     /// The status of one delivery, for tests and `--explain`.
     pub fn delivery_status(&self, id: &str) -> Result<Option<Status>, StoreError> {
         self.conn
@@ -456,16 +436,5 @@ mod tests {
         assert_eq!(store.delivery_status("e2").unwrap(), Some(Status::Queued));
         let retry = store.queue_batch(&[capped("e2", "b")], now).unwrap();
         assert!(retry.is_empty(), "a message does not cap itself");
-    }
-
-    #[test]
-    fn duplicates_are_seen_once_per_plan() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        store.forget_seen().unwrap();
-        assert!(store.first_sight("a").unwrap());
-        assert!(!store.first_sight("a").unwrap());
-        store.forget_seen().unwrap();
-        assert!(store.first_sight("a").unwrap());
     }
 }

@@ -1,0 +1,176 @@
+//! Turning one planned message into what a transport takes: the signed token, then the
+//! rendered e-mail (checked to fit the wire) or chat card.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use jiff::Timestamp;
+use lettre::message::Mailbox;
+
+use super::run::{Job, Sender};
+use super::{Outgoing, SendError};
+use crate::model::{Channel, parse_duration};
+use crate::plan::{PlanError, Target};
+use crate::render::view::SurveyView;
+use crate::render::{DEFAULT_BASE_URL, Delivery, EmailContext, Recipient, RenderError, Renderer};
+use crate::token::{Claims, Key};
+
+/// How long a response link stays valid when the rule says nothing.
+const DEFAULT_EXPIRES: &str = "30d";
+
+/// A random delivery id.
+pub(super) fn new_id() -> String {
+    crate::token::random_hex::<12>()
+}
+
+/// Turns a job into a message: the signed token, then the rendered e-mail or card.
+pub(super) struct Composer<'a> {
+    renderer: &'a Renderer,
+    key: &'a Key,
+    pub(super) target: Target<'a>,
+    base_url: String,
+    mailto: Option<String>,
+    views: HashMap<String, SurveyView>,
+    expires: i64,
+    domain: String,
+}
+
+impl<'a> Composer<'a> {
+    pub(super) fn new(
+        sender: &'a Sender,
+        target: Target<'a>,
+        now: Timestamp,
+    ) -> Result<Self, SendError> {
+        let settings = &sender.setup.ws.settings;
+        let expires = parse_duration(target.rule.expires.as_deref().unwrap_or(DEFAULT_EXPIRES))
+            .map_err(|message| PlanError::InvalidRule {
+                rule: target.name(),
+                message,
+            })?;
+        let domain = target
+            .rule
+            .email
+            .as_ref()
+            .and_then(|e| Mailbox::from_str(&e.from).ok())
+            .map_or_else(
+                || "canvass.invalid".to_string(),
+                |m| m.email.domain().to_string(),
+            );
+        Ok(Composer {
+            renderer: sender.renderer,
+            key: &sender.setup.key,
+            target,
+            base_url: settings
+                .base_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+            mailto: settings.unsubscribe.as_ref().and_then(|u| u.mailto.clone()),
+            views: target
+                .survey
+                .locales
+                .iter()
+                .map(|l| (l.clone(), sender.renderer.view(target.survey, l)))
+                .collect(),
+            expires: now.as_second() + expires,
+            domain,
+        })
+    }
+
+    pub(super) fn compose(&self, job: &Job) -> Result<Outgoing, RenderError> {
+        let (survey, rule) = (self.target.survey, self.target.rule);
+        let token = self.key.sign(&Claims {
+            survey: survey.id.clone(),
+            version: survey.version,
+            rule: rule.id.clone(),
+            recipient: job.due.recipient.clone(),
+            delivery: job.id.clone(),
+            expires: self.expires,
+            kind: crate::token::TokenKind::Delivery,
+        });
+        let recipient = Recipient {
+            address: job.person.address.clone(),
+            name: job.person.name.clone(),
+            values: job.person.placeholders.clone(),
+        };
+        let delivery = Delivery {
+            survey,
+            rule: Some(rule),
+            locale: &job.due.locale,
+            recipient: &recipient,
+            base_url: &self.base_url,
+            token: &token,
+        };
+        Ok(match rule.channel {
+            Channel::Slack => Outgoing::Card(self.renderer.slack(&delivery)?),
+            Channel::Teams => Outgoing::Card(teams_message(self.renderer.teams(&delivery)?)),
+            _ => {
+                let context = EmailContext {
+                    delivery,
+                    unsubscribe_mailto: self.mailto.as_deref(),
+                    message_id: Some(format!("<{}@{}>", job.id, self.domain)),
+                    date: SystemTime::now(),
+                };
+                let message = match self.views.get(&job.due.locale) {
+                    Some(view) => self.renderer.email_with_view(&context, view)?,
+                    None => self.renderer.email(&context)?,
+                };
+                Outgoing::Email(Box::new(message))
+            }
+        })
+    }
+}
+
+/// A Teams incoming webhook takes the Adaptive Card as an attachment of a message.
+fn teams_message(card: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": card,
+        }],
+    })
+}
+
+/// The longest header line SMTP servers must take (RFC 5322 §2.1.1), CRLF excluded.
+const MAX_HEADER_LINE: usize = 998;
+
+/// Refuses an e-mail with a header line longer than servers take: a value with no space
+/// to fold at (the plan refuses long names and placeholders, but a subject can be long by
+/// itself) would be refused by the server after the person was counted as reached.
+pub(super) fn fits_the_wire(message: Outgoing) -> Result<Outgoing, String> {
+    let Outgoing::Email(email) = &message else {
+        return Ok(message);
+    };
+    let headers = email.headers().to_string();
+    let longest = headers.split("\r\n").map(str::len).max().unwrap_or(0);
+    if longest > MAX_HEADER_LINE {
+        return Err(format!(
+            "a header line has {longest} characters, more than the {MAX_HEADER_LINE} mail \
+             servers take; shorten the subject or the values in it"
+        ));
+    }
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email_with_subject(subject: &str) -> Outgoing {
+        let message = lettre::Message::builder()
+            .from("Acme <support@example.com>".parse().unwrap())
+            .to("ana@example.com".parse().unwrap())
+            .subject(subject)
+            .body(String::from("Hello"))
+            .unwrap();
+        Outgoing::Email(Box::new(message))
+    }
+
+    #[test]
+    fn a_header_line_servers_would_refuse_is_never_sent() {
+        assert!(fits_the_wire(email_with_subject(&"word ".repeat(400))).is_ok());
+        let error = fits_the_wire(email_with_subject(&"x".repeat(1200))).unwrap_err();
+        assert!(error.contains("more than the 998"), "{error}");
+    }
+}
