@@ -13,6 +13,7 @@ use crate::model::{
     AnswerValue, Audience, Distribution, MetricKind, Question, QuestionType, Rule, Survey, Text,
     Window, parse_duration,
 };
+use crate::placeholders::{allowed_placeholders, placeholders};
 use crate::render::words::Words;
 use crate::schema::{SchemaKind, suggest};
 use crate::when::Expr;
@@ -852,40 +853,6 @@ fn check_rule_text(
     }
 }
 
-/// The placeholders a rule's texts may use: `name`, `survey` and the declared columns.
-pub fn allowed_placeholders(audience: Option<&Audience>) -> Vec<String> {
-    let mut allowed = vec!["name".to_string(), "survey".to_string()];
-    if let Some(audience) = audience {
-        allowed.extend(audience.placeholders.iter().cloned());
-    }
-    allowed
-}
-
-/// The `{{ placeholder }}` names used in a string, with their character offsets.
-pub fn placeholders(text: &str) -> Vec<(String, usize)> {
-    placeholder_spans(text)
-        .into_iter()
-        .map(|(name, range)| (name, text[..range.start].chars().count()))
-        .collect()
-}
-
-/// The `{{ placeholder }}` names used in a string, with the byte range of each whole
-/// `{{ … }}`, for substituting them.
-pub fn placeholder_spans(text: &str) -> Vec<(String, std::ops::Range<usize>)> {
-    let mut found = Vec::new();
-    let mut consumed = 0;
-    while let Some(open) = text[consumed..].find("{{") {
-        let start = consumed + open;
-        let Some(close) = text[start + 2..].find("}}") else {
-            break;
-        };
-        let end = start + 2 + close + 2;
-        found.push((text[start + 2..end - 2].trim().to_string(), start..end));
-        consumed = end;
-    }
-    found
-}
-
 fn check_placeholders(
     text: &Text,
     allowed: &[String],
@@ -953,18 +920,18 @@ fn check_window(window: &Window, base: &str, doc: &Document, out: &mut Vec<Diagn
         out.push(d);
     }
     if let Some(hours) = &window.hours
-        && let Err(e) = crate::plan::parse_hours(hours)
+        && let Err(e) = crate::model::parse_hours(hours)
     {
         out.push(
-            doc.error(&format!("{base}/hours"), "E076", e)
+            doc.error(&format!("{base}/hours"), "E076", e.to_string())
                 .with_help("write `HH:MM-HH:MM`, such as `09:00-17:00`"),
         );
     }
     if let Some(days) = &window.days
-        && let Err(e) = crate::plan::parse_days(days)
+        && let Err(e) = crate::model::parse_days(days)
     {
         out.push(
-            doc.error(&format!("{base}/days"), "E076", e)
+            doc.error(&format!("{base}/days"), "E076", e.to_string())
                 .with_help("write `mon-fri` or a list such as `[mon, wed, fri]`"),
         );
     }
@@ -978,7 +945,7 @@ fn check_audience(
     dir: &Path,
     out: &mut Vec<Diagnostic>,
 ) {
-    let header = match crate::plan::audience_header(dir, &audience.file) {
+    let header = match crate::fsutil::audience_header(dir, &audience.file) {
         Ok(header) => header,
         Err(e) => {
             out.push(
@@ -1100,14 +1067,5 @@ mod tests {
         ] {
             assert!(base_url_problem(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn finds_placeholders_with_offsets() {
-        assert_eq!(
-            placeholders("Hi {{ name }}, é {{plan}}"),
-            vec![("name".to_string(), 3), ("plan".to_string(), 17)]
-        );
-        assert!(placeholders("no {{ end").is_empty());
     }
 }

@@ -9,7 +9,7 @@
 //! inside `.git`, and be a regular file no larger than its limit.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead as _, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 /// The environment variable naming a folder outside the workspace from which audience and
@@ -189,9 +189,49 @@ pub fn csv_reader<R: std::io::Read>(read: R) -> csv::Reader<R> {
         .from_reader(read)
 }
 
+/// Whether an audience file is JSON Lines (by its extension) rather than CSV.
+pub fn is_jsonl(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"))
+}
+
+/// The longest header (CSV) or first record (JSON Lines) `check` reads of an audience.
+const MAX_HEADER_BYTES: u64 = 1 << 16;
+
+/// The column names of an audience file, reading only its header (CSV) or first record
+/// (JSON Lines) and never more than 64 KiB of it, so that checking a large audience stays
+/// instant and a file with no line ends cannot fill the memory.
+pub fn audience_header(dir: &Path, file: &str) -> Result<Vec<String>, String> {
+    let path = dir.join(file);
+    let path = path.as_path();
+    let file = Confined::workspace(crate::workspace::root_of(dir))
+        .open_in(dir, file, MAX_DATA_BYTES)
+        .map_err(|e| e.to_string())?;
+    let file = file.into_inner().take(MAX_HEADER_BYTES);
+    if is_jsonl(path) {
+        let mut first = String::new();
+        BufReader::new(file)
+            .read_line(&mut first)
+            .map_err(|e| e.to_string())?;
+        let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&first)
+            .map_err(|e| format!("line 1 is not a JSON object: {e}"))?;
+        return Ok(record.keys().cloned().collect());
+    }
+    let mut reader = csv::Reader::from_reader(file);
+    let header = reader.headers().map_err(|e| e.to_string())?;
+    Ok(header.iter().map(|h| h.trim().to_string()).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_are_known_by_their_extension_in_any_case() {
+        assert!(is_jsonl(Path::new("answers.JSONL")));
+        assert!(is_jsonl(Path::new("people.ndjson")));
+        assert!(!is_jsonl(Path::new("people.csv")));
+    }
 
     #[cfg(unix)]
     #[test]

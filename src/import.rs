@@ -149,9 +149,10 @@ pub enum Format {
 impl Format {
     /// JSON Lines for `.jsonl` and `.ndjson` files, CSV otherwise.
     pub fn of_path(path: &Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("jsonl" | "ndjson") => Format::Jsonl,
-            _ => Format::Csv,
+        if crate::fsutil::is_jsonl(path) {
+            Format::Jsonl
+        } else {
+            Format::Csv
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`load`]: YAML into a tree that knows every node's position;
 //! - [`schema`] and [`check`]: the shape and the meaning of the files, as [`diag`]nostics;
 //! - [`model`] and [`when`]: the typed surveys, rules and the condition language;
+//! - [`placeholders`]: the `{{ name }}` slots of texts, read one way by check and render;
 //! - [`answer`]: one response validated against its survey, for every channel;
 //! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
 //! - [`plan`]: who receives what, and why others are skipped;
@@ -32,6 +33,7 @@ pub mod fsutil;
 pub mod import;
 pub mod load;
 pub mod model;
+pub mod placeholders;
 pub mod plan;
 pub mod preview;
 pub mod privacy;

@@ -649,26 +649,117 @@ pub enum Period {
     Month,
 }
 
+/// Why a part of a rule written as text (a duration, hours, days) does not parse. `check`
+/// reports it at the part's position; `plan` and `send` refuse the rule with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartError {
+    /// A duration without its unit.
+    #[error("`{0}` has no unit: add m, h, d or w (e.g. `{0}d`)")]
+    NoUnit(String),
+    /// A duration that does not start with a number.
+    #[error("`{0}` does not start with a whole number")]
+    NotWholeNumber(String),
+    /// A duration with an unknown unit.
+    #[error("`{0}` is not a unit: use m, h, d or w")]
+    NotUnit(String),
+    /// A duration beyond what the clock counts.
+    #[error("`{0}` is too long")]
+    TooLong(String),
+    /// Hours that are not `start-end`.
+    #[error("`{0}` is not a range of hours")]
+    NotHourRange(String),
+    /// Hours whose end is not after their start.
+    #[error("the hours `{0}` end before they start")]
+    HoursBackwards(String),
+    /// A time that is not `HH:MM`.
+    #[error("`{0}` is not a time of day (HH:MM)")]
+    NotClock(String),
+    /// A time past the day's end.
+    #[error("`{0}` is not a time of day (HH:MM, 00:00 to 24:00)")]
+    ClockOutOfRange(String),
+    /// A zone that is not in the IANA database.
+    #[error("`{0}` is not an IANA time zone")]
+    NotTimeZone(String),
+    /// A day that is not a three-letter day name.
+    #[error("`{0}` is not a day: use mon, tue, wed, thu, fri, sat, sun")]
+    NotDay(String),
+}
+
 /// Parses a duration such as `30m`, `12h`, `7d` or `2w` into seconds.
-pub fn parse_duration(text: &str) -> Result<i64, String> {
+pub fn parse_duration(text: &str) -> Result<i64, PartError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{text}` has no unit: add m, h, d or w (e.g. `{text}d`)"))?;
+        .ok_or_else(|| PartError::NoUnit(text.into()))?;
     let (number, unit) = text.split_at(split);
     let number: i64 = number
         .parse()
-        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+        .map_err(|_| PartError::NotWholeNumber(text.into()))?;
     let unit_seconds = match unit {
         "m" => 60,
         "h" => 3_600,
         "d" => 86_400,
         "w" => 604_800,
-        _ => return Err(format!("`{unit}` is not a unit: use m, h, d or w")),
+        _ => return Err(PartError::NotUnit(unit.into())),
     };
     number
         .checked_mul(unit_seconds)
-        .ok_or_else(|| format!("`{text}` is too long"))
+        .ok_or_else(|| PartError::TooLong(text.into()))
+}
+
+const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Parses `09:00-17:00` into minutes after midnight, start inclusive and end exclusive.
+pub fn parse_hours(text: &str) -> Result<(u32, u32), PartError> {
+    let (start, end) = text
+        .split_once('-')
+        .ok_or_else(|| PartError::NotHourRange(text.into()))?;
+    let (start, end) = (parse_clock(start)?, parse_clock(end)?);
+    if start >= end {
+        return Err(PartError::HoursBackwards(text.into()));
+    }
+    Ok((start, end))
+}
+
+fn parse_clock(text: &str) -> Result<u32, PartError> {
+    let text = text.trim();
+    let (h, m) = text
+        .split_once(':')
+        .ok_or_else(|| PartError::NotClock(text.into()))?;
+    match (h.parse::<u32>(), m.parse::<u32>()) {
+        (Ok(h), Ok(m)) if (h < 24 && m < 60) || (h == 24 && m == 0) => Ok(h * 60 + m),
+        _ => Err(PartError::ClockOutOfRange(text.into())),
+    }
+}
+
+/// Parses days of the week into a set indexed Monday = 0.
+pub fn parse_days(days: &Days) -> Result<[bool; 7], PartError> {
+    let mut set = [false; 7];
+    let items: Vec<&str> = match days {
+        Days::Range(text) => text.split(',').collect(),
+        Days::List(list) => list.iter().map(String::as_str).collect(),
+    };
+    for item in items {
+        let item = item.trim().to_ascii_lowercase();
+        let (from, to) = item.split_once('-').unwrap_or((&item, &item));
+        let (from, to) = (day_index(from)?, day_index(to)?);
+        let mut day = from;
+        loop {
+            set[day] = true;
+            if day == to {
+                break;
+            }
+            day = (day + 1) % 7;
+        }
+    }
+    Ok(set)
+}
+
+fn day_index(name: &str) -> Result<usize, PartError> {
+    DAY_NAMES
+        .iter()
+        .position(|d| *d == name.trim())
+        .ok_or_else(|| PartError::NotDay(name.into()))
 }
 
 #[cfg(test)]
@@ -697,5 +788,17 @@ mod tests {
             serde_json::from_value(serde_json::json!({"id": "y", "type": "yes_no", "text": "x"}))
                 .unwrap();
         assert_eq!(yn.parse_answer("Yes"), Ok(AnswerValue::word("yes")));
+    }
+
+    #[test]
+    fn hours_and_days() {
+        assert_eq!(parse_hours("09:00-17:30"), Ok((540, 1050)));
+        assert!(parse_hours("17:00-09:00").is_err());
+        assert!(parse_hours("25:00-26:00").is_err());
+        let week = parse_days(&Days::Range("mon-fri".into())).unwrap();
+        assert_eq!(week, [true, true, true, true, true, false, false]);
+        let wrap = parse_days(&Days::Range("sat-mon".into())).unwrap();
+        assert_eq!(wrap, [true, false, false, false, false, true, true]);
+        assert!(parse_days(&Days::List(vec!["mon".into(), "funday".into()])).is_err());
     }
 }

@@ -3,47 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read as _};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 
 use super::{MAX_VALUE_CHARS, PlanError, Target};
 use crate::model::Audience;
 
-/// Whether an audience file is JSON Lines (by its extension) rather than CSV.
-pub fn is_jsonl(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"))
-}
-
-/// The longest header (CSV) or first record (JSON Lines) `check` reads of an audience.
-const MAX_HEADER_BYTES: u64 = 1 << 16;
-
-/// The file a workspace names, opened through its confinement (see [`crate::fsutil`]).
-pub type Confined = std::io::Take<File>;
-
-/// The column names of an audience file, reading only its header (CSV) or first record
-/// (JSON Lines) and never more than 64 KiB of it, so that checking a large audience stays
-/// instant and a file with no line ends cannot fill the memory.
-pub fn audience_header(dir: &Path, file: &str) -> Result<Vec<String>, String> {
-    let path = dir.join(file);
-    let path = path.as_path();
-    let file = crate::fsutil::Confined::workspace(crate::workspace::root_of(dir))
-        .open_in(dir, file, crate::fsutil::MAX_DATA_BYTES)
-        .map_err(|e| e.to_string())?;
-    let file = file.into_inner().take(MAX_HEADER_BYTES);
-    if is_jsonl(path) {
-        let mut first = String::new();
-        BufReader::new(file)
-            .read_line(&mut first)
-            .map_err(|e| e.to_string())?;
-        let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&first)
-            .map_err(|e| format!("line 1 is not a JSON object: {e}"))?;
-        return Ok(record.keys().cloned().collect());
-    }
-    let mut reader = csv::Reader::from_reader(file);
-    let header = reader.headers().map_err(|e| e.to_string())?;
-    Ok(header.iter().map(|h| h.trim().to_string()).collect())
-}
+/// An audience file, opened through its confinement (see [`crate::fsutil`]).
+type Opened = std::io::Take<File>;
 
 /// One person of an audience, as the rule's columns name them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,12 +43,12 @@ pub struct AudienceReader {
 
 enum Records {
     Csv {
-        reader: csv::Reader<Confined>,
+        reader: csv::Reader<Opened>,
         header: Vec<String>,
         record: csv::StringRecord,
     },
     Jsonl {
-        lines: BufReader<Confined>,
+        lines: BufReader<Opened>,
         buffer: String,
         line: u64,
     },
@@ -102,7 +69,7 @@ impl AudienceReader {
         let file = crate::fsutil::Confined::workspace(root)
             .open_in(target.dir, &audience.file, crate::fsutil::MAX_DATA_BYTES)
             .map_err(|e| file_error(e.to_string()))?;
-        let source = if is_jsonl(&path) {
+        let source = if crate::fsutil::is_jsonl(&path) {
             Records::Jsonl {
                 lines: BufReader::new(file),
                 buffer: String::new(),

@@ -26,9 +26,9 @@ mod summary;
 mod suppression;
 
 use audience::has_overlong_value;
-pub use audience::{AudienceReader, Confined, Person, audience_header, is_jsonl, people};
+pub use audience::{AudienceReader, Person, people};
 use rule::RuleParts;
-pub use rule::{SendWindow, parse_days, parse_hours, parse_moment};
+pub use rule::{SendWindow, parse_moment};
 pub use setup::{KeyPolicy, Setup, SetupError};
 pub use summary::{Explanation, PlanSummary, explain, plan};
 pub use suppression::{suppression_addresses, suppression_list};

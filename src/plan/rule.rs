@@ -7,64 +7,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::{PlanError, Target};
-use crate::model::{Days, Window, parse_duration};
-
-const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-/// Parses `09:00-17:00` into minutes after midnight, start inclusive and end exclusive.
-pub fn parse_hours(text: &str) -> Result<(u32, u32), String> {
-    let (start, end) = text
-        .split_once('-')
-        .ok_or_else(|| format!("`{text}` is not a range of hours"))?;
-    let (start, end) = (parse_clock(start)?, parse_clock(end)?);
-    if start >= end {
-        return Err(format!("the hours `{text}` end before they start"));
-    }
-    Ok((start, end))
-}
-
-fn parse_clock(text: &str) -> Result<u32, String> {
-    let text = text.trim();
-    let (h, m) = text
-        .split_once(':')
-        .ok_or_else(|| format!("`{text}` is not a time of day (HH:MM)"))?;
-    match (h.parse::<u32>(), m.parse::<u32>()) {
-        (Ok(h), Ok(m)) if (h < 24 && m < 60) || (h == 24 && m == 0) => Ok(h * 60 + m),
-        _ => Err(format!(
-            "`{text}` is not a time of day (HH:MM, 00:00 to 24:00)"
-        )),
-    }
-}
-
-/// Parses days of the week into a set indexed Monday = 0.
-pub fn parse_days(days: &Days) -> Result<[bool; 7], String> {
-    let mut set = [false; 7];
-    let items: Vec<&str> = match days {
-        Days::Range(text) => text.split(',').collect(),
-        Days::List(list) => list.iter().map(String::as_str).collect(),
-    };
-    for item in items {
-        let item = item.trim().to_ascii_lowercase();
-        let (from, to) = item.split_once('-').unwrap_or((&item, &item));
-        let (from, to) = (day_index(from)?, day_index(to)?);
-        let mut day = from;
-        loop {
-            set[day] = true;
-            if day == to {
-                break;
-            }
-            day = (day + 1) % 7;
-        }
-    }
-    Ok(set)
-}
-
-fn day_index(name: &str) -> Result<usize, String> {
-    DAY_NAMES
-        .iter()
-        .position(|d| *d == name.trim())
-        .ok_or_else(|| format!("`{name}` is not a day: use {}", DAY_NAMES.join(", ")))
-}
+use crate::model::{PartError, Window, parse_days, parse_duration, parse_hours};
 
 /// Reads a milestone: an RFC 3339 instant, or a local date-time or date in `zone`.
 pub fn parse_moment(text: &str, zone: &TimeZone) -> Option<Timestamp> {
@@ -89,11 +32,9 @@ pub struct SendWindow {
 
 impl SendWindow {
     /// Parses a window; its zone is UTC when it names none.
-    pub fn new(window: &Window) -> Result<SendWindow, String> {
+    pub fn new(window: &Window) -> Result<SendWindow, PartError> {
         let zone = match &window.timezone {
-            Some(tz) => {
-                TimeZone::get(tz).map_err(|_| format!("`{tz}` is not an IANA time zone"))?
-            }
+            Some(tz) => TimeZone::get(tz).map_err(|_| PartError::NotTimeZone(tz.clone()))?,
             None => TimeZone::UTC,
         };
         Ok(SendWindow {
@@ -133,9 +74,9 @@ impl RuleParts {
     /// changed since, or `check` was not run).
     pub fn parse(target: &Target) -> Result<RuleParts, PlanError> {
         let rule = target.rule;
-        let invalid = |message: String| PlanError::InvalidRule {
+        let invalid = |error: PartError| PlanError::InvalidRule {
             rule: target.name(),
-            message,
+            message: error.to_string(),
         };
         let duration = |text: &str| parse_duration(text).map_err(invalid);
         let trigger = match &rule.trigger {
@@ -166,23 +107,5 @@ impl RuleParts {
             reminder,
             window,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::Days;
-
-    #[test]
-    fn hours_and_days() {
-        assert_eq!(parse_hours("09:00-17:30"), Ok((540, 1050)));
-        assert!(parse_hours("17:00-09:00").is_err());
-        assert!(parse_hours("25:00-26:00").is_err());
-        let week = parse_days(&Days::Range("mon-fri".into())).unwrap();
-        assert_eq!(week, [true, true, true, true, true, false, false]);
-        let wrap = parse_days(&Days::Range("sat-mon".into())).unwrap();
-        assert_eq!(wrap, [true, false, false, false, false, true, true]);
-        assert!(parse_days(&Days::List(vec!["mon".into(), "funday".into()])).is_err());
     }
 }

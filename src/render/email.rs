@@ -246,7 +246,8 @@ impl Renderer {
         let Some(subject) = d.rule.and_then(|r| r.email.as_ref()).map(|e| &e.subject) else {
             return view.title.clone();
         };
-        let allowed = crate::check::allowed_placeholders(d.rule.and_then(|r| r.audience.as_ref()));
+        let allowed =
+            crate::placeholders::allowed_placeholders(d.rule.and_then(|r| r.audience.as_ref()));
         let text = subject.get(d.locale, d.survey.default_locale());
         super::personalize(text, &view.title, d.recipient, &allowed).into_owned()
     }

@@ -381,7 +381,7 @@ pub fn personalize<'a>(
     recipient: &Recipient,
     allowed: &[String],
 ) -> Cow<'a, str> {
-    let spans = crate::check::placeholder_spans(text);
+    let spans = crate::placeholders::placeholder_spans(text);
     if spans.is_empty() {
         return Cow::Borrowed(text);
     }
@@ -413,7 +413,7 @@ mod tests {
             name: Some("{{ survey }}".into()),
             values: BTreeMap::from([("plan".into(), "pro".into())]),
         };
-        let allowed = crate::check::allowed_placeholders(None);
+        let allowed = crate::placeholders::allowed_placeholders(None);
         assert_eq!(
             personalize(
                 "{{name}}, {{ plan }} {{ survey }}",

@@ -44,9 +44,9 @@ impl<'a> Composer<'a> {
     ) -> Result<Self, SendError> {
         let settings = &sender.setup.ws.settings;
         let expires = parse_duration(target.rule.expires.as_deref().unwrap_or(DEFAULT_EXPIRES))
-            .map_err(|message| PlanError::InvalidRule {
+            .map_err(|e| PlanError::InvalidRule {
                 rule: target.name(),
-                message,
+                message: e.to_string(),
             })?;
         let domain = target
             .rule
