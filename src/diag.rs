@@ -276,6 +276,12 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// The English plural ending for a count, for the messages canvass writes to operators
+/// (respondents' words come from the locale's catalogue instead).
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// Counts errors and warnings, for the summary line and the exit status.
 pub fn count(diagnostics: &[Diagnostic]) -> (usize, usize) {
     let errors = diagnostics

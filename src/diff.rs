@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, plural};
 use crate::model::{Distribution, Question, Survey, Text};
 use crate::schema::SchemaKind;
 use crate::workspace::{DISTRIBUTION_FILE, Document, SURVEY_FILE, SURVEYS_DIR, Workspace};
@@ -483,10 +483,6 @@ fn whole_survey(id: &str, folder: &Folder, status: Status) -> SurveyDiff {
         head_version: version.filter(|_| status == Status::Added),
         changes: vec![change],
     }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 fn compare_folder(id: &str, old: &Folder, new: &Folder, status: Status) -> SurveyDiff {

@@ -31,6 +31,44 @@ pub struct PlanSummary {
 }
 
 impl PlanSummary {
+    /// The plan in words, as `plan` and `send` print it: the counts, and for each reason
+    /// someone must fix, the audience lines to look at (never an address).
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "{} ({}): {} in the audience, {} to send now\n",
+            self.rule,
+            self.channel,
+            self.audience,
+            self.due()
+        );
+        if self.due() > 0 {
+            let locales: Vec<String> = self
+                .by_locale
+                .iter()
+                .map(|(l, n)| format!("{l} {n}"))
+                .collect();
+            text.push_str(&format!(
+                "  send: {} first, {} reminders, {} retries ({})\n",
+                self.first,
+                self.reminders,
+                self.retries,
+                locales.join(", ")
+            ));
+        }
+        if !self.skipped.is_empty() {
+            let reasons: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(reason, n)| match self.lines.get(reason) {
+                    Some(lines) => format!("{} {n} ({})", reason.name(), audience_lines(lines, *n)),
+                    None => format!("{} {n}", reason.name()),
+                })
+                .collect();
+            text.push_str(&format!("  skip: {}\n", reasons.join(", ")));
+        }
+        text
+    }
+
     /// Messages due now.
     pub fn due(&self) -> u64 {
         self.first + self.reminders + self.retries
@@ -136,4 +174,15 @@ pub fn explain(planner: &Planner, address: &str) -> Result<Explanation, PlanErro
         break;
     }
     Ok(explanation)
+}
+
+/// `line 4` or `lines 4, 9 and 3 more`: where to fix the audience file, never the address.
+fn audience_lines(lines: &[u64], count: u64) -> String {
+    let listed: Vec<String> = lines.iter().map(u64::to_string).collect();
+    let more = count.saturating_sub(lines.len() as u64);
+    let word = if count == 1 { "line" } else { "lines" };
+    match more {
+        0 => format!("audience {word} {}", listed.join(", ")),
+        more => format!("audience {word} {} and {more} more", listed.join(", ")),
+    }
 }

@@ -105,6 +105,43 @@ pub struct RuleReport {
     pub ledger: BTreeMap<String, u64>,
 }
 
+impl RuleReport {
+    /// The run of one rule in words, as `send` prints it: what went, what did not and
+    /// why, each failure at its audience line.
+    pub fn describe(&self, rule: &str, dry_run: bool) -> String {
+        let verb = if dry_run { "would send" } else { "sent" };
+        let mut text = format!(
+            "{rule}: {verb} {} ({} after a retry), {} failed, {} deferred\n",
+            self.sent,
+            self.retried,
+            self.failed.len(),
+            self.deferred.len()
+        );
+        if self.unknown > 0 {
+            text.push_str(&format!(
+                "  {} message{} may or may not have gone out (outcome unknown: an interrupted \
+                 run, or a connection lost after the message was handed over); they are not \
+                 sent again unless you pass --resend-unknown\n",
+                self.unknown,
+                crate::diag::plural(self.unknown)
+            ));
+        }
+        for failure in &self.failed {
+            text.push_str(&format!(
+                "  failed: audience line {}: {}\n",
+                failure.line, failure.reply
+            ));
+        }
+        for failure in &self.deferred {
+            text.push_str(&format!(
+                "  deferred (a rerun retries): audience line {}: {}\n",
+                failure.line, failure.reply
+            ));
+        }
+        text
+    }
+}
+
 /// Progress of a run, for a progress bar.
 pub trait Progress: Sync {
     /// A message was settled (accepted, refused, or deferred).

@@ -42,6 +42,16 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The reply in words, as a test send prints it.
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Accepted(words) => format!("accepted: {words}"),
+            Reply::Transient(words) => format!("refused for now: {words}"),
+            Reply::Unknown(words) => format!("outcome unknown: {words}"),
+            Reply::Permanent { reply, .. } => format!("refused: {reply}"),
+        }
+    }
+
     /// The reply with every e-mail address in the server's words replaced by
     /// `<address>` (Postfix quotes the recipient in its refusals), keeping the codes, so
     /// that no address reaches the ledger or the terminal.
