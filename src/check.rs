@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::{
     AnswerValue, Audience, Distribution, MetricKind, Question, QuestionType, Rule, Survey, Text,
     Window, parse_duration,
@@ -93,7 +93,7 @@ pub fn check_paths(paths: &[PathBuf]) -> CheckReport {
             Some(other) => diagnostics.push(
                 Diagnostic::file_error(
                     workspace::display_path(path),
-                    "E001",
+                    Code::E001,
                     format!("`{other}` is not a canvass file"),
                 )
                 .with_help("name survey.yaml, distribution.yaml, canvass.yaml or a survey folder"),
@@ -164,7 +164,7 @@ fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec
     {
         out.push(doc.error(
             "/unsubscribe/mailto",
-            "E073",
+            Code::E073,
             format!("`{mailto}` is not an e-mail address: {e}"),
         ));
     }
@@ -172,7 +172,7 @@ fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec
         && let Err(why) = base_url_problem(base_url)
     {
         out.push(
-            doc.error("/base_url", "E077", format!("`{base_url}` {why}"))
+            doc.error("/base_url", Code::E077, format!("`{base_url}` {why}"))
                 .with_help(
                     "give where `canvass serve` is reachable, e.g. `https://feedback.example.com`",
                 ),
@@ -183,7 +183,7 @@ fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec
         let pointer = format!("/suppression/{i}");
         match confined.open_in(root, file, crate::fsutil::MAX_DATA_BYTES) {
             Err(e) => out.push(
-                doc.error(&pointer, "E074", e.to_string())
+                doc.error(&pointer, Code::E074, e.to_string())
                     .with_help("paths are relative to canvass.yaml"),
             ),
             Ok(_) => warn_if_tracked(&root.join(file), &pointer, doc, &mut out),
@@ -220,7 +220,7 @@ pub fn check_survey(loaded: &Loaded<Survey>, folder: &str) -> Vec<Diagnostic> {
         out.push(
             doc.error(
                 "/id",
-                "E021",
+                Code::E021,
                 format!(
                     "the survey id `{}` does not match its folder `{folder}`",
                     survey.id
@@ -279,7 +279,7 @@ fn check_locales(survey: &Survey, doc: &Document, out: &mut Vec<Diagnostic>) {
             out.push(
                 doc.error(
                     &format!("/locales/{i}"),
-                    "E051",
+                    Code::E051,
                     format!("`{locale}` is not a valid BCP 47 language tag: {e}"),
                 )
                 .with_help("use a tag such as `en`, `sl`, `pt-BR` or `zh-Hant`"),
@@ -311,7 +311,7 @@ fn check_words(loaded: &Loaded<Survey>, words: &Words) -> Vec<Diagnostic> {
             )
         };
         out.push(
-            doc.error(&format!("/locales/{i}"), "E053", message).with_help(format!(
+            doc.error(&format!("/locales/{i}"), Code::E053, message).with_help(format!(
                 "add them under `ui: {{ {locale}: … }}` in canvass.yaml; until then they show in English"
             )),
         );
@@ -333,7 +333,7 @@ fn check_unique<'a>(
             out.push(
                 doc.error(
                     &format!("{list}/{i}/id"),
-                    "E020",
+                    Code::E020,
                     format!("duplicate {what} id `{id}` (first used on line {line})"),
                 )
                 .with_help(format!("give each {what} its own id")),
@@ -351,7 +351,7 @@ fn check_scale(question: &Question, base: &str, doc: &Document, out: &mut Vec<Di
     {
         out.push(doc.error(
             &format!("{base}/scale/max"),
-            "E040",
+            Code::E040,
             format!("the scale's max ({max}) must be above its min ({min})"),
         ));
         return;
@@ -362,7 +362,7 @@ fn check_scale(question: &Question, base: &str, doc: &Document, out: &mut Vec<Di
         out.push(
             doc.error(
                 &format!("{base}/scale/max"),
-                "E042",
+                Code::E042,
                 format!(
                     "the scale {min}–{max} has {} points; a respondent can pick from at most {}",
                     max.abs_diff(min).saturating_add(1),
@@ -386,7 +386,7 @@ fn check_scale(question: &Question, base: &str, doc: &Document, out: &mut Vec<Di
             _ => out.push(
                 doc.key_error(
                     &pointer,
-                    "E041",
+                    Code::E041,
                     format!("the label `{key}` is outside the scale {lo}–{hi}"),
                 )
                 .with_help(format!("label a point from {lo} to {hi}")),
@@ -411,7 +411,7 @@ fn check_when(
                 pointer,
                 e.at,
                 1,
-                "E030",
+                Code::E030,
                 format!("the condition does not parse: {}", e.message),
             ));
             return;
@@ -435,7 +435,7 @@ fn check_when(
                 .map(|q| q.id.as_str())
                 .collect();
             let mut d = at_name(
-                "E031",
+                Code::E031,
                 format!("the condition names `{name}`, which is not a question of this survey"),
             );
             d.help = suggest(name, &known).map(|s| format!("did you mean `{s}`?"));
@@ -444,21 +444,16 @@ fn check_when(
         };
         if target_index >= index {
             out.push(at_name(
-                "E032",
+                Code::E032,
                 format!("the condition names `{name}`, which is not asked before this question"),
             ).with_help("a condition may only use answers to earlier questions; move the question or change the condition"));
             continue;
         }
         let target = &survey.questions[target_index];
-        if let Err(message) =
+        if let Err((code, message)) =
             comparison_fits(target, comparison.op.is_ordering(), &comparison.value)
         {
             let width = comparison.value.to_string().chars().count();
-            let code = if message.starts_with("out of") {
-                "E034"
-            } else {
-                "E033"
-            };
             out.push(diagnostic_in_string(
                 doc,
                 pointer,
@@ -471,37 +466,49 @@ fn check_when(
     }
 }
 
-/// Whether a value (and operator) can be compared with a question's answers.
-fn comparison_fits(question: &Question, ordering: bool, value: &AnswerValue) -> Result<(), String> {
+/// Whether a value (and operator) can be compared with a question's answers, or the
+/// code and the words of why not.
+fn comparison_fits(
+    question: &Question,
+    ordering: bool,
+    value: &AnswerValue,
+) -> Result<(), (Code, String)> {
     match (question.kind, value) {
         (kind, AnswerValue::Number(n)) if kind.is_scaled() => {
             let (lo, hi) = question.range().unwrap_or((i64::MIN, i64::MAX));
             if (lo..=hi).contains(n) {
                 Ok(())
             } else {
-                Err(format!("out of range: {n} is outside the scale {lo}–{hi}"))
+                Err((
+                    Code::E034,
+                    format!("out of range: {n} is outside the scale {lo}–{hi}"),
+                ))
             }
         }
-        (kind, _) if kind.is_scaled() => Err(format!(
-            "is a {} question: compare it with a number",
-            kind.name()
+        (kind, _) if kind.is_scaled() => Err((
+            Code::E033,
+            format!("is a {} question: compare it with a number", kind.name()),
         )),
-        (_, _) if ordering => Err(format!(
-            "is a {} question: only `==` and `!=` apply",
-            question.kind.name()
+        (_, _) if ordering => Err((
+            Code::E033,
+            format!(
+                "is a {} question: only `==` and `!=` apply",
+                question.kind.name()
+            ),
         )),
         (QuestionType::YesNo, AnswerValue::Word(w)) if w == "yes" || w == "no" => Ok(()),
-        (QuestionType::YesNo, _) => {
-            Err("is a yes_no question: compare it with `yes` or `no`".into())
-        }
+        (QuestionType::YesNo, _) => Err((
+            Code::E033,
+            "is a yes_no question: compare it with `yes` or `no`".into(),
+        )),
         (QuestionType::Choice, v) => {
             let ids: Vec<&str> = question.options.iter().map(|o| o.id.as_str()).collect();
             if ids.contains(&v.to_string().as_str()) {
                 Ok(())
             } else {
-                Err(format!(
-                    "has no option `{v}`: its options are {}",
-                    ids.join(", ")
+                Err((
+                    Code::E033,
+                    format!("has no option `{v}`: its options are {}", ids.join(", ")),
                 ))
             }
         }
@@ -515,7 +522,7 @@ fn diagnostic_in_string(
     pointer: &str,
     at: usize,
     width: usize,
-    code: &'static str,
+    code: Code,
     message: String,
 ) -> Diagnostic {
     let span = doc.spans.value(pointer);
@@ -578,7 +585,7 @@ fn check_text(
             out.push(
                 doc.error(
                     pointer,
-                    "E050",
+                    Code::E050,
                     format!(
                         "`{}` is a single string, but the survey has {} locales",
                         &pointer[1..],
@@ -596,7 +603,7 @@ fn check_text(
             out.push(
                 doc.error(
                     pointer,
-                    "E050",
+                    Code::E050,
                     format!("`{}` is missing the `{locale}` translation", &pointer[1..]),
                 )
                 .with_help(format!(
@@ -610,7 +617,7 @@ fn check_text(
         out.push(
             doc.key_warning(
                 &format!("{pointer}/{locale}"),
-                "W052",
+                Code::W052,
                 format!("the locale `{locale}` is not declared in `locales`"),
             )
             .with_help("add it to `locales` or remove this translation"),
@@ -647,7 +654,7 @@ fn check_metric(
         out.push(
             doc.error(
                 base,
-                "E060",
+                Code::E060,
                 format!("the metric `{}` names no question", metric.id),
             )
             .with_help(format!("add `{key}:`")),
@@ -658,7 +665,7 @@ fn check_metric(
             let known: Vec<&str> = survey.questions.iter().map(|q| q.id.as_str()).collect();
             let mut d = doc.error(
                 &pointer,
-                "E060",
+                Code::E060,
                 format!(
                     "the metric `{}` names `{id}`, which is not a question of this survey",
                     metric.id
@@ -671,7 +678,7 @@ fn check_metric(
         if let Err(why) = metric_fits(metric.kind, question.kind) {
             out.push(doc.error(
                 &pointer,
-                "E061",
+                Code::E061,
                 format!("`{id}` is a {} question; {why}", question.kind.name()),
             ));
             continue;
@@ -680,7 +687,7 @@ fn check_metric(
             if let Err(expected) = question.accepts(value) {
                 out.push(doc.error(
                     &format!("{base}/values/{i}"),
-                    "E062",
+                    Code::E062,
                     format!("`{value}` is not an answer to `{id}`: expected {expected}"),
                 ));
             }
@@ -725,7 +732,7 @@ fn check_distribution(
         } else {
             format!("the rules name the survey `{named}`, which does not exist")
         };
-        let mut d = doc.error("/survey", "E022", message);
+        let mut d = doc.error("/survey", Code::E022, message);
         d.help = suggest(named, &known)
             .map(|s| format!("did you mean `{s}`?"))
             .or(Some(format!("set `survey: {}`", entry.folder)));
@@ -780,7 +787,7 @@ fn check_rule(
             out.push(
                 doc.error(
                     &format!("{base}/{key}"),
-                    "E071",
+                    Code::E071,
                     format!("the duration {e}"),
                 )
                 .with_help("write a number and a unit: 30m, 12h, 7d, 2w"),
@@ -815,8 +822,8 @@ fn check_rule(
     }
     if let (Some(embed), Some(survey)) = (&rule.embed, survey) {
         match survey.question(embed) {
-            None => out.push(doc.error(&format!("{base}/embed"), "E070", format!("the rule embeds `{embed}`, which is not a question of this survey"))),
-            Some(q) if q.kind == QuestionType::Text => out.push(doc.error(&format!("{base}/embed"), "E070", format!("`{embed}` is a text question; only a question with set answers can be one-click buttons"))),
+            None => out.push(doc.error(&format!("{base}/embed"), Code::E079, format!("the rule embeds `{embed}`, which is not a question of this survey"))),
+            Some(q) if q.kind == QuestionType::Text => out.push(doc.error(&format!("{base}/embed"), Code::E082, format!("`{embed}` is a text question; only a question with set answers can be one-click buttons"))),
             Some(_) => {}
         }
     }
@@ -837,7 +844,7 @@ fn check_rule_text(
         if !survey.locales.iter().any(|l| l == locale) {
             out.push(doc.key_error(
                 &format!("{pointer}/{locale}"),
-                "E070",
+                Code::E070,
                 format!("the survey `{}` has no locale `{locale}`", survey.id),
             ));
         }
@@ -846,7 +853,7 @@ fn check_rule_text(
         if text.locales().is_some_and(|mut g| !g.any(|l| l == locale)) {
             out.push(doc.error(
                 pointer,
-                "E050",
+                Code::E050,
                 format!("the subject is missing the `{locale}` translation"),
             ));
         }
@@ -875,7 +882,7 @@ fn check_placeholders(
                     &pointer,
                     at,
                     name.chars().count() + 4,
-                    "E080",
+                    Code::E080,
                     format!("unknown placeholder `{{{{ {name} }}}}`"),
                 );
                 d.help = Some(match suggest(&name, allowed) {
@@ -899,7 +906,7 @@ fn check_mailbox(value: &str, pointer: &str, doc: &Document, out: &mut Vec<Diagn
         out.push(
             doc.error(
                 pointer,
-                "E073",
+                Code::E073,
                 format!("`{value}` is not an e-mail address: {e}"),
             )
             .with_help("write `Name <address@example.com>` or `address@example.com`"),
@@ -913,7 +920,7 @@ fn check_window(window: &Window, base: &str, doc: &Document, out: &mut Vec<Diagn
     {
         let mut d = doc.error(
             &format!("{base}/timezone"),
-            "E072",
+            Code::E072,
             format!("`{tz}` is not an IANA time zone"),
         );
         d.help = Some("use a name such as Europe/Ljubljana, America/New_York or UTC".into());
@@ -923,7 +930,7 @@ fn check_window(window: &Window, base: &str, doc: &Document, out: &mut Vec<Diagn
         && let Err(e) = crate::model::parse_hours(hours)
     {
         out.push(
-            doc.error(&format!("{base}/hours"), "E076", e.to_string())
+            doc.error(&format!("{base}/hours"), Code::E076, e.to_string())
                 .with_help("write `HH:MM-HH:MM`, such as `09:00-17:00`"),
         );
     }
@@ -931,7 +938,7 @@ fn check_window(window: &Window, base: &str, doc: &Document, out: &mut Vec<Diagn
         && let Err(e) = crate::model::parse_days(days)
     {
         out.push(
-            doc.error(&format!("{base}/days"), "E076", e.to_string())
+            doc.error(&format!("{base}/days"), Code::E076, e.to_string())
                 .with_help("write `mon-fri` or a list such as `[mon, wed, fri]`"),
         );
     }
@@ -951,7 +958,7 @@ fn check_audience(
             out.push(
                 doc.error(
                     &format!("{base}/file"),
-                    "E074",
+                    Code::E074,
                     format!("the audience file: {e}"),
                 )
                 .with_help("the path is relative to this distribution file"),
@@ -973,7 +980,7 @@ fn check_audience(
             };
             let mut d = doc.error(
                 &pointer,
-                "E075",
+                Code::E075,
                 format!("the audience file has no column `{column}`"),
             );
             // Only a close match is named: a diagnostic never lists what another file holds.
@@ -993,7 +1000,7 @@ fn warn_if_tracked(path: &Path, pointer: &str, doc: &Document, out: &mut Vec<Dia
         out.push(
             doc.warning(
                 pointer,
-                "W078",
+                Code::W078,
                 "this file of addresses is tracked by git, so every clone holds personal data",
             )
             .with_help(

@@ -23,6 +23,105 @@ pub enum Severity {
     Error,
 }
 
+/// Declares [`Code`] from one table: each code once, with the sentence the README's
+/// table shows for it (a test keeps the two equal).
+macro_rules! codes {
+    ($($code:ident => $meaning:literal,)*) => {
+        /// Every code a diagnostic can carry: stable, and each with one meaning.
+        /// `E…` are errors, `W…` warnings.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $(
+                #[doc = $meaning]
+                $code,
+            )*
+        }
+
+        impl Code {
+            /// Every code, in the README's order.
+            pub const ALL: &[Code] = &[$(Code::$code),*];
+
+            /// The code as it is printed and documented, such as `E012`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$code => stringify!($code),)*
+                }
+            }
+
+            /// What the code means, as the README says it.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$code => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    E001 => "A file cannot be read, is not UTF-8, is missing (`survey.yaml` in a survey folder), is not a canvass file, or is not a regular file inside the workspace (a symlink out of it, a device, a pipe).",
+    E002 => "YAML syntax error (also: more than one document, an alias to an unknown anchor).",
+    E003 => "The file is over 1 MiB, nests too deeply, or its aliases expand too far (an alias bomb).",
+    E004 => "A mapping repeats a key.",
+    E010 => "Unknown key (with a did-you-mean when one is close).",
+    E011 => "A value has the wrong type or shape.",
+    E012 => "A required key is missing.",
+    E013 => "A value breaks a schema constraint: a pattern, an enum, a range, a duration's form, or a key its question type does not allow.",
+    E020 => "Two questions, options, metrics or rules share an id.",
+    E021 => "The survey's `id` does not match its folder's name.",
+    E022 => "`distribution.yaml` names a survey that is not the one beside it or does not exist.",
+    E030 => "A `when:` condition does not parse.",
+    E031 => "A `when:` condition names a question that does not exist.",
+    E032 => "A `when:` condition names the question itself or a later one.",
+    E033 => "A `when:` condition compares a question with a value of the wrong kind.",
+    E034 => "A `when:` condition compares a scaled question with a number outside its scale.",
+    E040 => "A scale's `max` is not above its `min`.",
+    E041 => "A scale label is not a point of the scale.",
+    E042 => "A rating scale has more than 101 points (a page shows one button per point).",
+    E050 => "A text lacks a translation for one of the survey's locales.",
+    E051 => "A locale is not a valid BCP 47 language tag.",
+    W052 => "A text carries a locale the survey does not declare.",
+    E053 => "A survey locale lacks interface words (neither built in nor under `ui:` in `canvass.yaml`); the message names the keys.",
+    E060 => "A metric names a question that does not exist, or none.",
+    E061 => "A metric's kind does not fit its question's type.",
+    E062 => "A metric's `values` are not answers its question accepts.",
+    E070 => "A rule (its `locales` or a subject's translations) names a locale the survey lacks.",
+    E071 => "A duration cannot be read (e.g. too large).",
+    E072 => "A time zone is not an IANA time zone name.",
+    E073 => "An e-mail address (`from`, `reply_to`, `unsubscribe.mailto`) is not valid.",
+    E074 => "An audience or suppression file does not exist, cannot be read, or is not a regular file inside the workspace or `CANVASS_DATA_DIR`.",
+    E075 => "The audience file lacks a column the rule names.",
+    E076 => "A sending window's hours or days cannot be read.",
+    E077 => "`base_url` in `canvass.yaml` is not an absolute http(s) URL with a host, or carries credentials, a query or a fragment.",
+    W078 => "An audience or suppression file of real addresses is tracked by git (files whose addresses are all at domains reserved for examples, such as `example.com` or `*.example`, are test data).",
+    E079 => "A rule's `embed` names a question the survey does not have.",
+    E080 => "A text uses an unknown `{{ placeholder }}`.",
+    E082 => "A rule's `embed` names a text question: one-click buttons need set answers.",
+    E085 => "A template override in `templates/` does not parse (at its line), or runs out of its instruction budget (a loop that never ends).",
+    E086 => "A template override fails when rendered with sample data.",
+    W087 => "A file in `templates/` overrides no built-in template.",
+    E090 => "(`check --base`) A breaking change without a `version` bump.",
+    W091 => "(`check --base`) A `version` bump without any breaking change.",
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One problem, anchored to a node of a file.
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
@@ -35,7 +134,7 @@ pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
     /// A stable code such as `E012`, documented in the README.
-    pub code: &'static str,
+    pub code: Code,
     /// What is wrong, in one sentence.
     pub message: String,
     /// What to do about it, when canvass can tell.
@@ -44,12 +143,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at `span` of `source`.
-    pub fn error(
-        source: &Arc<Source>,
-        span: Span,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(source: &Arc<Source>, span: Span, code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             file: source.name.clone(),
             source: Some(Arc::clone(source)),
@@ -65,7 +159,7 @@ impl Diagnostic {
     pub fn warning(
         source: &Arc<Source>,
         span: Span,
-        code: &'static str,
+        code: Code,
         message: impl Into<String>,
     ) -> Self {
         Diagnostic {
@@ -75,11 +169,7 @@ impl Diagnostic {
     }
 
     /// An error about a file that has no text to show (unreadable, missing).
-    pub fn file_error(
-        file: impl Into<String>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn file_error(file: impl Into<String>, code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             source: None,
             file: file.into(),
@@ -217,7 +307,7 @@ struct JsonDiagnostic<'a> {
     line: usize,
     column: usize,
     severity: Severity,
-    code: &'a str,
+    code: Code,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     help: Option<&'a str>,
@@ -295,13 +385,32 @@ pub fn count(diagnostics: &[Diagnostic]) -> (usize, usize) {
 mod tests {
     use super::*;
 
+    /// The README's table of codes is [`Code`]: the same codes, in the same order, with
+    /// the same sentences. Adding a code means adding its row, and the other way round.
+    #[test]
+    fn the_readme_table_is_the_list_of_codes() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let table: Vec<(String, String)> = readme
+            .lines()
+            .filter_map(|line| line.strip_prefix("| ")?.strip_suffix(" |"))
+            .filter_map(|row| row.split_once(" | "))
+            .filter(|(code, _)| code.len() == 4 && code[1..].bytes().all(|b| b.is_ascii_digit()))
+            .map(|(code, meaning)| (code.to_string(), meaning.to_string()))
+            .collect();
+        let codes: Vec<(String, String)> = Code::ALL
+            .iter()
+            .map(|c| (c.as_str().to_string(), c.meaning().to_string()))
+            .collect();
+        assert_eq!(table, codes);
+    }
+
     fn sample() -> Diagnostic {
         let source = Arc::new(Source::new("s.yaml", "id: x\nversion: zwei\n"));
         let span = Span {
             start: source.pos(2, 9),
             end: source.pos(2, 13),
         };
-        Diagnostic::error(&source, span, "E011", "`version` must be an integer")
+        Diagnostic::error(&source, span, Code::E011, "`version` must be an integer")
             .with_help("write a whole number, such as 2")
     }
 

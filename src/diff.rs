@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, plural};
+use crate::diag::{Code, Diagnostic, plural};
 use crate::model::{Distribution, Question, Survey, Text};
 use crate::schema::SchemaKind;
 use crate::workspace::{DISTRIBUTION_FILE, Document, SURVEY_FILE, SURVEYS_DIR, Workspace};
@@ -276,7 +276,7 @@ fn discipline(diff: &SurveyDiff, doc: &Document, base: &Base) -> Vec<Diagnostic>
             .map(|c| {
                 doc.error(
                     &c.pointer,
-                    "E090",
+                    Code::E090,
                     format!(
                         "breaking change without a version bump: {} ({}) since {}",
                         c.change, c.location, base.commit
@@ -294,7 +294,7 @@ fn discipline(diff: &SurveyDiff, doc: &Document, base: &Base) -> Vec<Diagnostic>
         return vec![
             doc.warning(
                 "/version",
-                "W091",
+                Code::W091,
                 format!(
                     "`version` went from {old} to {new}, but nothing changed that breaks \
                      comparability with earlier answers"

@@ -11,7 +11,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::workspace::Document;
 
 /// The files canvass knows a schema for.
@@ -135,7 +135,7 @@ fn to_diagnostic(
             let key = property.as_str().unwrap_or_default();
             let mut d = doc.error(
                 &pointer,
-                "E012",
+                Code::E012,
                 format!("{name} is missing the required key `{key}`"),
             );
             let child = subschema
@@ -145,12 +145,12 @@ fn to_diagnostic(
             d
         }
         ValidationErrorKind::Type { .. } => {
-            let mut d = doc.error(&pointer, "E011", format!("{name}: {error}"));
+            let mut d = doc.error(&pointer, Code::E011, format!("{name}: {error}"));
             d.help = docs.and_then(hover_help);
             d
         }
         ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => {
-            let mut d = doc.error(&pointer, "E011", format!("{name} has the wrong shape"));
+            let mut d = doc.error(&pointer, Code::E011, format!("{name} has the wrong shape"));
             d.help = docs.and_then(hover_help).or(Some(
                 "see the schema's description of this key (hover it in your editor)".into(),
             ));
@@ -159,7 +159,7 @@ fn to_diagnostic(
         ValidationErrorKind::Not { .. } => {
             let mut d = doc.error(
                 &pointer,
-                "E013",
+                Code::E013,
                 format!("{name} is not allowed in this form"),
             );
             d.help = subschema
@@ -170,7 +170,7 @@ fn to_diagnostic(
             d
         }
         _ => {
-            let mut d = doc.error(&pointer, "E013", format!("{name}: {error}"));
+            let mut d = doc.error(&pointer, Code::E013, format!("{name}: {error}"));
             d.help = docs.and_then(hover_help);
             d
         }
@@ -213,7 +213,7 @@ fn unexpected_key(
     {
         let d = doc.key_error(
             &key_pointer,
-            "E013",
+            Code::E013,
             format!("`{key}` does not fit `type: {kind}` in {name}"),
         );
         return Some(d.with_help(format!(
@@ -223,7 +223,7 @@ fn unexpected_key(
     }
     let mut d = doc.key_error(
         &key_pointer,
-        "E010",
+        Code::E010,
         format!("unknown key `{key}` in {name}"),
     );
     d.help = Some(match suggest(key, &known) {

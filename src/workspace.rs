@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::fsutil::{Confined, FileError};
 use crate::load::{self, LoadError, Source, SpanMap};
 use crate::model::{Distribution, Settings, Survey};
@@ -69,7 +69,7 @@ impl Document {
         });
         let too_large = |message: String| {
             Box::new(
-                Diagnostic::file_error(&name, "E003", message)
+                Diagnostic::file_error(&name, Code::E003, message)
                     .with_help("survey files are small; is this the right file?"),
             )
         };
@@ -82,14 +82,14 @@ impl Document {
             Err(e @ FileError::TooLarge { .. }) => return Err(too_large(e.to_string())),
             Err(e) => {
                 return Err(Box::new(
-                    Diagnostic::file_error(&name, "E001", e.to_string())
+                    Diagnostic::file_error(&name, Code::E001, e.to_string())
                         .with_help("canvass reads only regular files inside the workspace"),
                 ));
             }
         }
         let text = String::from_utf8(bytes).map_err(|e| {
             Box::new(
-                Diagnostic::file_error(&name, "E001", format!("the file is not UTF-8: {e}"))
+                Diagnostic::file_error(&name, Code::E001, format!("the file is not UTF-8: {e}"))
                     .with_help("save the file as UTF-8"),
             )
         })?;
@@ -97,42 +97,22 @@ impl Document {
     }
 
     /// An error at the value at `pointer`.
-    pub fn error(
-        &self,
-        pointer: &str,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub fn error(&self, pointer: &str, code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(&self.source, self.spans.value(pointer), code, message)
     }
 
     /// A warning at the value at `pointer`.
-    pub fn warning(
-        &self,
-        pointer: &str,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub fn warning(&self, pointer: &str, code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic::warning(&self.source, self.spans.value(pointer), code, message)
     }
 
     /// An error at the key of the entry at `pointer`.
-    pub fn key_error(
-        &self,
-        pointer: &str,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub fn key_error(&self, pointer: &str, code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(&self.source, self.spans.key(pointer), code, message)
     }
 
     /// A warning at the key of the entry at `pointer`.
-    pub fn key_warning(
-        &self,
-        pointer: &str,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub fn key_warning(&self, pointer: &str, code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic::warning(&self.source, self.spans.key(pointer), code, message)
     }
 
@@ -147,7 +127,11 @@ impl Document {
                 Ok(value) => (Some(value), problems),
                 Err(e) => (
                     None,
-                    vec![self.error("", "E011", format!("the file does not fit the format: {e}"))],
+                    vec![self.error(
+                        "",
+                        Code::E011,
+                        format!("the file does not fit the format: {e}"),
+                    )],
                 ),
             };
         }
@@ -168,20 +152,20 @@ impl Document {
 fn load_diagnostic(source: &Arc<Source>, error: &LoadError) -> Diagnostic {
     let (code, help) = match error {
         LoadError::Syntax { .. } => (
-            "E002",
+            Code::E002,
             "fix the YAML syntax here; a YAML-aware editor shows it too",
         ),
-        LoadError::DuplicateKey { .. } => ("E004", "remove or rename one of the two keys"),
+        LoadError::DuplicateKey { .. } => (Code::E004, "remove or rename one of the two keys"),
         LoadError::MultipleDocuments { .. } => (
-            "E002",
+            Code::E002,
             "remove the `---` line and what follows, or split the file",
         ),
         LoadError::UnknownAnchor { .. } => (
-            "E002",
+            Code::E002,
             "define the anchor (`&name`) before the alias (`*name`)",
         ),
         _ => (
-            "E003",
+            Code::E003,
             "canvass refuses files this large or deep to stay safe; simplify the file",
         ),
     };
@@ -303,7 +287,7 @@ pub fn load_entry(dir: PathBuf, problems: &mut Vec<Diagnostic>) -> SurveyEntry {
         problems.push(
             Diagnostic::file_error(
                 display_path(&survey_path),
-                "E001",
+                Code::E001,
                 "the survey folder has no survey.yaml",
             )
             .with_help("create it with `canvass new TEMPLATE ID`, or remove the folder"),

@@ -356,15 +356,20 @@ fixture!(
     [(RULES, 11, 26, "E070", "has no locale `de`")]
 );
 fixture!(
-    e070_rule_embed,
+    e079_rule_embed,
     1,
     [(
         RULES,
         2,
         36,
-        "E070",
+        "E079",
         "embeds `score`, which is not a question"
     )]
+);
+fixture!(
+    e082_rule_embed_text,
+    1,
+    [(RULES, 2, 36, "E082", "`q` is a text question")]
 );
 fixture!(
     e071_duration,

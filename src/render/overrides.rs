@@ -10,7 +10,7 @@ use super::{
     Renderer, ThanksContext,
 };
 use crate::answer::{FieldError, Problem};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::load::{Source, Span};
 use crate::model::Survey;
 use crate::workspace::display_path;
@@ -58,7 +58,7 @@ pub fn check_overrides(root: &Path) -> Vec<Diagnostic> {
         if let Some(file) = file.filter(|f| !f.starts_with('.') && !names.contains(&f.as_str())) {
             let mut d = Diagnostic::file_error(
                 display_path(&path),
-                "W087",
+                Code::W087,
                 format!("`{file}` overrides no template, so canvass ignores it"),
             );
             d.severity = crate::diag::Severity::Warning;
@@ -79,7 +79,7 @@ fn check_override(root: &Path, name: &'static str, path: &Path) -> Option<Diagno
         Err(e) => {
             return Some(Diagnostic::file_error(
                 display,
-                "E085",
+                Code::E085,
                 format!("cannot read the template: {e}"),
             ));
         }
@@ -96,7 +96,7 @@ fn check_override(root: &Path, name: &'static str, path: &Path) -> Option<Diagno
         }
         Err(other) => Some(Diagnostic::file_error(
             source.name.clone(),
-            "E086",
+            Code::E086,
             other.to_string(),
         )),
     }
@@ -124,7 +124,13 @@ fn template_diagnostic(source: &Arc<Source>, error: &minijinja::Error) -> Diagno
     } else {
         "templates are minijinja (Jinja2) syntax; see the built-in ones in the docs".to_string()
     };
-    Diagnostic::error(source, span, "E085", format!("template error: {message}")).with_help(help)
+    Diagnostic::error(
+        source,
+        span,
+        Code::E085,
+        format!("template error: {message}"),
+    )
+    .with_help(help)
 }
 
 /// Renders every format once with the sample survey and recipient.
@@ -222,10 +228,10 @@ mod tests {
         std::fs::write(templates.join("txt.txt"), "").unwrap();
         let found = check_overrides(dir.path());
         assert_eq!(found.len(), 2, "{found:?}");
-        let error = found.iter().find(|d| d.code == "E085").unwrap();
+        let error = found.iter().find(|d| d.code == Code::E085).unwrap();
         assert_eq!(error.line(), 2);
         assert!(error.message.contains("nope"), "{}", error.message);
-        let warning = found.iter().find(|d| d.code == "W087").unwrap();
+        let warning = found.iter().find(|d| d.code == Code::W087).unwrap();
         assert!(warning.help.as_deref().unwrap().contains("text.txt"));
     }
 }
