@@ -392,11 +392,11 @@ fn read_revision(
         let typed = Document::parse(format!("{}:{relative}", base.commit), text).ok();
         let read = match kind {
             SchemaKind::Survey => {
-                entry.survey = typed.and_then(|d| d.typed(kind).0);
+                entry.survey = typed.and_then(|d| kind.typed(&d).0);
                 entry.survey.is_some()
             }
             _ => {
-                entry.distribution = typed.and_then(|d| d.typed(kind).0);
+                entry.distribution = typed.and_then(|d| kind.typed(&d).0);
                 entry.distribution.is_some()
             }
         };

@@ -5,6 +5,7 @@
 //! owns one step:
 //!
 //! - [`load`]: YAML into a tree that knows every node's position;
+//! - [`document`]: one loaded file, its JSON form and every node's position;
 //! - [`schema`] and [`check`]: the shape and the meaning of the files, as [`diag`]nostics;
 //! - [`model`] and [`when`]: the typed surveys, rules and the condition language;
 //! - [`placeholders`]: the `{{ name }}` slots of texts, read one way by check and render;
@@ -29,6 +30,7 @@ pub mod answer;
 pub mod check;
 pub mod diag;
 pub mod diff;
+pub mod document;
 pub mod fsutil;
 pub mod import;
 pub mod load;

@@ -9,10 +9,11 @@ use std::sync::OnceLock;
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic};
-use crate::workspace::Document;
+use crate::document::Document;
 
 /// The files canvass knows a schema for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -33,6 +34,38 @@ const WORKSPACE: &str = include_str!("../schemas/workspace.schema.json");
 const SUMMARY: &str = include_str!("../schemas/summary.schema.json");
 
 impl SchemaKind {
+    /// Validates a document against this schema and deserializes. A document with schema errors
+    /// is still typed when pruning the offending keys leaves a valid shape, so that
+    /// `check` can report its meaning problems in the same run; the errors are returned
+    /// beside it.
+    pub fn typed<T: DeserializeOwned>(self, doc: &Document) -> (Option<T>, Vec<Diagnostic>) {
+        let problems = self.validate(doc);
+        if problems.is_empty() {
+            return match serde_json::from_value(doc.json.clone()) {
+                Ok(value) => (Some(value), problems),
+                Err(e) => (
+                    None,
+                    vec![doc.error(
+                        "",
+                        Code::E011,
+                        format!("the file does not fit the format: {e}"),
+                    )],
+                ),
+            };
+        }
+        let mut pruned = doc.json.clone();
+        let prunable = self.invalid_keys(doc).iter().all(|(object, key)| {
+            pruned
+                .pointer_mut(object)
+                .and_then(Value::as_object_mut)
+                .is_some_and(|map| map.shift_remove(key).is_some())
+        });
+        let value = prunable
+            .then(|| serde_json::from_value(pruned).ok())
+            .flatten();
+        (value, problems)
+    }
+
     /// Every kind, for `canvass init` writing them all.
     pub const ALL: [SchemaKind; 4] = [
         SchemaKind::Survey,

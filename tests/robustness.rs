@@ -35,7 +35,7 @@ fn check_texts(survey: &str, distribution: Option<&str>, dir: &Path) {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(doc: Document, kind: SchemaKind) -> Option<Loaded<T>> {
-    let (value, _problems) = doc.typed::<T>(kind);
+    let (value, _problems) = kind.typed::<T>(&doc);
     value.map(|value| Loaded { doc, value })
 }
 
