@@ -649,6 +649,17 @@ pub enum Period {
     Month,
 }
 
+/// How long a response link stays valid when a rule says nothing.
+pub const DEFAULT_LINK_LIFETIME: &str = "30d";
+
+impl Rule {
+    /// How long this rule's response links stay valid, in seconds (`expires`, else
+    /// [`DEFAULT_LINK_LIFETIME`]); one reading for the links sent and those previewed.
+    pub fn link_lifetime(&self) -> Result<i64, PartError> {
+        parse_duration(self.expires.as_deref().unwrap_or(DEFAULT_LINK_LIFETIME))
+    }
+}
+
 /// Why a part of a rule written as text (a duration, hours, days) does not parse. `check`
 /// reports it at the part's position; `plan` and `send` refuse the rule with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -137,8 +137,7 @@ fn watch(
 /// Re-checks and re-renders everything, then bumps the version.
 fn rebuild(root: &Path, state: &Shared) -> Result<(), PreviewError> {
     let (key, _) = Key::from_env_or_dev(&root.join(STATE_DIR)).map_err(PreviewError::Key)?;
-    let mut diagnostics = crate::check::check_workspace(root).diagnostics;
-    diagnostics.extend(crate::render::check_overrides(root));
+    let diagnostics = crate::check::check_workspace(root).diagnostics;
     let (ws, _) = Workspace::load(root);
     let renderer = Renderer::for_workspace(&ws);
     let recipient = Recipient::sample();

@@ -214,6 +214,38 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// The claims of a link in one person's message: its delivery, for its survey and rule.
+    pub fn delivery(
+        survey: &crate::model::Survey,
+        rule: &str,
+        recipient: String,
+        delivery: String,
+        expires: i64,
+    ) -> Claims {
+        Claims {
+            survey: survey.id.clone(),
+            version: survey.version,
+            rule: rule.to_string(),
+            recipient,
+            delivery,
+            expires,
+            kind: TokenKind::Delivery,
+        }
+    }
+
+    /// The claims of one anonymous answer on a survey's open link.
+    pub fn open_session(survey: &crate::model::Survey, delivery: String, expires: i64) -> Claims {
+        Claims {
+            survey: survey.id.clone(),
+            version: survey.version,
+            rule: "open".into(),
+            recipient: String::new(),
+            delivery,
+            expires,
+            kind: TokenKind::OpenSession,
+        }
+    }
+
     /// Delivery tokens keep the first format (`1|…`), so links already sent stay valid;
     /// open sessions are `o1|…`.
     fn encode(&self) -> String {

@@ -8,7 +8,7 @@ use super::{
     Delivery, EmailContext, PageContext, PageTarget, Paper, PrintContext, Recipient, RenderError,
     Renderer,
 };
-use crate::model::{Channel, Rule, Survey, parse_duration};
+use crate::model::{Channel, DEFAULT_LINK_LIFETIME, Rule, Survey, parse_duration};
 use crate::token::{Claims, Key};
 use crate::workspace::Workspace;
 
@@ -273,16 +273,14 @@ fn pick_rule(rules: &[Rule], format: Format) -> Option<&Rule> {
 fn sign(key: &Key, survey: &Survey, rule: Option<&Rule>, recipient: &Recipient) -> String {
     let now = jiff::Timestamp::now().as_second();
     let lifetime = rule
-        .and_then(|r| r.expires.as_deref())
-        .and_then(|e| parse_duration(e).ok())
-        .unwrap_or(30 * 86_400);
-    key.sign(&Claims {
-        survey: survey.id.clone(),
-        version: survey.version,
-        rule: rule.map_or("preview", |r| r.id.as_str()).to_string(),
-        recipient: key.recipient(&recipient.address),
-        delivery: "preview".into(),
-        expires: now + lifetime,
-        kind: crate::token::TokenKind::Delivery,
-    })
+        .and_then(|r| r.link_lifetime().ok())
+        .or_else(|| parse_duration(DEFAULT_LINK_LIFETIME).ok())
+        .unwrap_or_default();
+    key.sign(&Claims::delivery(
+        survey,
+        rule.map_or("preview", |r| r.id.as_str()),
+        key.recipient(&recipient.address),
+        "preview".into(),
+        now + lifetime,
+    ))
 }

@@ -10,14 +10,11 @@ use lettre::message::Mailbox;
 
 use super::run::{Job, Sender};
 use super::{Outgoing, SendError};
-use crate::model::{Channel, parse_duration};
+use crate::model::Channel;
 use crate::plan::{PlanError, Target};
 use crate::render::view::SurveyView;
 use crate::render::{DEFAULT_BASE_URL, Delivery, EmailContext, Recipient, RenderError, Renderer};
 use crate::token::{Claims, Key};
-
-/// How long a response link stays valid when the rule says nothing.
-const DEFAULT_EXPIRES: &str = "30d";
 
 /// A random delivery id.
 pub(super) fn new_id() -> String {
@@ -43,7 +40,9 @@ impl<'a> Composer<'a> {
         now: Timestamp,
     ) -> Result<Self, SendError> {
         let settings = &sender.setup.ws.settings;
-        let expires = parse_duration(target.rule.expires.as_deref().unwrap_or(DEFAULT_EXPIRES))
+        let expires = target
+            .rule
+            .link_lifetime()
             .map_err(|e| PlanError::InvalidRule {
                 rule: target.name(),
                 message: e.to_string(),
@@ -79,15 +78,13 @@ impl<'a> Composer<'a> {
 
     pub(super) fn compose(&self, job: &Job) -> Result<Outgoing, RenderError> {
         let (survey, rule) = (self.target.survey, self.target.rule);
-        let token = self.key.sign(&Claims {
-            survey: survey.id.clone(),
-            version: survey.version,
-            rule: rule.id.clone(),
-            recipient: job.due.recipient.clone(),
-            delivery: job.id.clone(),
-            expires: self.expires,
-            kind: crate::token::TokenKind::Delivery,
-        });
+        let token = self.key.sign(&Claims::delivery(
+            survey,
+            &rule.id,
+            job.due.recipient.clone(),
+            job.id.clone(),
+            self.expires,
+        ));
         let recipient = Recipient {
             address: job.person.address.clone(),
             name: job.person.name.clone(),

@@ -598,15 +598,11 @@ impl App {
 
     /// A new signed open-link session: a random response key for one anonymous answer.
     fn open_session(&self, served: &Served) -> String {
-        self.0.key.sign(&Claims {
-            survey: served.survey.id.clone(),
-            version: served.survey.version,
-            rule: "open".into(),
-            recipient: String::new(),
-            delivery: format!("open-{}", crate::token::random_hex::<16>()),
-            expires: now() + OPEN_SESSION_SECS,
-            kind: TokenKind::OpenSession,
-        })
+        self.0.key.sign(&Claims::open_session(
+            &served.survey,
+            format!("open-{}", crate::token::random_hex::<16>()),
+            now() + OPEN_SESSION_SECS,
+        ))
     }
 
     fn open_page(
