@@ -84,12 +84,12 @@ impl MetricSpec {
             .collect()
     }
 
-    fn method(&self) -> &'static str {
+    fn method(&self) -> Method {
         match self.kind {
-            MetricKind::Nps => "nps_wald",
-            MetricKind::TopBox => "top_box_wilson",
-            MetricKind::Mean => "mean_t",
-            MetricKind::Weighted => "weighted_share_t",
+            MetricKind::Nps => Method::NpsWaldClipped,
+            MetricKind::TopBox => Method::TopBoxWilson,
+            MetricKind::Mean => Method::MeanTClipped,
+            MetricKind::Weighted => Method::WeightedShareTClipped,
         }
     }
 
@@ -988,6 +988,29 @@ pub struct Summary {
     pub versions: Vec<VersionSummary>,
 }
 
+impl Summary {
+    /// Lists each of the survey's current rules in the current version's response rates,
+    /// those nobody was reached through and nobody answered through included: a rule
+    /// missing from the table would read as a rule that does not exist.
+    pub fn list_rules<'a>(&mut self, rules: impl IntoIterator<Item = &'a str>) {
+        let current = self.definition.version;
+        let Some(version) = self.versions.iter_mut().find(|v| v.version == current) else {
+            return;
+        };
+        for rule in rules {
+            if !version.response_rates.iter().any(|r| r.rule == rule) {
+                version.response_rates.push(ResponseRate {
+                    rule: rule.to_string(),
+                    responses: 0,
+                    delivered: 0,
+                    rate: None,
+                });
+            }
+        }
+        version.response_rates.sort_by(|a, b| a.rule.cmp(&b.rule));
+    }
+}
+
 /// A survey definition: its version, the hash of its content and the commit that holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Definition {
@@ -1026,6 +1049,22 @@ pub struct VersionSummary {
     pub response_rates: Vec<ResponseRate>,
 }
 
+/// How a metric's score and interval are computed. Every interval stays within what
+/// the score can be: Wilson's by construction, the others clipped to the scale's ends
+/// (a Wald or t interval from a few answers reaches past them), and the id says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// % promoters − % detractors; Wald interval clipped to ±100.
+    NpsWaldClipped,
+    /// The share in the top box; Wilson score interval.
+    TopBoxWilson,
+    /// The mean answer; t interval clipped to the question's scale.
+    MeanTClipped,
+    /// The mean weighted share of the maximum; t interval clipped to 0–100 %.
+    WeightedShareTClipped,
+}
+
 /// One metric's score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricResult {
@@ -1033,12 +1072,12 @@ pub struct MetricResult {
     pub id: String,
     /// nps | top_box | mean | weighted.
     pub kind: MetricKind,
-    /// The metric's title, if the survey gives one.
+    /// The metric's name: its `title`, or words built from its kind and question.
     pub title: Option<String>,
     /// The question scored (not for weighted).
     pub question: Option<String>,
-    /// The method: nps_wald | top_box_wilson | mean_t | weighted_share_t.
-    pub method: &'static str,
+    /// How the score and its interval were computed.
+    pub method: Method,
     /// Answers to the question (unanswered excluded).
     pub n: u64,
     /// The score, `None` with no answers.
@@ -1436,10 +1475,61 @@ mod tests {
 
     #[test]
     fn nps_interval_is_clipped() {
+        // Nine 10s and a 0: score 80, SE = 100·numpy.std(scores)/√10 = 18.973665961010276,
+        // 80 ± norm.ppf(0.975)·SE = (42.8122980617263, 117.1877019382737): cut at +100.
         let mut answers: Vec<_> = (0..9).map(|_| nps_answer(10)).collect();
         answers.push(nps_answer(0));
-        let interval = metric(&fold(&answers), "nps").interval.unwrap();
-        assert_eq!(interval.high, 100.0);
+        let summary = fold(&answers);
+        let nps = metric(&summary, "nps");
+        close(nps.standard_error.unwrap(), 18.973_665_961_010_276);
+        close(nps.interval.unwrap().low, 42.812_298_061_726_3);
+        assert_eq!(nps.interval.unwrap().high, 100.0);
+        assert_eq!(nps.method, Method::NpsWaldClipped);
+    }
+
+    #[test]
+    fn three_answers_stay_on_the_scale() {
+        // [5, 5, 1] on 1–5: t.interval(0.95, 2, loc=mean, scale=stdev/√3) =
+        // (-2.0702036396659502, 9.403536972999284), cut to the scale's ends.
+        let summary = fold(&sat(&[5, 5, 1]));
+        let mean = metric(&summary, "mean");
+        let variance = 16.0 / 3.0;
+        let raw = stats::t_interval(11.0 / 3.0, variance, 3).unwrap();
+        close(raw.low, -2.070_203_639_665_950_2);
+        close(raw.high, 9.403_536_972_999_284);
+        assert_eq!(
+            mean.interval,
+            Some(Interval {
+                low: 1.0,
+                high: 5.0
+            })
+        );
+        assert_eq!(mean.method, Method::MeanTClipped);
+        // binomtest(2, 3).proportion_ci(method="wilson") = (0.2076596008020478, 0.9385080552796038)
+        let csat = metric(&summary, "csat").interval.unwrap();
+        close(csat.low, 20.765_960_080_204_78);
+        close(csat.high, 93.850_805_527_960_38);
+        // binomtest(3, 3): (0.4385029682449546, 1.0), bounded without clipping.
+        let all = metric(&fold(&sat(&[5, 4, 5])), "csat").interval.unwrap();
+        close(all.low, 43.850_296_824_495_46);
+        close(all.high, 100.0);
+    }
+
+    #[test]
+    fn weighted_interval_is_clipped() {
+        // Shares [1, 1, 0.75] ((yes, 5), (yes, 5), (yes, 2): (2 + 0.25)/3) in %:
+        // t.interval(0.95, 2, ...) = (55.811227252087804, 127.52210608124552): cut at 100.
+        let yes = || ("ok", AnswerValue::word("yes"));
+        let at = "2026-09-01T00:00:00Z";
+        let summary = fold(&[
+            response(2, at, &[yes(), ("sat", AnswerValue::Number(5))]),
+            response(2, at, &[yes(), ("sat", AnswerValue::Number(5))]),
+            response(2, at, &[yes(), ("sat", AnswerValue::Number(2))]),
+        ]);
+        let card = metric(&summary, "card");
+        close(card.interval.unwrap().low, 55.811_227_252_087_804);
+        assert_eq!(card.interval.unwrap().high, 100.0);
+        assert_eq!(card.method, Method::WeightedShareTClipped);
     }
 
     fn sat(values: &[i64]) -> Vec<StoredResponse> {
@@ -1698,6 +1788,26 @@ mod tests {
             });
         }
         assert_eq!(by_position.finish(&BTreeMap::new(), 10), fold(&responses));
+    }
+
+    #[test]
+    fn response_rates_count_a_rule_s_answers_over_the_people_it_reached() {
+        let mut answers: Vec<_> = (0..3).map(nps_answer).collect();
+        let mut imported = nps_answer(9);
+        imported.rule = None;
+        answers.push(imported);
+        let mut fold = Fold::new(&survey(), Period::Month);
+        answers.iter().for_each(|r| fold.add(r));
+        let delivered = BTreeMap::from([((2, "r".to_string()), 12), ((1, "r".to_string()), 5)]);
+        let mut summary = fold.finish(&delivered, 10);
+        summary.list_rules(["r", "later"]);
+        let rates: Vec<_> = summary.versions[0]
+            .response_rates
+            .iter()
+            .map(|r| (r.rule.as_str(), r.responses, r.delivered, r.rate))
+            .collect();
+        assert_eq!(rates, [("later", 0, 0, None), ("r", 3, 12, Some(25.0))]);
+        assert_eq!(summary.versions[0].responses, 4, "the imported one apart");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::model::{AnswerValue, MetricKind, QuestionType};
 use crate::score::stats::Interval;
-use crate::score::{Distribution, NpsShares, TrendPoint};
+use crate::score::{Distribution, NpsGroups, NpsShares, TrendPoint};
 
 const WIDTH: f64 = 640.0;
 const STYLE: &str = "<style>text{font:12px -apple-system,BlinkMacSystemFont,\"Segoe UI\",\
@@ -116,16 +116,35 @@ fn short_label(label: &str, room: f64) -> String {
     format!("{}…", cut.trim_end())
 }
 
-/// NPS groups as one stacked bar: detractors, passives, promoters.
-pub fn nps_bar(name: &str, shares: &NpsShares) -> String {
+/// NPS groups as one stacked bar: detractors, passives, promoters, each with its share
+/// and the people counted.
+pub fn nps_bar(name: &str, shares: &NpsShares, counts: &NpsGroups) -> String {
     let groups = [
-        ("Detractors (0–6)", shares.detractors, DETRACTORS),
-        ("Passives (7–8)", shares.passives, PASSIVES),
-        ("Promoters (9–10)", shares.promoters, PROMOTERS),
+        (
+            "Detractors",
+            "0–6",
+            shares.detractors,
+            counts.detractors,
+            DETRACTORS,
+        ),
+        (
+            "Passives",
+            "7–8",
+            shares.passives,
+            counts.passives,
+            PASSIVES,
+        ),
+        (
+            "Promoters",
+            "9–10",
+            shares.promoters,
+            counts.promoters,
+            PROMOTERS,
+        ),
     ];
     let desc: Vec<String> = groups
         .iter()
-        .map(|(label, share, _)| format!("{label}: {share:.1}%"))
+        .map(|(label, points, share, count, _)| format!("{label} ({points}): {count}, {share:.1}%"))
         .collect();
     let mut svg = open(
         70.0,
@@ -134,19 +153,18 @@ pub fn nps_bar(name: &str, shares: &NpsShares) -> String {
     );
     let mut x = 20.0;
     let width = WIDTH - 40.0;
-    for (label, share, colour) in groups {
+    for (i, (label, points, share, count, colour)) in groups.into_iter().enumerate() {
         let w = width * share / 100.0;
+        // The legend has a place of its own per group, so a thin segment's label cannot
+        // run into its neighbour's.
+        let legend = 20.0 + width / 3.0 * i as f64;
         let _ = writeln!(
             svg,
-            "<rect x=\"{x:.1}\" y=\"10\" width=\"{w:.1}\" height=\"24\" fill=\"{colour}\"/>"
+            "<rect x=\"{x:.1}\" y=\"10\" width=\"{w:.1}\" height=\"24\" fill=\"{colour}\"/>\
+             <rect x=\"{legend:.1}\" y=\"43\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
+             <text x=\"{:.1}\" y=\"52\">{label} ({points}): {share:.0}%, {count}</text>",
+            legend + 14.0
         );
-        if w > 0.0 {
-            let _ = writeln!(
-                svg,
-                "<text x=\"{x:.1}\" y=\"52\">{} {share:.0}%</text>",
-                escape(label.split(' ').next().unwrap_or(label))
-            );
-        }
         x += w;
     }
     close(&mut svg);
