@@ -362,6 +362,13 @@ fn three_answers_are_flagged_and_stay_on_the_scale() {
     );
     assert!(markdown.contains("Small sample"));
     assert!(!results.join("v1-follow_up-distribution.svg").exists());
+    for chart in [
+        "satisfaction-distribution",
+        "csat-trend",
+        "satisfaction_mean-trend",
+    ] {
+        assert_chart_is_titled_in_words(&results.join(format!("v1-{chart}.svg")));
+    }
 }
 
 /// The README's quickstart sends to the outbox; the committed summaries still pass

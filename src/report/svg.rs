@@ -205,13 +205,25 @@ pub fn trend(
     );
     let (lo, hi, tick) = axis(kind, &values);
     let (left, right, top, bottom) = (50.0, WIDTH - 30.0, 15.0, height - 30.0);
-    let step = (right - left) / (points.len().max(2) - 1) as f64;
-    let x = |i: usize| left + step * i as f64;
+    // Each period in the middle of a slot of its own: the first point clear of the value
+    // axis and its labels, a lone period in the middle of the chart.
+    let slot = (right - left) / points.len().max(1) as f64;
+    let x = |i: usize| left + slot * (i as f64 + 0.5);
     let y = |v: f64| bottom - (bottom - top) * (v - lo) / (hi - lo);
     let banded: Vec<(usize, Interval)> = values
         .iter()
         .filter_map(|(i, _, iv)| Some((*i, (*iv)?)))
         .collect();
+    if let [(i, iv)] = banded.as_slice() {
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\" stroke=\"{BAR}\" \
+             stroke-opacity=\"0.5\" stroke-width=\"8\"/>",
+            x(*i),
+            y(iv.high),
+            y(iv.low)
+        );
+    }
     if banded.len() >= 2 {
         let upper = banded
             .iter()
