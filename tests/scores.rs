@@ -392,6 +392,41 @@ fn report_check_passes_after_the_quickstart() {
     }
 }
 
+/// A new version starts the trend anew, and both sections say where it breaks.
+#[test]
+fn the_trend_break_is_marked_where_the_version_changed() {
+    let (dir, root) = acme();
+    import(&root, &root.join("answers/nps.csv"), "nps").success();
+    let survey = root.join("surveys/nps/survey.yaml");
+    let text = std::fs::read_to_string(&survey).unwrap();
+    std::fs::write(&survey, text.replace("\nversion: 1\n", "\nversion: 2\n")).unwrap();
+    let file = dir.path().join("v2.csv");
+    std::fs::write(
+        &file,
+        "submitted_at,recommend\n2026-11-25T10:00:00Z,9\n2026-12-01T10:00:00Z,4\n",
+    )
+    .unwrap();
+    import(&root, &file, "nps").success();
+    canvass(&root).args(["report", "nps"]).assert().success();
+    let markdown = String::from_utf8(read(&root.join("surveys/nps/results/summary.md"))).unwrap();
+    let newer = markdown.find("## Version 2").unwrap();
+    let older = markdown.find("## Version 1").unwrap();
+    let starts = markdown
+        .find("**The trend breaks here.** Version 2 starts anew on 2026-11-25")
+        .expect(&markdown);
+    let ends = markdown
+        .find("**The trend of version 1 ends here** on 2026-11-21")
+        .expect(&markdown);
+    assert!(
+        newer < starts && starts < older && older < ends,
+        "{markdown}"
+    );
+    let json = summary_json(&root, "nps");
+    assert_eq!(json["definition"]["version"], 2);
+    assert_eq!(json["versions"][0]["trend"][0]["period"], "2026-11");
+    assert_eq!(json["versions"][0]["trend"][0]["metrics"][0]["n"], 1);
+}
+
 /// A summary names the commit of the survey file its answers were validated against.
 #[test]
 fn the_summary_names_the_survey_commit() {
