@@ -645,7 +645,7 @@ fn metric_details(
             table_row(
                 &mut md,
                 &[
-                    &item.question,
+                    &item.text,
                     &item.weight,
                     &format_score(MetricKind::Weighted, item.score),
                     &item.n,

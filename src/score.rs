@@ -37,6 +37,8 @@ struct MetricSpec {
 #[derive(Debug, Clone)]
 struct Item {
     question: String,
+    /// The question as asked, in the survey's default locale.
+    text: String,
     slot: usize,
     weight: f64,
     /// The scale's ends; `None` for yes/no.
@@ -75,6 +77,7 @@ impl MetricSpec {
                     })
                     .map(|(slot, q)| Item {
                         question: q.id.clone(),
+                        text: q.text.get(locale, locale).to_string(),
                         slot,
                         weight: q.weight(),
                         range: q.range(),
@@ -1133,6 +1136,7 @@ impl MetricResult {
                 .zip(items)
                 .map(|(item, m)| ItemScore {
                     question: item.question.clone(),
+                    text: item.text.clone(),
                     weight: item.weight,
                     n: m.n,
                     score: m.mean().map(|x| 100.0 * x),
@@ -1185,6 +1189,8 @@ pub struct NpsGroups {
 pub struct ItemScore {
     /// The question.
     pub question: String,
+    /// The question as asked, in the survey's default locale: the item's name in reports.
+    pub text: String,
     /// Its weight.
     pub weight: f64,
     /// Answers.

@@ -427,6 +427,48 @@ fn the_trend_break_is_marked_where_the_version_changed() {
     assert_eq!(json["versions"][0]["trend"][0]["metrics"][0]["n"], 1);
 }
 
+/// A scorecard's items are named by their questions, and its method by its clipping.
+#[test]
+fn a_scorecard_reads_by_its_questions() {
+    let (dir, root) = acme();
+    canvass(&root)
+        .args(["new", "call-qa", "qa"])
+        .assert()
+        .success();
+    let file = dir.path().join("qa.csv");
+    std::fs::write(
+        &file,
+        "submitted_at,greeting,verified,understood,resolution,courtesy\n\
+         2026-11-02T10:00:00Z,yes,yes,no,yes,5\n2026-11-03T10:00:00Z,no,yes,yes,no,3\n",
+    )
+    .unwrap();
+    import(&root, &file, "qa").success();
+    canvass(&root).args(["report", "qa"]).assert().success();
+    let results = root.join("surveys/qa/results");
+    let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
+    assert!(
+        markdown.contains(
+            "| Did the agent open with the standard greeting and give their name? | 1 | 50.0% | 2 |"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("(`weighted_share_t_clipped`)"),
+        "{markdown}"
+    );
+    let json = summary_json(&root, "qa");
+    assert_eq!(
+        canvass::schema::SchemaKind::Summary.errors(&json),
+        Vec::<String>::new()
+    );
+    for entry in std::fs::read_dir(&results).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            assert_chart_is_titled_in_words(&path);
+        }
+    }
+}
+
 /// A summary names the commit of the survey file its answers were validated against.
 #[test]
 fn the_summary_names_the_survey_commit() {
