@@ -303,7 +303,12 @@ fn the_example_report_reads_as_words() {
     let results = root.join("surveys/nps/results");
     let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
     insta::assert_snapshot!("example_nps_summary", markdown);
-    for entry in std::fs::read_dir(&results).unwrap() {
+    assert_charts_are_titled_in_words(&results);
+}
+
+/// Every chart in a results folder passes [`assert_chart_is_titled_in_words`].
+fn assert_charts_are_titled_in_words(results: &Path) {
+    for entry in std::fs::read_dir(results).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "svg") {
             assert_chart_is_titled_in_words(&path);
@@ -461,12 +466,7 @@ fn a_scorecard_reads_by_its_questions() {
         canvass::schema::SchemaKind::Summary.errors(&json),
         Vec::<String>::new()
     );
-    for entry in std::fs::read_dir(&results).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "svg") {
-            assert_chart_is_titled_in_words(&path);
-        }
-    }
+    assert_charts_are_titled_in_words(&results);
 }
 
 /// A summary names the commit of the survey file its answers were validated against.
