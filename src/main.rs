@@ -1119,30 +1119,6 @@ fn print_comments(
         when: when.map(comments::parse_condition).transpose()?,
     };
     let found = comments::comments(workspace, survey, &filter)?;
-    let mut previous = None;
-    for comment in &found {
-        let context: Vec<String> = comment
-            .context
-            .iter()
-            .map(|(q, v)| format!("{q} = {}", comments::printable(v)))
-            .collect();
-        let header = format!(
-            "{} · v{} · {} · {}",
-            comment.submitted_at,
-            comment.version,
-            comment.locale.as_deref().unwrap_or("–"),
-            context.join(", ")
-        );
-        if previous.as_ref() != Some(&header) {
-            println!("\n{header}");
-        }
-        println!(
-            "  {}: {}",
-            comment.question,
-            comments::printable(&comment.text)
-        );
-        previous = Some(header);
-    }
-    println!("\n{} comment{}", found.len(), plural(found.len()));
+    print!("{}", comments::terminal_text(&found));
     Ok(())
 }
