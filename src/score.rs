@@ -858,24 +858,28 @@ impl VersionFold {
         }
     }
 
+    /// The metrics per period, each compared with the last earlier period in which that
+    /// metric had answers (a period can have responses that leave its question unanswered).
     fn trend(&self, specs: &[MetricSpec]) -> Vec<TrendPoint> {
-        let mut previous: Option<(&String, &Cell)> = None;
+        let mut previous: Vec<Option<(&String, &Accumulator)>> = vec![None; specs.len()];
         let mut points = Vec::new();
         for (period, cell) in self.trend.sorted() {
             let metrics = specs
                 .iter()
-                .enumerate()
-                .map(|(i, spec)| {
-                    let acc = &cell.metrics[i];
+                .zip(&cell.metrics)
+                .zip(&mut previous)
+                .map(|((spec, acc), previous)| {
                     let (score, interval, _) = acc.estimate();
                     let change = previous.and_then(|(from, before)| {
-                        let earlier = before.metrics[i].estimate().0?;
                         Some(Change {
                             from: from.clone(),
-                            delta: score? - earlier,
-                            test: acc.test_against(&before.metrics[i]),
+                            delta: score? - before.estimate().0?,
+                            test: acc.test_against(before),
                         })
                     });
+                    if acc.n() > 0 {
+                        *previous = Some((period, acc));
+                    }
                     TrendMetric {
                         id: spec.id.clone(),
                         n: acc.n(),
@@ -890,7 +894,6 @@ impl VersionFold {
                 responses: cell.responses,
                 metrics,
             });
-            previous = Some((period, cell));
         }
         points
     }
@@ -1685,6 +1688,23 @@ mod tests {
         close(test.statistic, 1.801_874_925_391_118);
         close(test.p_value, 0.071_565_086_091_199_41);
         assert!(!test.significant);
+    }
+
+    #[test]
+    fn a_change_is_from_the_last_period_the_metric_was_answered() {
+        let at = |month: &str, answers: &[(&str, AnswerValue)]| {
+            response(2, &format!("2026-{month}-01T00:00:00Z"), answers)
+        };
+        let summary = fold(&[
+            at("09", &[("sat", AnswerValue::Number(5))]),
+            at("10", &[("rec", AnswerValue::Number(9))]),
+            at("11", &[("sat", AnswerValue::Number(3))]),
+        ]);
+        let trend = &summary.versions[0].trend;
+        let mean = |point: usize| &trend[point].metrics[2];
+        assert_eq!(mean(1).n, 0);
+        let change = mean(2).change.as_ref().unwrap();
+        assert_eq!((change.from.as_str(), change.delta), ("2026-09", -2.0));
     }
 
     #[test]
