@@ -600,12 +600,11 @@ fn methods_footnote(version: &VersionSummary) -> String {
         version.metrics.iter().map(|m| m.method).collect();
     let mut md = String::from("\n");
     for method in methods {
-        let id = serde_json::to_value(method).expect("methods serialize");
         let _ = writeln!(
             md,
             "*{}* (`{}`): {}.  ",
             method_name(method),
-            id.as_str().unwrap_or_default(),
+            method.id(),
             method_explanation(method)
         );
     }

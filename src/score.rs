@@ -1058,8 +1058,7 @@ pub struct VersionSummary {
 /// How a metric's score and interval are computed. Every interval stays within what
 /// the score can be: Wilson's by construction, the others clipped to the scale's ends
 /// (a Wald or t interval from a few answers reaches past them), and the id says which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Method {
     /// % promoters − % detractors; Wald interval clipped to ±100.
     NpsWaldClipped,
@@ -1069,6 +1068,24 @@ pub enum Method {
     MeanTClipped,
     /// The mean weighted share of the maximum; t interval clipped to 0–100 %.
     WeightedShareTClipped,
+}
+
+impl Method {
+    /// The method's id in `summary.json` and in the report's footnotes.
+    pub fn id(self) -> &'static str {
+        match self {
+            Method::NpsWaldClipped => "nps_wald_clipped",
+            Method::TopBoxWilson => "top_box_wilson",
+            Method::MeanTClipped => "mean_t_clipped",
+            Method::WeightedShareTClipped => "weighted_share_t_clipped",
+        }
+    }
+}
+
+impl Serialize for Method {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
 }
 
 /// One metric's score.
