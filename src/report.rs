@@ -522,14 +522,34 @@ fn change_words(kind: MetricKind, change: &crate::score::Change) -> String {
     let amount = format_delta(kind, change.delta.abs());
     let amount = amount.trim_start_matches('+');
     let verdict = match &change.test {
-        Some(t) if t.significant => format!("a significant change, p = {:.3}", t.p_value),
-        Some(t) => format!("not a significant change, p = {:.2}", t.p_value),
+        Some(t) if t.significant => format!("a significant change, {}", p_words(t.p_value)),
+        Some(t) => format!("not a significant change, {}", p_words(t.p_value)),
         None => "too few answers to test the change".to_string(),
     };
     if direction == "unchanged" {
         format!(", unchanged from {}; {verdict}", change.from)
     } else {
         format!(", {direction} {amount} from {}; {verdict}", change.from)
+    }
+}
+
+/// A p-value as a table shows it: two decimals, three below 0.1 (where 0.05 is decided),
+/// "< 0.001" below that rather than a rounded 0.000.
+fn p_value(p: f64) -> String {
+    match p {
+        p if p < 0.001 => "< 0.001".to_string(),
+        p if p < 0.1 => format!("{p:.3}"),
+        p => format!("{p:.2}"),
+    }
+}
+
+/// A p-value in a sentence: "p = 0.88", "p < 0.001".
+fn p_words(p: f64) -> String {
+    let value = p_value(p);
+    if value.starts_with('<') {
+        format!("p {value}")
+    } else {
+        format!("p = {value}")
     }
 }
 
@@ -746,8 +766,8 @@ fn trend_markdown(
                     format_delta(metric.kind, c.delta),
                     c.test.map_or("–".to_string(), |t| {
                         format!(
-                            "{:.3}{}",
-                            t.p_value,
+                            "{}{}",
+                            p_value(t.p_value),
                             if t.significant { " (significant)" } else { "" }
                         )
                     }),
@@ -1018,6 +1038,13 @@ mod tests {
         );
         assert_eq!(markdown_text("Enterprise EU"), "Enterprise EU");
         assert_eq!(markdown_text("nps_wald _x_"), "nps_wald \\_x\\_");
+    }
+
+    #[test]
+    fn p_values_never_round_to_zero() {
+        assert_eq!(p_words(0.0004), "p < 0.001");
+        assert_eq!(p_words(0.0412), "p = 0.041");
+        assert_eq!(p_value(0.8797), "0.88");
     }
 
     #[test]
