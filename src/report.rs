@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::model::{MetricKind, Survey};
-use crate::score::{Fold, MetricResult, Summary, VersionSummary, stats::Interval};
+use crate::score::{Fold, Method, MetricResult, Summary, VersionSummary, stats::Interval};
 use crate::store::{ReadError, STATE_DB, Store, StoreError, StoredResponse};
 use crate::workspace::{SURVEYS_DIR, Workspace};
 
@@ -102,6 +102,12 @@ pub fn summarize(workspace: &Workspace, survey: &Survey) -> Result<Summary, Stor
         fold.finish(&Default::default(), settings.min_n)
     };
     summary.definition.commit = survey_commit(workspace, &survey.id);
+    if let Some(rules) = workspace
+        .survey(&survey.id)
+        .and_then(|e| e.distribution.as_ref())
+    {
+        summary.list_rules(rules.value.rules.iter().map(|r| r.id.as_str()));
+    }
     Ok(summary)
 }
 
@@ -376,13 +382,7 @@ fn version_markdown(
     if summary.definition.version == v {
         md.push_str(&definition_line(&summary.definition));
     }
-    if summary.versions.len() > 1 {
-        let _ = writeln!(
-            md,
-            "⟂ The trend breaks here: each version's answers are scored on their own and \
-             never compared with another version's.\n"
-        );
-    }
+    md.push_str(&trend_break(summary, version));
     md.push_str(&headlines_markdown(summary, version));
     md.push_str(
         "| Metric | Score | 95% interval | n | Of which | Method |\n|---|---:|---|---:|---|---|\n",
@@ -426,6 +426,45 @@ fn definition_line(definition: &crate::score::Definition) -> String {
         "Answers validated against version {}, definition `{}`{commit}.\n\n",
         definition.version, definition.hash
     )
+}
+
+/// Where the trend breaks because the survey's version changed: a version's answers are
+/// scored on their own, so the periods of one version are never compared with another's.
+fn trend_break(summary: &Summary, version: &VersionSummary) -> String {
+    let place = summary
+        .versions
+        .iter()
+        .position(|v| v.version == version.version)
+        .unwrap_or_default();
+    let newer = place.checked_sub(1).map(|i| &summary.versions[i]);
+    let older = summary.versions.get(place + 1);
+    let day = |at: &Option<String>| {
+        at.as_deref().map_or(String::new(), |t| {
+            format!(" on {}", t.get(..10).unwrap_or(t))
+        })
+    };
+    let mut md = String::new();
+    if let Some(older) = older {
+        let _ = writeln!(
+            md,
+            "⟂ **The trend breaks here.** Version {} starts anew{}; its answers are never \
+             compared with version {}'s (below).\n",
+            version.version,
+            day(&version.first_submitted),
+            older.version
+        );
+    }
+    if let Some(newer) = newer {
+        let _ = writeln!(
+            md,
+            "⟂ **The trend of version {} ends here**{}; version {} (above) starts anew and is \
+             never compared with it.\n",
+            version.version,
+            day(&version.last_submitted),
+            newer.version
+        );
+    }
+    md
 }
 
 /// One sentence per metric that a person reads in five seconds: the latest period's
@@ -483,14 +522,34 @@ fn change_words(kind: MetricKind, change: &crate::score::Change) -> String {
     let amount = format_delta(kind, change.delta.abs());
     let amount = amount.trim_start_matches('+');
     let verdict = match &change.test {
-        Some(t) if t.significant => format!("a significant change, p = {:.3}", t.p_value),
-        Some(t) => format!("not a significant change, p = {:.2}", t.p_value),
+        Some(t) if t.significant => format!("a significant change, {}", p_words(t.p_value)),
+        Some(t) => format!("not a significant change, {}", p_words(t.p_value)),
         None => "too few answers to test the change".to_string(),
     };
     if direction == "unchanged" {
         format!(", unchanged from {}; {verdict}", change.from)
     } else {
         format!(", {direction} {amount} from {}; {verdict}", change.from)
+    }
+}
+
+/// A p-value as a table shows it: two decimals, three below 0.1 (where 0.05 is decided),
+/// "< 0.001" below that rather than a rounded 0.000.
+fn p_value(p: f64) -> String {
+    match p {
+        p if p < 0.001 => "< 0.001".to_string(),
+        p if p < 0.1 => format!("{p:.3}"),
+        p => format!("{p:.2}"),
+    }
+}
+
+/// A p-value in a sentence: "p = 0.88", "p < 0.001".
+fn p_words(p: f64) -> String {
+    let value = p_value(p);
+    if value.starts_with('<') {
+        format!("p {value}")
+    } else {
+        format!("p = {value}")
     }
 }
 
@@ -503,57 +562,70 @@ fn sample_size(n: u64, min_n: u32) -> String {
     }
 }
 
-/// The people behind a score: NPS groups, top-box answers.
+/// The people behind a score: NPS groups, top-box answers; nothing when nobody answered.
 fn counted(metric: &MetricResult) -> String {
     match (&metric.groups, metric.hits) {
+        _ if metric.n == 0 => "–".to_string(),
         (Some(g), _) => format!(
-            "{} promoters, {} passives, {} detractors",
-            g.promoters, g.passives, g.detractors
+            "{}, {}, {}",
+            counted_people(g.promoters, "promoter"),
+            counted_people(g.passives, "passive"),
+            counted_people(g.detractors, "detractor")
         ),
-        (None, Some(hits)) => format!("{hits} in the top box"),
+        (None, Some(hits)) => format!("{hits} of {} in the top box", metric.n),
         _ => "–".to_string(),
     }
 }
 
-/// A method id as a reader knows it; [`methods_footnote`] says what it is.
-fn method_name(method: &str) -> &'static str {
+/// "1 promoter", "3 promoters".
+fn counted_people(n: u64, group: &str) -> String {
+    format!("{n} {group}{}", if n == 1 { "" } else { "s" })
+}
+
+/// A method as a reader knows it; [`methods_footnote`] says what it is.
+fn method_name(method: Method) -> &'static str {
     match method {
-        "nps_wald" => "Wald interval",
-        "top_box_wilson" => "Wilson interval",
-        "mean_t" => "t interval",
-        _ => "t interval of shares",
+        Method::NpsWaldClipped => "Wald interval, clipped",
+        Method::TopBoxWilson => "Wilson interval",
+        Method::MeanTClipped => "t interval, clipped",
+        Method::WeightedShareTClipped => "t interval of shares, clipped",
+    }
+}
+
+/// What a method computes, in a sentence.
+fn method_explanation(method: Method) -> &'static str {
+    match method {
+        Method::NpsWaldClipped => {
+            "% promoters (9–10) − % detractors (0–6) in points; its interval from the \
+             standard error of the per-answer score, cut off at −100 and +100"
+        }
+        Method::TopBoxWilson => {
+            "the share of answers in the top box; Wilson score interval, which stays \
+             within 0–100 % on its own"
+        }
+        Method::MeanTClipped => {
+            "the mean answer; t interval with n − 1 degrees of freedom, cut off at the ends \
+             of the question's scale"
+        }
+        Method::WeightedShareTClipped => {
+            "the weighted share of the maximum per response, averaged; t interval, cut off \
+             at 0 and 100 %"
+        }
     }
 }
 
 /// Explains each method the table names, once.
 fn methods_footnote(version: &VersionSummary) -> String {
-    let mut methods: Vec<&str> = Vec::new();
-    for metric in &version.metrics {
-        if !methods.contains(&metric.method) {
-            methods.push(metric.method);
-        }
-    }
+    let methods: std::collections::BTreeSet<Method> =
+        version.metrics.iter().map(|m| m.method).collect();
     let mut md = String::from("\n");
     for method in methods {
-        let explanation = match method {
-            "nps_wald" => {
-                "% promoters (9–10) − % detractors (0–6) in points; its interval from the \
-                 standard error of the per-answer score, kept within ±100"
-            }
-            "top_box_wilson" => "the share of answers in the top box; Wilson score interval",
-            "mean_t" => {
-                "the mean answer; t interval with n − 1 degrees of freedom, kept within the \
-                 question's scale"
-            }
-            _ => {
-                "the weighted share of the maximum per response, averaged; t interval, kept \
-                 within 0–100 %"
-            }
-        };
         let _ = writeln!(
             md,
-            "*{}* (`{method}`): {explanation}.  ",
-            method_name(method)
+            "*{}* (`{}`): {}.  ",
+            method_name(method),
+            method.id(),
+            method_explanation(method)
         );
     }
     md.push('\n');
@@ -567,11 +639,11 @@ fn metric_details(
     files: &mut Vec<ResultFile>,
 ) -> String {
     let mut md = String::new();
-    if let Some(shares) = &metric.shares {
+    if let (Some(shares), Some(groups)) = (&metric.shares, &metric.groups) {
         let name = format!("v{version}-{}-groups.svg", metric.id);
         files.push(ResultFile {
             path: dir.join(&name),
-            bytes: svg::nps_bar(&metric_name(metric), shares).into_bytes(),
+            bytes: svg::nps_bar(&metric_name(metric), shares, groups).into_bytes(),
         });
         let _ = writeln!(
             md,
@@ -592,7 +664,7 @@ fn metric_details(
             table_row(
                 &mut md,
                 &[
-                    &item.question,
+                    &item.text,
                     &item.weight,
                     &format_score(MetricKind::Weighted, item.score),
                     &item.n,
@@ -694,8 +766,8 @@ fn trend_markdown(
                     format_delta(metric.kind, c.delta),
                     c.test.map_or("–".to_string(), |t| {
                         format!(
-                            "{:.3}{}",
-                            t.p_value,
+                            "{}{}",
+                            p_value(t.p_value),
                             if t.significant { " (significant)" } else { "" }
                         )
                     }),
@@ -742,7 +814,7 @@ fn segments_markdown(summary: &Summary, version: &VersionSummary) -> String {
         for cell in &dimension.cells {
             let responses = cell.responses.map_or(hidden.clone(), |n| n.to_string());
             let value = segment_value(&dimension.dimension, &cell.value);
-            let _ = write!(md, "| {} | {responses} |", markdown_text(value));
+            let _ = write!(md, "| {} | {responses} |", markdown_text(&value));
             for (metric, result) in cell.metrics.iter().zip(&version.metrics) {
                 let text = match metric.suppressed {
                     Some(crate::score::Suppression::MinN) => hidden.clone(),
@@ -774,48 +846,83 @@ fn dimension_name(dimension: &str) -> String {
     }
 }
 
-/// A channel as people say it (`import` is "Imported"); other values as they are.
-fn segment_value<'a>(dimension: &str, value: &'a str) -> &'a str {
-    match (dimension, value) {
-        ("channel", "email") => "E-mail",
-        ("channel", "slack") => "Slack",
-        ("channel", "teams") => "Teams",
-        ("channel", "link") => "Open link",
-        ("channel", "print") => "Paper",
-        ("channel", "import") => "Imported",
-        _ => value,
-    }
+/// A channel as people say it (`import` is "Imported"), a locale by its language's name
+/// with its tag (`Czech (cs)`); other values as they are.
+fn segment_value(dimension: &str, value: &str) -> String {
+    let named = match dimension {
+        "channel" => channel_name(value),
+        "locale" => language_name(value).map(|name| format!("{name} ({value})")),
+        _ => None,
+    };
+    named.unwrap_or_else(|| value.to_string())
 }
 
+/// A channel's name in words.
+fn channel_name(channel: &str) -> Option<String> {
+    let name = match channel {
+        "email" => "E-mail",
+        "slack" => "Slack",
+        "teams" => "Teams",
+        "link" => "Open link",
+        "print" => "Paper",
+        "import" => "Imported",
+        _ => return None,
+    };
+    Some(name.to_string())
+}
+
+/// The English name of the language of a locale canvass ships interface words for.
+fn language_name(locale: &str) -> Option<&'static str> {
+    let language = locale.split(['-', '_']).next().unwrap_or(locale);
+    Some(match language.to_ascii_lowercase().as_str() {
+        "en" => "English",
+        "sl" => "Slovenian",
+        "lt" => "Lithuanian",
+        "cs" => "Czech",
+        "ms" => "Malay",
+        "de" => "German",
+        "fr" => "French",
+        "es" => "Spanish",
+        _ => return None,
+    })
+}
+
+/// Each rule's answers over the people its messages reached, and apart from the rates
+/// the answers that came through no rule.
 fn response_rates_markdown(version: &VersionSummary) -> String {
-    if version.response_rates.is_empty() {
-        return String::new();
-    }
-    let mut md = String::from(
-        "### Response rate\n\n| Rule | Responses | People reached | Rate |\n|---|---:|---:|---:|\n",
-    );
-    for rate in &version.response_rates {
-        table_row(
-            &mut md,
-            &[
-                &rate.rule,
-                &rate.responses,
-                &rate.delivered,
-                &rate.rate.map_or("–".to_string(), |r| format!("{r:.1}%")),
-            ],
-        );
-    }
     let through_rules: u64 = version.response_rates.iter().map(|r| r.responses).sum();
     let apart = version.responses.saturating_sub(through_rules);
-    md.push_str(
-        "\nA rule's rate counts the answers that came through its own messages over the people \
-         they reached; messages written to the local outbox reached nobody and are not counted.\n",
-    );
+    if version.response_rates.is_empty() && apart == 0 {
+        return String::new();
+    }
+    let mut md = String::from("### Response rate\n\n");
+    if !version.response_rates.is_empty() {
+        md.push_str("| Rule | Responses | People reached | Rate |\n|---|---:|---:|---:|\n");
+        for rate in &version.response_rates {
+            table_row(
+                &mut md,
+                &[
+                    &rate.rule,
+                    &rate.responses,
+                    &rate.delivered,
+                    &rate.rate.map_or("–".to_string(), |r| format!("{r:.1}%")),
+                ],
+            );
+        }
+        md.push_str(
+            "\nA rule's rate counts the answers that came through its own messages over the \
+             people they reached; messages written to the local outbox reached nobody and are \
+             not counted, so a rule that has only written to the outbox has no rate (–).\n",
+        );
+    }
     if apart > 0 {
+        if !version.response_rates.is_empty() {
+            md.push('\n');
+        }
         let _ = writeln!(
             md,
             "{apart} response{} came through no rule (imported, or from the open link) and \
-             {} not in these rates.",
+             {} not in any rate.",
             if apart == 1 { "" } else { "s" },
             if apart == 1 { "is" } else { "are" }
         );
@@ -931,6 +1038,22 @@ mod tests {
         );
         assert_eq!(markdown_text("Enterprise EU"), "Enterprise EU");
         assert_eq!(markdown_text("nps_wald _x_"), "nps_wald \\_x\\_");
+    }
+
+    #[test]
+    fn p_values_never_round_to_zero() {
+        assert_eq!(p_words(0.0004), "p < 0.001");
+        assert_eq!(p_words(0.0412), "p = 0.041");
+        assert_eq!(p_value(0.8797), "0.88");
+    }
+
+    #[test]
+    fn segment_values_read_as_words() {
+        assert_eq!(segment_value("channel", "import"), "Imported");
+        assert_eq!(segment_value("locale", "cs"), "Czech (cs)");
+        assert_eq!(segment_value("locale", "sl-SI"), "Slovenian (sl-SI)");
+        assert_eq!(segment_value("locale", "hr"), "hr");
+        assert_eq!(segment_value("plan", "email"), "email");
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct MetricSpec {
 #[derive(Debug, Clone)]
 struct Item {
     question: String,
+    /// The question as asked, in the survey's default locale.
+    text: String,
     slot: usize,
     weight: f64,
     /// The scale's ends; `None` for yes/no.
@@ -75,6 +77,7 @@ impl MetricSpec {
                     })
                     .map(|(slot, q)| Item {
                         question: q.id.clone(),
+                        text: q.text.get(locale, locale).to_string(),
                         slot,
                         weight: q.weight(),
                         range: q.range(),
@@ -84,12 +87,12 @@ impl MetricSpec {
             .collect()
     }
 
-    fn method(&self) -> &'static str {
+    fn method(&self) -> Method {
         match self.kind {
-            MetricKind::Nps => "nps_wald",
-            MetricKind::TopBox => "top_box_wilson",
-            MetricKind::Mean => "mean_t",
-            MetricKind::Weighted => "weighted_share_t",
+            MetricKind::Nps => Method::NpsWaldClipped,
+            MetricKind::TopBox => Method::TopBoxWilson,
+            MetricKind::Mean => Method::MeanTClipped,
+            MetricKind::Weighted => Method::WeightedShareTClipped,
         }
     }
 
@@ -855,24 +858,28 @@ impl VersionFold {
         }
     }
 
+    /// The metrics per period, each compared with the last earlier period in which that
+    /// metric had answers (a period can have responses that leave its question unanswered).
     fn trend(&self, specs: &[MetricSpec]) -> Vec<TrendPoint> {
-        let mut previous: Option<(&String, &Cell)> = None;
+        let mut previous: Vec<Option<(&String, &Accumulator)>> = vec![None; specs.len()];
         let mut points = Vec::new();
         for (period, cell) in self.trend.sorted() {
             let metrics = specs
                 .iter()
-                .enumerate()
-                .map(|(i, spec)| {
-                    let acc = &cell.metrics[i];
+                .zip(&cell.metrics)
+                .zip(&mut previous)
+                .map(|((spec, acc), previous)| {
                     let (score, interval, _) = acc.estimate();
                     let change = previous.and_then(|(from, before)| {
-                        let earlier = before.metrics[i].estimate().0?;
                         Some(Change {
                             from: from.clone(),
-                            delta: score? - earlier,
-                            test: acc.test_against(&before.metrics[i]),
+                            delta: score? - before.estimate().0?,
+                            test: acc.test_against(before),
                         })
                     });
+                    if acc.n() > 0 {
+                        *previous = Some((period, acc));
+                    }
                     TrendMetric {
                         id: spec.id.clone(),
                         n: acc.n(),
@@ -887,7 +894,6 @@ impl VersionFold {
                 responses: cell.responses,
                 metrics,
             });
-            previous = Some((period, cell));
         }
         points
     }
@@ -988,6 +994,29 @@ pub struct Summary {
     pub versions: Vec<VersionSummary>,
 }
 
+impl Summary {
+    /// Lists each of the survey's current rules in the current version's response rates,
+    /// those nobody was reached through and nobody answered through included: a rule
+    /// missing from the table would read as a rule that does not exist.
+    pub fn list_rules<'a>(&mut self, rules: impl IntoIterator<Item = &'a str>) {
+        let current = self.definition.version;
+        let Some(version) = self.versions.iter_mut().find(|v| v.version == current) else {
+            return;
+        };
+        for rule in rules {
+            if !version.response_rates.iter().any(|r| r.rule == rule) {
+                version.response_rates.push(ResponseRate {
+                    rule: rule.to_string(),
+                    responses: 0,
+                    delivered: 0,
+                    rate: None,
+                });
+            }
+        }
+        version.response_rates.sort_by(|a, b| a.rule.cmp(&b.rule));
+    }
+}
+
 /// A survey definition: its version, the hash of its content and the commit that holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Definition {
@@ -1026,6 +1055,39 @@ pub struct VersionSummary {
     pub response_rates: Vec<ResponseRate>,
 }
 
+/// How a metric's score and interval are computed. Every interval stays within what
+/// the score can be: Wilson's by construction, the others clipped to the scale's ends
+/// (a Wald or t interval from a few answers reaches past them), and the id says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    /// % promoters − % detractors; Wald interval clipped to ±100.
+    NpsWaldClipped,
+    /// The share in the top box; Wilson score interval.
+    TopBoxWilson,
+    /// The mean answer; t interval clipped to the question's scale.
+    MeanTClipped,
+    /// The mean weighted share of the maximum; t interval clipped to 0–100 %.
+    WeightedShareTClipped,
+}
+
+impl Method {
+    /// The method's id in `summary.json` and in the report's footnotes.
+    pub fn id(self) -> &'static str {
+        match self {
+            Method::NpsWaldClipped => "nps_wald_clipped",
+            Method::TopBoxWilson => "top_box_wilson",
+            Method::MeanTClipped => "mean_t_clipped",
+            Method::WeightedShareTClipped => "weighted_share_t_clipped",
+        }
+    }
+}
+
+impl Serialize for Method {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
 /// One metric's score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricResult {
@@ -1033,12 +1095,12 @@ pub struct MetricResult {
     pub id: String,
     /// nps | top_box | mean | weighted.
     pub kind: MetricKind,
-    /// The metric's title, if the survey gives one.
+    /// The metric's name: its `title`, or words built from its kind and question.
     pub title: Option<String>,
     /// The question scored (not for weighted).
     pub question: Option<String>,
-    /// The method: nps_wald | top_box_wilson | mean_t | weighted_share_t.
-    pub method: &'static str,
+    /// How the score and its interval were computed.
+    pub method: Method,
     /// Answers to the question (unanswered excluded).
     pub n: u64,
     /// The score, `None` with no answers.
@@ -1094,6 +1156,7 @@ impl MetricResult {
                 .zip(items)
                 .map(|(item, m)| ItemScore {
                     question: item.question.clone(),
+                    text: item.text.clone(),
                     weight: item.weight,
                     n: m.n,
                     score: m.mean().map(|x| 100.0 * x),
@@ -1146,6 +1209,8 @@ pub struct NpsGroups {
 pub struct ItemScore {
     /// The question.
     pub question: String,
+    /// The question as asked, in the survey's default locale: the item's name in reports.
+    pub text: String,
     /// Its weight.
     pub weight: f64,
     /// Answers.
@@ -1436,10 +1501,61 @@ mod tests {
 
     #[test]
     fn nps_interval_is_clipped() {
+        // Nine 10s and a 0: score 80, SE = 100·numpy.std(scores)/√10 = 18.973665961010276,
+        // 80 ± norm.ppf(0.975)·SE = (42.8122980617263, 117.1877019382737): cut at +100.
         let mut answers: Vec<_> = (0..9).map(|_| nps_answer(10)).collect();
         answers.push(nps_answer(0));
-        let interval = metric(&fold(&answers), "nps").interval.unwrap();
-        assert_eq!(interval.high, 100.0);
+        let summary = fold(&answers);
+        let nps = metric(&summary, "nps");
+        close(nps.standard_error.unwrap(), 18.973_665_961_010_276);
+        close(nps.interval.unwrap().low, 42.812_298_061_726_3);
+        assert_eq!(nps.interval.unwrap().high, 100.0);
+        assert_eq!(nps.method, Method::NpsWaldClipped);
+    }
+
+    #[test]
+    fn three_answers_stay_on_the_scale() {
+        // [5, 5, 1] on 1–5: t.interval(0.95, 2, loc=mean, scale=stdev/√3) =
+        // (-2.0702036396659502, 9.403536972999284), cut to the scale's ends.
+        let summary = fold(&sat(&[5, 5, 1]));
+        let mean = metric(&summary, "mean");
+        let variance = 16.0 / 3.0;
+        let raw = stats::t_interval(11.0 / 3.0, variance, 3).unwrap();
+        close(raw.low, -2.070_203_639_665_950_2);
+        close(raw.high, 9.403_536_972_999_284);
+        assert_eq!(
+            mean.interval,
+            Some(Interval {
+                low: 1.0,
+                high: 5.0
+            })
+        );
+        assert_eq!(mean.method, Method::MeanTClipped);
+        // binomtest(2, 3).proportion_ci(method="wilson") = (0.2076596008020478, 0.9385080552796038)
+        let csat = metric(&summary, "csat").interval.unwrap();
+        close(csat.low, 20.765_960_080_204_78);
+        close(csat.high, 93.850_805_527_960_38);
+        // binomtest(3, 3): (0.4385029682449546, 1.0), bounded without clipping.
+        let all = metric(&fold(&sat(&[5, 4, 5])), "csat").interval.unwrap();
+        close(all.low, 43.850_296_824_495_46);
+        close(all.high, 100.0);
+    }
+
+    #[test]
+    fn weighted_interval_is_clipped() {
+        // Shares [1, 1, 0.75] ((yes, 5), (yes, 5), (yes, 2): (2 + 0.25)/3) in %:
+        // t.interval(0.95, 2, ...) = (55.811227252087804, 127.52210608124552): cut at 100.
+        let yes = || ("ok", AnswerValue::word("yes"));
+        let at = "2026-09-01T00:00:00Z";
+        let summary = fold(&[
+            response(2, at, &[yes(), ("sat", AnswerValue::Number(5))]),
+            response(2, at, &[yes(), ("sat", AnswerValue::Number(5))]),
+            response(2, at, &[yes(), ("sat", AnswerValue::Number(2))]),
+        ]);
+        let card = metric(&summary, "card");
+        close(card.interval.unwrap().low, 55.811_227_252_087_804);
+        assert_eq!(card.interval.unwrap().high, 100.0);
+        assert_eq!(card.method, Method::WeightedShareTClipped);
     }
 
     fn sat(values: &[i64]) -> Vec<StoredResponse> {
@@ -1592,6 +1708,23 @@ mod tests {
     }
 
     #[test]
+    fn a_change_is_from_the_last_period_the_metric_was_answered() {
+        let at = |month: &str, answers: &[(&str, AnswerValue)]| {
+            response(2, &format!("2026-{month}-01T00:00:00Z"), answers)
+        };
+        let summary = fold(&[
+            at("09", &[("sat", AnswerValue::Number(5))]),
+            at("10", &[("rec", AnswerValue::Number(9))]),
+            at("11", &[("sat", AnswerValue::Number(3))]),
+        ]);
+        let trend = &summary.versions[0].trend;
+        let mean = |point: usize| &trend[point].metrics[2];
+        assert_eq!(mean(1).n, 0);
+        let change = mean(2).change.as_ref().unwrap();
+        assert_eq!((change.from.as_str(), change.delta), ("2026-09", -2.0));
+    }
+
+    #[test]
     fn significance_tests_match_scipy() {
         // ttest_ind(B, A, equal_var=False) with A = [4, 5, 3, 4, 5, 4],
         // B = [2, 3, 3, 2, 4, 1, 2]: t = -3.6202550912505513, p = 0.004076374549941956
@@ -1698,6 +1831,26 @@ mod tests {
             });
         }
         assert_eq!(by_position.finish(&BTreeMap::new(), 10), fold(&responses));
+    }
+
+    #[test]
+    fn response_rates_count_a_rule_s_answers_over_the_people_it_reached() {
+        let mut answers: Vec<_> = (0..3).map(nps_answer).collect();
+        let mut imported = nps_answer(9);
+        imported.rule = None;
+        answers.push(imported);
+        let mut fold = Fold::new(&survey(), Period::Month);
+        answers.iter().for_each(|r| fold.add(r));
+        let delivered = BTreeMap::from([((2, "r".to_string()), 12), ((1, "r".to_string()), 5)]);
+        let mut summary = fold.finish(&delivered, 10);
+        summary.list_rules(["r", "later"]);
+        let rates: Vec<_> = summary.versions[0]
+            .response_rates
+            .iter()
+            .map(|r| (r.rule.as_str(), r.responses, r.delivered, r.rate))
+            .collect();
+        assert_eq!(rates, [("later", 0, 0, None), ("r", 3, 12, Some(25.0))]);
+        assert_eq!(summary.versions[0].responses, 4, "the imported one apart");
     }
 
     #[test]

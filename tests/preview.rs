@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// Kills the server when the test ends, however it ends.
@@ -49,18 +49,13 @@ fn wait_for(addr: &str, path: &str, what: &str) -> String {
 fn preview_renders_reloads_and_survives_broken_files() {
     let workspace = tempfile::tempdir().unwrap();
     common::copy_example(workspace.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canvass"))
-        .env_remove("CANVASS_KEY")
-        .arg("--workspace")
-        .arg(workspace.path())
-        .args(["preview", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, line) = common::spawn_reading_first_line(
+        Command::new(env!("CARGO_BIN_EXE_canvass"))
+            .env_remove("CANVASS_KEY")
+            .arg("--workspace")
+            .arg(workspace.path())
+            .args(["preview", "--port", "0"]),
+    );
     let _server = Server(child);
     let addr = line
         .split("http://")

@@ -303,7 +303,12 @@ fn the_example_report_reads_as_words() {
     let results = root.join("surveys/nps/results");
     let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
     insta::assert_snapshot!("example_nps_summary", markdown);
-    for entry in std::fs::read_dir(&results).unwrap() {
+    assert_charts_are_titled_in_words(&results);
+}
+
+/// Every chart in a results folder passes [`assert_chart_is_titled_in_words`].
+fn assert_charts_are_titled_in_words(results: &Path) {
+    for entry in std::fs::read_dir(results).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "svg") {
             assert_chart_is_titled_in_words(&path);
@@ -362,6 +367,13 @@ fn three_answers_are_flagged_and_stay_on_the_scale() {
     );
     assert!(markdown.contains("Small sample"));
     assert!(!results.join("v1-follow_up-distribution.svg").exists());
+    for chart in [
+        "satisfaction-distribution",
+        "csat-trend",
+        "satisfaction_mean-trend",
+    ] {
+        assert_chart_is_titled_in_words(&results.join(format!("v1-{chart}.svg")));
+    }
 }
 
 /// The README's quickstart sends to the outbox; the committed summaries still pass
@@ -383,6 +395,78 @@ fn report_check_passes_after_the_quickstart() {
     for rate in json["versions"][0]["response_rates"].as_array().unwrap() {
         assert_eq!(rate["delivered"], 0, "{rate}");
     }
+}
+
+/// A new version starts the trend anew, and both sections say where it breaks.
+#[test]
+fn the_trend_break_is_marked_where_the_version_changed() {
+    let (dir, root) = acme();
+    import(&root, &root.join("answers/nps.csv"), "nps").success();
+    let survey = root.join("surveys/nps/survey.yaml");
+    let text = std::fs::read_to_string(&survey).unwrap();
+    std::fs::write(&survey, text.replace("\nversion: 1\n", "\nversion: 2\n")).unwrap();
+    let file = dir.path().join("v2.csv");
+    std::fs::write(
+        &file,
+        "submitted_at,recommend\n2026-11-25T10:00:00Z,9\n2026-12-01T10:00:00Z,4\n",
+    )
+    .unwrap();
+    import(&root, &file, "nps").success();
+    canvass(&root).args(["report", "nps"]).assert().success();
+    let markdown = String::from_utf8(read(&root.join("surveys/nps/results/summary.md"))).unwrap();
+    let newer = markdown.find("## Version 2").unwrap();
+    let older = markdown.find("## Version 1").unwrap();
+    let starts = markdown
+        .find("**The trend breaks here.** Version 2 starts anew on 2026-11-25")
+        .expect(&markdown);
+    let ends = markdown
+        .find("**The trend of version 1 ends here** on 2026-11-21")
+        .expect(&markdown);
+    assert!(
+        newer < starts && starts < older && older < ends,
+        "{markdown}"
+    );
+    let json = summary_json(&root, "nps");
+    assert_eq!(json["definition"]["version"], 2);
+    assert_eq!(json["versions"][0]["trend"][0]["period"], "2026-11");
+    assert_eq!(json["versions"][0]["trend"][0]["metrics"][0]["n"], 1);
+}
+
+/// A scorecard's items are named by their questions, and its method by its clipping.
+#[test]
+fn a_scorecard_reads_by_its_questions() {
+    let (dir, root) = acme();
+    canvass(&root)
+        .args(["new", "call-qa", "qa"])
+        .assert()
+        .success();
+    let file = dir.path().join("qa.csv");
+    std::fs::write(
+        &file,
+        "submitted_at,greeting,verified,understood,resolution,courtesy\n\
+         2026-11-02T10:00:00Z,yes,yes,no,yes,5\n2026-11-03T10:00:00Z,no,yes,yes,no,3\n",
+    )
+    .unwrap();
+    import(&root, &file, "qa").success();
+    canvass(&root).args(["report", "qa"]).assert().success();
+    let results = root.join("surveys/qa/results");
+    let markdown = String::from_utf8(read(&results.join("summary.md"))).unwrap();
+    assert!(
+        markdown.contains(
+            "| Did the agent open with the standard greeting and give their name? | 1 | 50.0% | 2 |"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("(`weighted_share_t_clipped`)"),
+        "{markdown}"
+    );
+    let json = summary_json(&root, "qa");
+    assert_eq!(
+        canvass::schema::SchemaKind::Summary.errors(&json),
+        Vec::<String>::new()
+    );
+    assert_charts_are_titled_in_words(&results);
 }
 
 /// A summary names the commit of the survey file its answers were validated against.

@@ -168,7 +168,7 @@ pub fn report(global: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(failed_if(stale))
 }
 
-/// Prints the free-text answers that pass the filter, one block per answer, then a count.
+/// Prints the free-text answers that pass the filter (the library lays them out).
 pub fn comments(global: &Global, args: CommentsArgs) -> anyhow::Result<ExitCode> {
     use canvass::report::comments;
     let workspace = global.workspace()?;
@@ -186,30 +186,6 @@ pub fn comments(global: &Global, args: CommentsArgs) -> anyhow::Result<ExitCode>
             .transpose()?,
     };
     let found = comments::comments(&workspace, survey, &filter)?;
-    let mut previous = None;
-    for comment in &found {
-        let context: Vec<String> = comment
-            .context
-            .iter()
-            .map(|(q, v)| format!("{q} = {}", comments::printable(v)))
-            .collect();
-        let header = format!(
-            "{} · v{} · {} · {}",
-            comment.submitted_at,
-            comment.version,
-            comment.locale.as_deref().unwrap_or("–"),
-            context.join(", ")
-        );
-        if previous.as_ref() != Some(&header) {
-            println!("\n{header}");
-        }
-        println!(
-            "  {}: {}",
-            comment.question,
-            comments::printable(&comment.text)
-        );
-        previous = Some(header);
-    }
-    println!("\n{} comment{}", found.len(), plural(found.len()));
+    print!("{}", comments::terminal_text(&found));
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,8 @@
 //! verbatims never go into the committed summary (which only counts them); they are read
 //! from the store on demand, filtered by time and by a condition over the other answers.
 
+use std::fmt::Write as _;
+
 use crate::model::{QuestionType, Survey};
 use crate::store::{ReadError, STATE_DB, Store};
 use crate::when::Expr;
@@ -103,6 +105,36 @@ pub fn comments(
     Ok(found)
 }
 
+/// The comments as the terminal shows them: one block per response (its time, version,
+/// locale and scored answers), a line per comment, then how many there are; every value
+/// passed through [`printable`].
+pub fn terminal_text(comments: &[Comment]) -> String {
+    let mut text = String::new();
+    let mut previous = None;
+    for comment in comments {
+        let context: Vec<String> = comment
+            .context
+            .iter()
+            .map(|(q, v)| format!("{q} = {}", printable(v)))
+            .collect();
+        let header = format!(
+            "{} · v{} · {} · {}",
+            comment.submitted_at,
+            comment.version,
+            printable(comment.locale.as_deref().unwrap_or("–")),
+            context.join(", ")
+        );
+        if previous.as_ref() != Some(&header) {
+            let _ = write!(text, "\n{header}\n");
+        }
+        let _ = writeln!(text, "  {}: {}", comment.question, printable(&comment.text));
+        previous = Some(header);
+    }
+    let n = comments.len();
+    let _ = writeln!(text, "\n{n} comment{}", if n == 1 { "" } else { "s" });
+    text
+}
+
 fn response_comments(survey: &Survey, r: &crate::store::StoredResponse) -> Vec<Comment> {
     let context: Vec<(String, String)> = survey
         .questions
@@ -145,6 +177,27 @@ mod tests {
             "2026-11-01T09:00:00Z"
         );
         assert!(parse_since("last week").is_err());
+    }
+
+    #[test]
+    fn comments_of_one_response_share_its_heading() {
+        let comment = |question: &str, text: &str| Comment {
+            submitted_at: "2026-11-02T10:00:00Z".into(),
+            version: 1,
+            locale: Some("en".into()),
+            question: question.into(),
+            text: text.into(),
+            context: vec![("recommend".into(), "3".into())],
+        };
+        assert_eq!(
+            terminal_text(&[
+                comment("reason", "Slow"),
+                comment("improve", "Faster\u{1b}")
+            ]),
+            "\n2026-11-02T10:00:00Z · v1 · en · recommend = 3\n  reason: Slow\n  \
+             improve: Faster \n\n2 comments\n"
+        );
+        assert_eq!(terminal_text(&[]), "\n0 comments\n");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::model::{AnswerValue, MetricKind, QuestionType};
 use crate::score::stats::Interval;
-use crate::score::{Distribution, NpsShares, TrendPoint};
+use crate::score::{Distribution, NpsGroups, NpsShares, TrendPoint};
 
 const WIDTH: f64 = 640.0;
 const STYLE: &str = "<style>text{font:12px -apple-system,BlinkMacSystemFont,\"Segoe UI\",\
@@ -116,16 +116,35 @@ fn short_label(label: &str, room: f64) -> String {
     format!("{}…", cut.trim_end())
 }
 
-/// NPS groups as one stacked bar: detractors, passives, promoters.
-pub fn nps_bar(name: &str, shares: &NpsShares) -> String {
+/// NPS groups as one stacked bar: detractors, passives, promoters, each with its share
+/// and the people counted.
+pub fn nps_bar(name: &str, shares: &NpsShares, counts: &NpsGroups) -> String {
     let groups = [
-        ("Detractors (0–6)", shares.detractors, DETRACTORS),
-        ("Passives (7–8)", shares.passives, PASSIVES),
-        ("Promoters (9–10)", shares.promoters, PROMOTERS),
+        (
+            "Detractors",
+            "0–6",
+            shares.detractors,
+            counts.detractors,
+            DETRACTORS,
+        ),
+        (
+            "Passives",
+            "7–8",
+            shares.passives,
+            counts.passives,
+            PASSIVES,
+        ),
+        (
+            "Promoters",
+            "9–10",
+            shares.promoters,
+            counts.promoters,
+            PROMOTERS,
+        ),
     ];
     let desc: Vec<String> = groups
         .iter()
-        .map(|(label, share, _)| format!("{label}: {share:.1}%"))
+        .map(|(label, points, share, count, _)| format!("{label} ({points}): {count}, {share:.1}%"))
         .collect();
     let mut svg = open(
         70.0,
@@ -134,19 +153,18 @@ pub fn nps_bar(name: &str, shares: &NpsShares) -> String {
     );
     let mut x = 20.0;
     let width = WIDTH - 40.0;
-    for (label, share, colour) in groups {
+    for (i, (label, points, share, count, colour)) in groups.into_iter().enumerate() {
         let w = width * share / 100.0;
+        // The legend has a place of its own per group, so a thin segment's label cannot
+        // run into its neighbour's.
+        let legend = 20.0 + width / 3.0 * i as f64;
         let _ = writeln!(
             svg,
-            "<rect x=\"{x:.1}\" y=\"10\" width=\"{w:.1}\" height=\"24\" fill=\"{colour}\"/>"
+            "<rect x=\"{x:.1}\" y=\"10\" width=\"{w:.1}\" height=\"24\" fill=\"{colour}\"/>\
+             <rect x=\"{legend:.1}\" y=\"43\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
+             <text x=\"{:.1}\" y=\"52\">{label} ({points}): {share:.0}%, {count}</text>",
+            legend + 14.0
         );
-        if w > 0.0 {
-            let _ = writeln!(
-                svg,
-                "<text x=\"{x:.1}\" y=\"52\">{} {share:.0}%</text>",
-                escape(label.split(' ').next().unwrap_or(label))
-            );
-        }
         x += w;
     }
     close(&mut svg);
@@ -187,13 +205,25 @@ pub fn trend(
     );
     let (lo, hi, tick) = axis(kind, &values);
     let (left, right, top, bottom) = (50.0, WIDTH - 30.0, 15.0, height - 30.0);
-    let step = (right - left) / (points.len().max(2) - 1) as f64;
-    let x = |i: usize| left + step * i as f64;
+    // Each period in the middle of a slot of its own: the first point clear of the value
+    // axis and its labels, a lone period in the middle of the chart.
+    let slot = (right - left) / points.len().max(1) as f64;
+    let x = |i: usize| left + slot * (i as f64 + 0.5);
     let y = |v: f64| bottom - (bottom - top) * (v - lo) / (hi - lo);
     let banded: Vec<(usize, Interval)> = values
         .iter()
         .filter_map(|(i, _, iv)| Some((*i, (*iv)?)))
         .collect();
+    if let [(i, iv)] = banded.as_slice() {
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\" stroke=\"{BAR}\" \
+             stroke-opacity=\"0.5\" stroke-width=\"8\"/>",
+            x(*i),
+            y(iv.high),
+            y(iv.low)
+        );
+    }
     if banded.len() >= 2 {
         let upper = banded
             .iter()

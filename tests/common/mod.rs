@@ -111,3 +111,18 @@ pub fn assert_success(output: &std::process::Output) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Starts a server process and returns it with the first line it prints (where it
+/// listens), so a test can wait for it without sleeping.
+pub fn spawn_reading_first_line(command: &mut Command) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
