@@ -179,8 +179,8 @@ rules:
       subject:
         en: \"{{ name }}, how did we do?\"
         sl: \"{{ name }}, kako smo se odrezali?\"
-        lt: \"{{ name }}, kaip mums sekėsi?\"
-        cs: \"{{ name }}, jak jsme si vedli?\"
+        lt: \"Kaip mums sekėsi?\"
+        cs: \"Jak jsme si vedli?\"
         ms: \"{{ name }}, bagaimana prestasi kami?\"
 ";
 

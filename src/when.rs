@@ -130,6 +130,130 @@ impl Expr {
     }
 }
 
+/// A condition as a respondent can be told it: the answers to earlier questions that make
+/// a question apply. A page without scripts and a paper sheet show every question, so each
+/// conditional one carries this in words ("answer only if you chose 1–3 above").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Description {
+    /// Whether every part must hold, or any one of them.
+    pub joined: Joined,
+    /// Per earlier question, in the order the condition names them, the answers that make
+    /// the condition hold.
+    pub parts: Vec<Part>,
+}
+
+/// How the parts of a [`Description`] combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// Every part must hold (`and`).
+    All,
+    /// Any part may hold (`or`).
+    Any,
+}
+
+/// One earlier question and the answers to it that count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// The earlier question's id.
+    pub question: String,
+    /// Its answers that count, in the question's own order.
+    pub values: Vec<AnswerValue>,
+}
+
+impl Expr {
+    /// The condition in the shape words can carry, given each question's possible answers
+    /// (`None` for a question without a fixed set, such as free text). `None` when the
+    /// condition has no such shape: a mix of `and` and `or` over different questions, a
+    /// `not` over several, a free-text question, or a part that no answer satisfies.
+    pub fn describe(
+        &self,
+        answers_of: &dyn Fn(&str) -> Option<Vec<AnswerValue>>,
+    ) -> Option<Description> {
+        let mut description = self.shape(answers_of)?;
+        for part in &mut description.parts {
+            let chosen = std::mem::take(&mut part.values);
+            part.values = answers_of(&part.question)?
+                .into_iter()
+                .filter(|v| chosen.contains(v))
+                .collect();
+        }
+        let satisfiable = description.parts.iter().all(|p| !p.values.is_empty());
+        satisfiable.then_some(description)
+    }
+
+    fn shape(&self, answers_of: &dyn Fn(&str) -> Option<Vec<AnswerValue>>) -> Option<Description> {
+        match self {
+            Expr::Compare(c) => {
+                let values = answers_of(&c.question)?
+                    .into_iter()
+                    .filter(|v| c.holds(v))
+                    .collect();
+                Some(Description::single(&c.question, values))
+            }
+            Expr::Not(inner) => {
+                let Description { parts, .. } = inner.shape(answers_of)?;
+                let [part] = &parts[..] else { return None };
+                let values = answers_of(&part.question)?
+                    .into_iter()
+                    .filter(|v| !part.values.contains(v))
+                    .collect();
+                Some(Description::single(&part.question, values))
+            }
+            Expr::And(a, b) => {
+                Description::join(a.shape(answers_of)?, b.shape(answers_of)?, Joined::All)
+            }
+            Expr::Or(a, b) => {
+                Description::join(a.shape(answers_of)?, b.shape(answers_of)?, Joined::Any)
+            }
+        }
+    }
+}
+
+impl Description {
+    fn single(question: &str, values: Vec<AnswerValue>) -> Description {
+        Description {
+            joined: Joined::All,
+            parts: vec![Part {
+                question: question.to_string(),
+                values,
+            }],
+        }
+    }
+
+    /// Two descriptions joined, when the result is still a flat list: parts about the same
+    /// question merge (the answers both allow, or either allows).
+    fn join(a: Description, b: Description, joined: Joined) -> Option<Description> {
+        let flat = |d: &Description| d.parts.len() == 1 || d.joined == joined;
+        if !flat(&a) || !flat(&b) {
+            return None;
+        }
+        let mut parts: Vec<Part> = Vec::new();
+        for part in a.parts.into_iter().chain(b.parts) {
+            match parts.iter_mut().find(|p| p.question == part.question) {
+                Some(earlier) => earlier.merge(&part.values, joined),
+                None => parts.push(part),
+            }
+        }
+        Some(Description { joined, parts })
+    }
+}
+
+impl Part {
+    fn merge(&mut self, values: &[AnswerValue], joined: Joined) {
+        match joined {
+            Joined::All => self.values.retain(|v| values.contains(v)),
+            Joined::Any => {
+                let new: Vec<AnswerValue> = values
+                    .iter()
+                    .filter(|v| !self.values.contains(v))
+                    .cloned()
+                    .collect();
+                self.values.extend(new);
+            }
+        }
+    }
+}
+
 impl Comparison {
     fn holds(&self, given: &AnswerValue) -> bool {
         let ordering = match (given, &self.value) {
@@ -377,6 +501,76 @@ mod tests {
         assert!(!Expr::parse("satisfaction > 3").unwrap().eval(&answers));
         assert!(!Expr::parse("missing == 1").unwrap().eval(&answers));
         assert!(Expr::parse("channel != 'email'").unwrap().eval(&answers));
+    }
+
+    fn answers_of(q: &str) -> Option<Vec<AnswerValue>> {
+        match q {
+            "score" => Some((1..=5).map(AnswerValue::Number).collect()),
+            "solved" => Some(vec![AnswerValue::word("yes"), AnswerValue::word("no")]),
+            _ => None,
+        }
+    }
+
+    fn described(text: &str) -> Option<Vec<(String, Vec<String>)>> {
+        let description = Expr::parse(text).unwrap().describe(&answers_of)?;
+        Some(
+            description
+                .parts
+                .into_iter()
+                .map(|p| (p.question, p.values.iter().map(|v| v.to_string()).collect()))
+                .collect(),
+        )
+    }
+
+    fn part(question: &str, values: &[&str]) -> (String, Vec<String>) {
+        (
+            question.to_string(),
+            values.iter().map(|v| v.to_string()).collect(),
+        )
+    }
+
+    #[test]
+    fn conditions_are_described_as_the_answers_that_count() {
+        assert_eq!(
+            described("score <= 3"),
+            Some(vec![part("score", &["1", "2", "3"])])
+        );
+        assert_eq!(
+            described("score != 3"),
+            Some(vec![part("score", &["1", "2", "4", "5"])])
+        );
+        assert_eq!(
+            described("not solved == yes"),
+            Some(vec![part("solved", &["no"])])
+        );
+        assert_eq!(
+            described("score == 5 or score < 2"),
+            Some(vec![part("score", &["1", "5"])]),
+            "merged in the scale's order"
+        );
+        assert_eq!(
+            described("score >= 2 and score <= 3"),
+            Some(vec![part("score", &["2", "3"])])
+        );
+        let both = Expr::parse("score <= 2 or solved == no")
+            .unwrap()
+            .describe(&answers_of)
+            .unwrap();
+        assert_eq!(both.joined, Joined::Any);
+        assert_eq!(both.parts.len(), 2);
+    }
+
+    #[test]
+    fn conditions_without_a_shape_in_words_are_not_described() {
+        for text in [
+            "why == slow",
+            "score <= 2 and solved == no or score == 5",
+            "not (score <= 2 or solved == no)",
+            "score > 5",
+            "score <= 2 and score >= 4",
+        ] {
+            assert_eq!(described(text), None, "{text}");
+        }
     }
 
     #[test]

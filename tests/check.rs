@@ -320,7 +320,7 @@ fixture!(
             3,
             19,
             "E053",
-            "canvass has no interface words for `sw`: answers_saved, click_saved"
+            "canvass has no interface words for `sw`: and, answers_saved"
         ),
     ]
 );

@@ -388,12 +388,15 @@ fn a_refused_submission_comes_back_with_answers_and_errors() {
     assert!(
         page.contains("<p class=\"cv-error\" id=\"e-follow_up\">Please answer this question.</p>")
     );
-    assert!(page.contains("aria-describedby=\"e-follow_up\""));
+    assert!(
+        page.contains("aria-describedby=\"e-follow_up w-follow_up\""),
+        "the problem, then when the question applies"
+    );
     assert!(
         page.contains("name=\"website\""),
         "the open link has the honeypot"
     );
-    assert!(page.contains("action=\"https://x.example/o/support-csat\""));
+    assert!(page.contains("action=\"https://x.example/o/support-csat?locale=en\""));
 }
 
 #[test]

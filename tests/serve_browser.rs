@@ -6,10 +6,10 @@
 
 mod collector;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use collector::{KEY, Server, db, workspace, write_distribution};
+use collector::{KEY, Server, db, send_all, workspace, write_distribution};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -40,43 +40,6 @@ fn browser_ready() -> Option<String> {
     None
 }
 
-/// The outbox's messages, quoted-printable decoded.
-fn outbox(root: &Path) -> Vec<String> {
-    let dir = root.join(".canvass/outbox");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("no outbox at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|f| decode_quoted_printable(&std::fs::read_to_string(f).unwrap()))
-        .collect()
-}
-
-fn decode_quoted_printable(text: &str) -> String {
-    let joined = text.replace("=\r\n", "").replace("=\n", "");
-    let mut out = Vec::new();
-    let bytes = joined.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'=', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The one-click link answering `q=score&v=9` in a message.
 fn one_click_link(message: &str, base_url: &str) -> Option<String> {
     message
@@ -100,19 +63,7 @@ fn a_person_answers_an_emailed_one_click_link_in_chromium() {
     let server = Server::start(ws.path());
     let base_url = server.url("");
     write_distribution(ws.path(), &base_url);
-    let sent = Command::new(env!("CARGO_BIN_EXE_canvass"))
-        .args(["--workspace"])
-        .arg(ws.path())
-        .args(["send", "--all", "--yes"])
-        .env("CANVASS_KEY", KEY)
-        .output()
-        .unwrap();
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
-    let messages = outbox(ws.path());
+    let messages = send_all(ws.path());
     let link = messages
         .iter()
         .find_map(|m| one_click_link(m, &base_url))

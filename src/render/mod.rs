@@ -29,7 +29,7 @@ use crate::model::{QuestionType, Rule, Survey};
 pub use chat::Delivery;
 pub use email::EmailContext;
 pub use overrides::{check_overrides, override_count};
-pub use page::{HONEYPOT_FIELD, PageContext, PageTarget, ThanksContext};
+pub use page::{HONEYPOT_FIELD, NoticeContext, PageContext, PageTarget, ThanksContext};
 pub use print::{Paper, PrintContext};
 use view::{QuestionView, SurveyView};
 
@@ -43,6 +43,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("email.html", include_str!("templates/email.html")),
     ("email.txt", include_str!("templates/email.txt")),
     ("layout.html", include_str!("templates/layout.html")),
+    ("notice.html", include_str!("templates/notice.html")),
     ("page.html", include_str!("templates/page.html")),
     ("page.css", include_str!("templates/page.css")),
     ("thanks.html", include_str!("templates/thanks.html")),
@@ -172,8 +173,14 @@ impl Renderer {
     /// The built-in templates and words with a workspace's overrides of both on top.
     pub fn for_workspace(ws: &crate::workspace::Workspace) -> Result<Renderer, RenderError> {
         let mut renderer = Renderer::new(&ws.root)?;
-        renderer.words = words::Words::new(&ws.settings.ui);
+        renderer.set_words(words::Words::new(&ws.settings.ui));
         Ok(renderer)
+    }
+
+    /// Uses other interface words (a workspace's, with these templates).
+    pub fn set_words(&mut self, words: words::Words) {
+        self.id = next_renderer_id();
+        self.words = words;
     }
 
     /// The interface words templates get.
@@ -327,6 +334,16 @@ pub fn open_link(base_url: &str, survey: &str) -> String {
         "{}/o/{}",
         base_url.trim_end_matches('/'),
         url_encode(survey)
+    )
+}
+
+/// The survey's open link in a locale: `{base_url}/o/{survey}?locale={locale}`, so that a
+/// printed sheet's QR code, and the form that link shows, are in the sheet's language.
+pub fn open_link_in(base_url: &str, survey: &str, locale: &str) -> String {
+    format!(
+        "{}?locale={}",
+        open_link(base_url, survey),
+        url_encode(locale)
     )
 }
 

@@ -182,6 +182,14 @@ fn render_samples(renderer: &Renderer) -> Result<(), RenderError> {
         base_url,
         paper: Paper::A4,
     })?;
+    let ui = renderer.words().ui("en");
+    renderer.notice(&super::NoticeContext {
+        lang: "en",
+        title: &ui.unsubscribe,
+        text: &ui.unsubscribe_text,
+        action: Some("/u/SAMPLE.TOKEN"),
+        button: &ui.unsubscribe,
+    })?;
     Ok(())
 }
 

@@ -58,6 +58,29 @@ pub struct ThanksContext<'a> {
     pub show_incentive: bool,
 }
 
+/// A page of the collector's own (an invalid or expired link, the unsubscribe
+/// confirmation), in the survey pages' layout so that it looks like the rest.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct NoticeContext<'a> {
+    /// The locale the words are in (the page's `lang`).
+    pub lang: &'a str,
+    /// The heading.
+    pub title: &'a str,
+    /// The sentence under it.
+    pub text: &'a str,
+    /// Where the page's one button posts, when it has one.
+    pub action: Option<&'a str>,
+    /// The button's words.
+    pub button: &'a str,
+}
+
+#[derive(Serialize)]
+struct NoticeHead<'a> {
+    lang: &'a str,
+    dir: &'static str,
+    title: &'a str,
+}
+
 #[derive(Serialize)]
 struct PageView<'a> {
     s: SurveyView,
@@ -82,7 +105,7 @@ impl Renderer {
         let (action, honeypot) = match context.target {
             PageTarget::Token(token) => (format!("{base}/s/{token}"), None),
             PageTarget::Open => (
-                super::open_link(base, &context.survey.id),
+                super::open_link_in(base, &context.survey.id, context.locale),
                 Some(HONEYPOT_FIELD),
             ),
         };
@@ -100,6 +123,24 @@ impl Renderer {
             clicked: context.clicked,
         };
         self.render("page.html", &view)
+    }
+
+    /// A page of the collector's own.
+    pub fn notice(&self, context: &NoticeContext) -> Result<String, RenderError> {
+        let s = NoticeHead {
+            lang: context.lang,
+            dir: super::view::direction(context.lang),
+            title: context.title,
+        };
+        self.render(
+            "notice.html",
+            minijinja::context! {
+                s,
+                text => context.text,
+                action => context.action,
+                button => context.button,
+            },
+        )
     }
 
     /// The thank-you page.

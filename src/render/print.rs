@@ -55,7 +55,7 @@ struct PrintView {
 impl Renderer {
     /// The print-ready page.
     pub fn print(&self, context: &PrintContext) -> Result<String, RenderError> {
-        let open_url = super::open_link(context.base_url, &context.survey.id);
+        let open_url = super::open_link_in(context.base_url, &context.survey.id, context.locale);
         let view = PrintView {
             s: self.view(context.survey, context.locale),
             paper: context.paper,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::words::{Ui, Words};
-use crate::model::{Question, QuestionType, Survey, Text};
-use crate::when::{Expr, Op};
+use crate::model::{AnswerValue, Question, QuestionType, Survey, Text};
+use crate::when::{Expr, Joined, Op};
 
 /// One survey in one locale.
 #[derive(Debug, Clone, Serialize)]
@@ -65,9 +65,36 @@ pub struct QuestionView {
     pub ends: Option<String>,
     /// The `when` condition as JSON for the page's script, when the question has one.
     pub when: Option<String>,
+    /// When to answer a question that applies only after some answers, in words, for a
+    /// page without scripts and for paper ("Answer only if you chose 1–3 above").
+    pub applies: Option<String>,
+    /// Whether the answers are points of a scale (rating, NPS, CES).
+    pub scaled: bool,
+    /// How many answers a row holds on a narrow screen and in e-mail: a scale of more
+    /// than seven points breaks into rows of equal length (NPS: 0–5 and 6–10).
+    pub columns: usize,
+    /// How many answers a row holds on a wide screen: up to eleven in one row.
+    pub wide_columns: usize,
+    /// The short last row of a broken scale, moved to end under the row above so that the
+    /// scale's last point stays at its end.
+    pub shift: Option<Shift>,
     /// The longest text answer.
     pub max_length: Option<u32>,
 }
+
+/// Where the short last row of a scale starts.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Shift {
+    /// The index of the answer that starts the last row.
+    pub index: usize,
+    /// The column (from 1) it starts in, so that the row ends in the last column.
+    pub column: usize,
+}
+
+/// The most points of a scale in one row on a narrow screen (320 CSS pixels).
+const NARROW_ROW: usize = 7;
+/// The most points of a scale in one row on a wide screen.
+const WIDE_ROW: usize = 11;
 
 /// One answer a person can pick.
 #[derive(Debug, Clone, Serialize)]
@@ -99,7 +126,12 @@ impl SurveyView {
             questions: survey
                 .questions
                 .iter()
-                .map(|q| QuestionView::new(q, locale, fallback, &ui))
+                .enumerate()
+                .map(|(i, q)| {
+                    let mut view = QuestionView::new(q, locale, fallback, &ui);
+                    view.applies = applies(survey, i, &ui, &text);
+                    view
+                })
                 .collect(),
             ui,
             value: std::sync::OnceLock::new(),
@@ -156,6 +188,7 @@ impl QuestionView {
             Some(format!("{} = {}", c.label, c.note.as_deref()?))
         };
         let (low_end, high_end) = (end(choices.first()), end(choices.last()));
+        let columns = row_length(choices.len(), NARROW_ROW);
         let ends = match (&low_end, &high_end) {
             (Some(low), Some(high)) => Some(format!("{low}, {high}")),
             (low, high) => low.clone().or_else(|| high.clone()),
@@ -174,6 +207,11 @@ impl QuestionView {
                 .as_deref()
                 .and_then(|w| Expr::parse(w).ok())
                 .map(|e| condition_json(&e).to_string()),
+            applies: None,
+            scaled: question.kind.is_scaled(),
+            columns,
+            wide_columns: row_length(choices.len(), WIDE_ROW),
+            shift: shift(choices.len(), columns),
             max_length: (question.kind == QuestionType::Text).then(|| {
                 question
                     .max_length
@@ -182,6 +220,163 @@ impl QuestionView {
             choices,
         }
     }
+}
+
+/// How many of `count` answers a row holds when rows hold at most `most`: rows of equal
+/// length but the last, which is at most one shorter.
+fn row_length(count: usize, most: usize) -> usize {
+    match count {
+        0 => 0,
+        _ => count.div_ceil(count.div_ceil(most)),
+    }
+}
+
+/// Where the last row of `count` answers in rows of `columns` starts, when it is short.
+fn shift(count: usize, columns: usize) -> Option<Shift> {
+    let last = count
+        .checked_rem(columns)
+        .filter(|&r| r > 0 && count > columns)?;
+    Some(Shift {
+        index: count - last,
+        column: columns - last + 1,
+    })
+}
+
+/// When to answer the question at `index`, in words: the answers to earlier questions
+/// that make it apply, or a general sentence for a condition that words cannot carry. The
+/// nearest question above with answers to pick that is always asked is "above"; any
+/// other is named.
+/// `None` for a question always asked (or whose condition does not parse, which `check`
+/// reports and which never hides it).
+fn applies(
+    survey: &Survey,
+    index: usize,
+    ui: &Ui,
+    text: &dyn Fn(&Text) -> String,
+) -> Option<String> {
+    let expr = Expr::parse(survey.questions[index].when.as_deref()?).ok()?;
+    let answers_of = |id: &str| {
+        survey
+            .question(id)
+            .filter(|q| q.kind != QuestionType::Text)
+            .map(Question::values)
+    };
+    let Some(description) = expr.describe(&answers_of) else {
+        return Some(ui.applies_other.clone());
+    };
+    let above = survey.questions[..index]
+        .iter()
+        .rev()
+        .find(|q| q.when.is_none() && q.kind != QuestionType::Text)
+        .map(|q| q.id.as_str());
+    let conditions: Vec<String> = description
+        .parts
+        .iter()
+        .filter_map(|part| {
+            let earlier = survey.question(&part.question)?;
+            let answer = answer_words(earlier, &part.values, ui, text);
+            Some(if above == Some(part.question.as_str()) {
+                fill(&ui.applies_above, &[("answer", &answer)])
+            } else {
+                let question = text(&earlier.text);
+                fill(
+                    &ui.applies_question,
+                    &[("answer", &answer), ("question", &question)],
+                )
+            })
+        })
+        .collect();
+    let joiner = match description.joined {
+        Joined::All => &ui.and,
+        Joined::Any => &ui.or,
+    };
+    Some(fill(
+        &ui.applies_if,
+        &[("conditions", &list(&conditions, joiner))],
+    ))
+}
+
+/// Answers to `question` as a person reads them: scale points in runs (`0–6`), yes and no
+/// in the locale, options by their text.
+fn answer_words(
+    question: &Question,
+    values: &[AnswerValue],
+    ui: &Ui,
+    text: &dyn Fn(&Text) -> String,
+) -> String {
+    let words: Vec<String> = match question.kind {
+        kind if kind.is_scaled() => runs(values.iter().filter_map(AnswerValue::as_number)),
+        _ => values
+            .iter()
+            .map(|value| {
+                let id = value.to_string();
+                match question.kind {
+                    QuestionType::YesNo if id == "yes" => ui.yes.clone(),
+                    QuestionType::YesNo => ui.no.clone(),
+                    _ => question
+                        .options
+                        .iter()
+                        .find(|o| o.id == id)
+                        .map_or(id, |o| text(&o.text)),
+                }
+            })
+            .collect(),
+    };
+    list(&words, &ui.or)
+}
+
+/// Ascending numbers as runs: `1, 2, 3, 5` is `1–3` and `5`.
+fn runs(numbers: impl Iterator<Item = i64>) -> Vec<String> {
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for n in numbers {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    runs.into_iter()
+        .map(|(low, high)| match low == high {
+            true => low.to_string(),
+            false => format!("{low}–{high}"),
+        })
+        .collect()
+}
+
+/// Items as a sentence lists them: `a`, `a or b`, `a, b or c`.
+fn list(items: &[String], last_word: &str) -> String {
+    match items {
+        [] => String::new(),
+        [only] => only.clone(),
+        [rest @ .., last] => format!("{} {last_word} {last}", rest.join(", ")),
+    }
+}
+
+/// A catalogue text with its `{name}` placeholders filled in one pass, so that a value
+/// holding a placeholder's name (a survey text) is never filled in again.
+pub(super) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            let value = values.iter().find(|(n, _)| *n == name)?.1;
+            Some((value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A condition as JSON for the page's script: `{"and": [a, b]}`, `{"or": …}`,
@@ -224,6 +419,75 @@ mod tests {
         assert_eq!(direction("ar-EG"), "rtl");
         assert_eq!(direction("he"), "rtl");
         assert_eq!(direction("en-GB"), "ltr");
+    }
+
+    fn survey(questions: serde_json::Value) -> Survey {
+        serde_json::from_value(serde_json::json!({
+            "id": "s", "version": 1, "locales": ["en"], "title": "t", "questions": questions
+        }))
+        .unwrap()
+    }
+
+    fn applies_words(survey: &Survey) -> Vec<Option<String>> {
+        let view = SurveyView::new(survey, "en", &Words::default());
+        view.questions.into_iter().map(|q| q.applies).collect()
+    }
+
+    #[test]
+    fn a_conditional_question_says_in_words_when_to_answer_it() {
+        let survey = survey(serde_json::json!([
+            {"id": "score", "type": "rating", "text": "How happy?", "scale": {"min": 1, "max": 5}},
+            {"id": "channel", "type": "choice", "text": "How did you reach us?", "options": [
+                {"id": "phone", "text": "Phone"}, {"id": "mail", "text": "E-mail"},
+                {"id": "chat", "text": "Chat"}]},
+            {"id": "why", "type": "text", "text": "Why?", "when": "score <= 3"},
+            {"id": "call", "type": "yes_no", "text": "Called back?",
+             "when": "channel == phone or channel == chat"},
+            {"id": "both", "type": "text", "text": "Tell us",
+             "when": "not score == 3 and channel != mail"},
+            {"id": "odd", "type": "text", "text": "Odd", "when": "why == slow"}
+        ]));
+        assert_eq!(
+            applies_words(&survey),
+            [
+                None,
+                None,
+                Some("Answer only if you chose 1–3 for “How happy?”".into()),
+                Some("Answer only if you chose Phone or Chat above".into()),
+                Some(
+                    "Answer only if you chose 1–2 or 4–5 for “How happy?” and you chose \
+                     Phone or Chat above"
+                        .into()
+                ),
+                Some("Answer only if this applies to you".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn placeholders_are_filled_once() {
+        assert_eq!(
+            fill(
+                "{answer} for “{question}” {x}",
+                &[("answer", "{question}"), ("question", "Q")]
+            ),
+            "{question} for “Q” {x}"
+        );
+    }
+
+    #[test]
+    fn long_scales_break_into_rows_that_end_at_the_end() {
+        assert_eq!(
+            (row_length(11, NARROW_ROW), row_length(11, WIDE_ROW)),
+            (6, 11)
+        );
+        assert_eq!(row_length(7, NARROW_ROW), 7);
+        assert_eq!(row_length(10, NARROW_ROW), 5);
+        let nps = shift(11, 6).unwrap();
+        assert_eq!((nps.index, nps.column), (6, 2));
+        assert!(shift(10, 5).is_none());
+        assert!(shift(5, 5).is_none());
+        assert_eq!(runs([0, 1, 2, 4, 6, 7].into_iter()), ["0–2", "4", "6–7"]);
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub struct Ui {
     pub too_long: String,
     /// Atop a one-click landing page: the click counts, the rest is welcome.
     pub click_saved: String,
-    /// The thank-you page's confirmation.
+    /// The thank-you page's heading: the answers are stored.
     pub answers_saved: String,
     /// How dates are written (a strftime format).
     pub date_format: String,
@@ -116,6 +116,19 @@ pub struct Ui {
     pub unavailable_title: String,
     /// The text when a page fails to render.
     pub unavailable_text: String,
+    /// Under a question that applies only after some answers; `{conditions}` is one or
+    /// more of [`Ui::applies_above`] and [`Ui::applies_question`].
+    pub applies_if: String,
+    /// An answer `{answer}` to the question just above.
+    pub applies_above: String,
+    /// An answer `{answer}` to the earlier question `{question}`.
+    pub applies_question: String,
+    /// Under a question whose condition has no shape in words.
+    pub applies_other: String,
+    /// Between the last two of several answers or conditions, any of which counts.
+    pub or: String,
+    /// Between the last two of several conditions, all of which count.
+    pub and: String,
 }
 
 impl Ui {
@@ -214,21 +227,8 @@ impl Words {
 
     /// The locale with words that best fits an `Accept-Language` header, else English.
     pub fn negotiate(&self, accept_language: &str) -> String {
-        let mut ranges: Vec<(f32, &str)> = accept_language
-            .split(',')
-            .filter_map(|range| {
-                let mut parts = range.split(';').map(str::trim);
-                let tag = parts.next().filter(|t| !t.is_empty() && *t != "*")?;
-                let q = parts
-                    .find_map(|p| p.strip_prefix("q="))
-                    .map_or(Some(1.0), |q| q.parse().ok())?;
-                (q > 0.0).then_some((q, tag))
-            })
-            .collect();
-        ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
-        ranges
+        preferred(accept_language)
             .into_iter()
-            .map(|(_, tag)| tag.to_ascii_lowercase())
             .find_map(|tag| {
                 [tag.as_str(), language(&tag)]
                     .into_iter()
@@ -260,6 +260,52 @@ impl Words {
         }
         words
     }
+}
+
+/// The language tags of an `Accept-Language` header, most wanted first and lower case;
+/// `*` and those refused with `q=0` left out.
+fn preferred(accept_language: &str) -> Vec<String> {
+    let mut ranges: Vec<(f32, &str)> = accept_language
+        .split(',')
+        .filter_map(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let tag = parts.next().filter(|t| !t.is_empty() && *t != "*")?;
+            let q = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .map_or(Some(1.0), |q| q.parse().ok())?;
+            (q > 0.0).then_some((q, tag))
+        })
+        .collect();
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranges
+        .into_iter()
+        .map(|(_, tag)| tag.to_ascii_lowercase())
+        .collect()
+}
+
+/// The one of a survey's `locales` a person asked for: the link's `?locale=` when the
+/// survey has it, else the best fit of the browser's `Accept-Language`, else the survey's
+/// default (its first). A tag fits a locale of the same tag or the same language
+/// (`sl-SI` takes `sl`, `pt` takes `pt-BR`).
+pub fn choose_locale<'a>(
+    locales: &'a [String],
+    requested: Option<&str>,
+    accept_language: &str,
+) -> Option<&'a str> {
+    let fits = |tag: &str| {
+        let tag = tag.to_ascii_lowercase();
+        let same = |l: &&String| l.eq_ignore_ascii_case(&tag);
+        let same_language = |l: &&String| language(&l.to_ascii_lowercase()) == language(&tag);
+        locales
+            .iter()
+            .find(same)
+            .or_else(|| locales.iter().find(same_language))
+    };
+    requested
+        .and_then(fits)
+        .or_else(|| preferred(accept_language).iter().find_map(|tag| fits(tag)))
+        .or(locales.first())
+        .map(String::as_str)
 }
 
 /// A tag's language subtag, lower case as given.
@@ -316,6 +362,26 @@ mod tests {
         }
     }
 
+    /// Words that are the same in English and another language: Spanish "No".
+    const SAME_WORDS: &[(&str, &str)] = &[("es", "no")];
+
+    #[test]
+    fn no_catalogue_copies_an_english_word() {
+        let english = &built_in()[FALLBACK];
+        for (language, words) in built_in().iter().filter(|(l, _)| *l != FALLBACK) {
+            let same = |key: &str| key == "date_format" || SAME_WORDS.contains(&(language, key));
+            let copied: Vec<&String> = words
+                .iter()
+                .filter(|(key, text)| !same(key) && english.get(*key) == Some(text))
+                .map(|(key, _)| key)
+                .collect();
+            assert!(
+                copied.is_empty(),
+                "{language} has English words for {copied:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_workspace_schema_lists_every_key() {
         let schema: serde_json::Value =
@@ -363,6 +429,19 @@ mod tests {
         assert_eq!(words.negotiate("de;q=0.1, ms"), "ms");
         assert_eq!(words.negotiate("xx"), "en");
         assert_eq!(words.negotiate(""), "en");
+    }
+
+    #[test]
+    fn a_survey_locale_is_chosen_by_the_link_then_the_browser() {
+        let locales = ["en".to_string(), "sl".to_string(), "pt-BR".to_string()];
+        assert_eq!(choose_locale(&locales, Some("SL"), "pt"), Some("sl"));
+        assert_eq!(
+            choose_locale(&locales, Some("xx"), "pt, sl;q=0.9"),
+            Some("pt-BR")
+        );
+        assert_eq!(choose_locale(&locales, None, "sl-SI, en;q=0.5"), Some("sl"));
+        assert_eq!(choose_locale(&locales, None, "de, sl;q=0"), Some("en"));
+        assert_eq!(choose_locale(&[], None, "sl"), None);
     }
 
     #[test]

@@ -1,17 +1,14 @@
-//! The pages the server shows: the survey form and the thank-you page come from the
-//! renderer (with the workspace's template overrides); the few pages of the server's own
-//! (a refused link, the unsubscribe confirmation) are a small template here, in the words
-//! of the person's locale.
+//! The pages the server shows: the survey form, the thank-you page and the server's own
+//! pages (a refused link, the unsubscribe confirmation) come from the renderer, with the
+//! workspace's template overrides, in the words of the person's locale.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use minijinja::{Environment, context};
-
 use crate::answer::FieldError;
 use crate::model::{QuestionType, Survey};
 use crate::render::words::Words;
-use crate::render::{PageContext, PageTarget, RenderError, Renderer, ThanksContext};
+use crate::render::{NoticeContext, PageContext, PageTarget, RenderError, Renderer, ThanksContext};
 
 pub use crate::render::HONEYPOT_FIELD;
 
@@ -19,16 +16,6 @@ pub use crate::render::HONEYPOT_FIELD;
 pub const SESSION_FIELD: &str = "_session";
 /// The path of the confirmation script.
 pub const CONFIRM_SCRIPT: &str = "/assets/confirm.js";
-
-const NOTICE: &str = r#"<!doctype html>
-<html lang="{{ lang }}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title></head>
-<body><main><h1>{{ title }}</h1><p>{{ text }}</p>
-{% if action %}<form method="post" action="{{ action }}">
-<input type="hidden" name="List-Unsubscribe" value="One-Click">
-<button type="submit">{{ button }}</button></form>{% endif %}
-</main></body></html>
-"#;
 
 /// What stands for the token in a landing page rendered once for many links: private-use
 /// characters, which no escaping changes and no survey text is expected to hold.
@@ -41,22 +28,22 @@ const LANDING_CACHE_SIZE: usize = 4096;
 /// than print it, so that the page must be rendered for each link.
 type LandingCache = HashMap<(String, u32, String, String, String), Option<Arc<[String]>>>;
 
-/// The renderer and the server's own template.
+/// The workspace's renderer, and the built-in one for the server's own pages when an
+/// override of the workspace fails.
 pub struct Pages {
     renderer: Renderer,
-    env: Environment<'static>,
+    builtin: Renderer,
     landings: Mutex<LandingCache>,
 }
 
 impl Pages {
     /// Uses the workspace's renderer.
     pub fn new(renderer: Renderer) -> Pages {
-        let mut env = Environment::new();
-        env.add_template("notice.html", NOTICE)
-            .expect("the notice template compiles");
+        let mut builtin = Renderer::builtin();
+        builtin.set_words(renderer.words().clone());
         Pages {
             renderer,
-            env,
+            builtin,
             landings: Mutex::new(HashMap::new()),
         }
     }
@@ -177,11 +164,17 @@ impl Pages {
             }
             Notice::Unsubscribed => (&ui.unsubscribed_title, ui.unsubscribed_text.clone(), None),
         };
-        let button = &ui.unsubscribe;
-        self.env
-            .get_template("notice.html")
-            .and_then(|t| t.render(context! { lang => locale, title, text, action, button }))
-            .expect("the notice template renders")
+        let context = NoticeContext {
+            lang: locale,
+            title,
+            text: &text,
+            action,
+            button: &ui.unsubscribe,
+        };
+        self.renderer
+            .notice(&context)
+            .or_else(|_| self.builtin.notice(&context))
+            .expect("the built-in notice template renders")
     }
 }
 
@@ -218,7 +211,7 @@ pub struct Landing<'a> {
     pub survey: &'a Survey,
     /// The person's locale.
     pub locale: &'a str,
-    /// The clicked question and value, when the link carried a valid one.
+    /// The clicked question and value, when the link carried one that applies and was saved.
     pub chosen: Option<(&'a str, &'a str)>,
     /// The answers counting for the link before this click.
     pub earlier: &'a BTreeMap<String, String>,

@@ -72,6 +72,12 @@ struct OneClick {
     v: Option<String>,
 }
 
+/// The open link's `?locale=`: the language of a printed sheet, or of a shared link.
+#[derive(Debug, Deserialize)]
+struct OpenQuery {
+    locale: Option<String>,
+}
+
 /// Why a request cannot go on; each has its page.
 #[derive(Debug, Clone)]
 enum Refused {
@@ -98,13 +104,36 @@ impl FromRequestParts<App> for Browser {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let accept = parts
-            .headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        Ok(Browser(app.pages().words().negotiate(accept)))
+        Ok(Browser(
+            app.pages()
+                .words()
+                .negotiate(accept_language(&parts.headers)),
+        ))
     }
+}
+
+/// The request's `Accept-Language`, empty when it has none.
+fn accept_language(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The locale of the open link's form: the one the link asks for, else the browser's
+/// best among the survey's locales, else the survey's default.
+fn open_locale(served: &Served, query: &OpenQuery, headers: &HeaderMap) -> String {
+    let locales = &served.survey.locales;
+    crate::render::words::choose_locale(locales, query.locale.as_deref(), accept_language(headers))
+        .unwrap_or(served.survey.default_locale())
+        .to_string()
+}
+
+/// The open link's form as shown: its survey, signed session and locale.
+struct OpenForm<'a> {
+    served: &'a Served,
+    session: &'a str,
+    locale: &'a str,
 }
 
 /// A verified personal link and what the answer will be checked against and tagged with.
@@ -166,6 +195,7 @@ async fn one_click(
         let answers = merged_answers(&link, app.counted_raw(&link, false), question, value);
         answers.contains_key(question).then_some(answers)
     });
+    let saved = merged.is_some();
     if let (Some((question, value)), Some(answers)) = (&chosen, merged) {
         let fetch = Write::Fetch(LinkFetch {
             delivery: link.claims.delivery.clone(),
@@ -182,7 +212,10 @@ async fn one_click(
     let landing = Landing {
         survey,
         locale: &link.locale,
-        chosen: chosen.as_ref().map(|(q, v)| (q.as_str(), v.as_str())),
+        chosen: chosen
+            .as_ref()
+            .filter(|_| saved)
+            .map(|(q, v)| (q.as_str(), v.as_str())),
         earlier: &earlier,
     };
     let html = app.pages().landing(&landing, &token);
@@ -278,6 +311,7 @@ async fn open_form(
     Shared(app): Shared<App>,
     Browser(browser): Browser,
     Path(id): Path<String>,
+    Query(query): Query<OpenQuery>,
     peer: ClientAddr,
     headers: HeaderMap,
 ) -> Response {
@@ -288,7 +322,13 @@ async fn open_form(
         return app.notice(StatusCode::NOT_FOUND, Notice::NotFound, &browser);
     };
     let session = app.open_session(&served);
-    app.open_page(&served, &session, &BTreeMap::new(), &[], StatusCode::OK)
+    let locale = open_locale(&served, &query, &headers);
+    let form = OpenForm {
+        served: &served,
+        session: &session,
+        locale: &locale,
+    };
+    app.open_page(&form, &BTreeMap::new(), &[], StatusCode::OK)
 }
 
 /// `POST /o/{survey}`: an anonymous answer. A filled honeypot gets the thank-you page and
@@ -297,6 +337,7 @@ async fn open_submit(
     Shared(app): Shared<App>,
     Browser(browser): Browser,
     Path(id): Path<String>,
+    Query(query): Query<OpenQuery>,
     peer: ClientAddr,
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
@@ -328,7 +369,7 @@ async fn open_submit(
     let Some(served) = app.served(&claims.survey, claims.version) else {
         return app.notice(StatusCode::NOT_FOUND, Notice::NotFound, &browser);
     };
-    let locale = served.survey.default_locale().to_string();
+    let locale = open_locale(&served, &query, &headers);
     if field(HONEYPOT_FIELD).is_some_and(|v| !v.is_empty()) {
         return app.page(
             StatusCode::OK,
@@ -338,13 +379,14 @@ async fn open_submit(
     }
     let raw = answer_fields(fields);
     match validate_response(&served.survey, &raw) {
-        Err(errors) => app.open_page(
-            &served,
-            &session,
-            &raw,
-            &errors,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+        Err(errors) => {
+            let form = OpenForm {
+                served: &served,
+                session: &session,
+                locale: &locale,
+            };
+            app.open_page(&form, &raw, &errors, StatusCode::UNPROCESSABLE_ENTITY)
+        }
         Ok(answers) => {
             let link = Link {
                 claims,
@@ -607,24 +649,22 @@ impl App {
 
     fn open_page(
         &self,
-        served: &Served,
-        session: &str,
+        form: &OpenForm,
         answers: &BTreeMap<String, String>,
         errors: &[FieldError],
         status: StatusCode,
     ) -> Response {
-        let survey = &served.survey;
         let html = self.pages().form(
-            survey,
-            survey.default_locale(),
+            &form.served.survey,
+            form.locale,
             PageTarget::Open,
             answers,
             errors,
         );
         self.page(
             status,
-            survey.default_locale(),
-            html.map(|html| with_extras(html, &[(SESSION_FIELD, session)], None)),
+            form.locale,
+            html.map(|html| with_extras(html, &[(SESSION_FIELD, form.session)], None)),
         )
     }
 

@@ -5,23 +5,11 @@ const fs = require("fs");
 const path = require("path");
 
 const [modules, shots, profile, ...files] = process.argv.slice(2);
-const puppeteer = require(path.join(modules, "puppeteer-core"));
+const { launch, violations } = require("../browser/chromium.cjs");
 const axeSource = fs.readFileSync(path.join(modules, "axe-core", "axe.min.js"), "utf8");
 
 (async () => {
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    userDataDir: profile,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--no-first-run",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await launch(modules, profile);
   const results = [];
   for (const file of files) {
     const page = await browser.newPage();
@@ -35,12 +23,7 @@ const axeSource = fs.readFileSync(path.join(modules, "axe-core", "axe.min.js"), 
     results.push({
       file: path.basename(file),
       focused,
-      violations: report.violations.map((v) => ({
-        id: v.id,
-        impact: v.impact,
-        help: v.help,
-        nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
-      })),
+      violations: violations(report),
     });
     await page.close();
   }

@@ -306,3 +306,58 @@ pub fn encode(value: &str) -> String {
         })
         .collect()
 }
+
+/// Runs `canvass send --all --yes` in the workspace and returns the outbox's messages.
+pub fn send_all(root: &Path) -> Vec<String> {
+    let sent = Command::new(env!("CARGO_BIN_EXE_canvass"))
+        .arg("--workspace")
+        .arg(root)
+        .args(["send", "--all", "--yes"])
+        .env("CANVASS_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    outbox(root)
+}
+
+/// The outbox's messages, quoted-printable decoded.
+pub fn outbox(root: &Path) -> Vec<String> {
+    let dir = root.join(".canvass/outbox");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("no outbox at {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| decode_quoted_printable(&std::fs::read_to_string(f).unwrap()))
+        .collect()
+}
+
+/// A quoted-printable body decoded (soft line breaks joined, `=XX` bytes read).
+pub fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
