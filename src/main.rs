@@ -191,6 +191,17 @@ enum Command {
         /// the client, for the open link's per-client limit.
         #[arg(long, value_name = "ADDRESS", value_parser = address_range)]
         trust_proxy: Vec<ipnet::IpNet>,
+        #[command(flatten)]
+        retry: AlertRetry,
+    },
+    /// List the alerts and webhook events not delivered yet; `--deliver` makes one attempt
+    /// at each now (for a machine where `serve` is not running).
+    Alerts {
+        /// Attempt every pending and failed delivery once, then list what is left.
+        #[arg(long)]
+        deliver: bool,
+        #[command(flatten)]
+        retry: AlertRetry,
     },
     /// Print a new random signing key, to export as CANVASS_KEY; `key rotate` moves the
     /// workspace to a new one.
@@ -224,6 +235,10 @@ enum Command {
         /// The survey version answered (default: the current one).
         #[arg(long)]
         version: Option<u32>,
+        /// Raise the alerts and webhook events the rows meet (off, so that loading
+        /// history floods no one).
+        #[arg(long)]
+        alerts: bool,
     },
     /// Write the answers that count, one row per response, in the shape import reads.
     #[command(disable_version_flag = true)]
@@ -531,7 +546,15 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { bind, trust_proxy } => {
+        Command::Alerts { deliver, retry } => {
+            let workspace = load_workspace(cli.workspace)?;
+            alerts_command(workspace, deliver, retry.policy())
+        }
+        Command::Serve {
+            bind,
+            trust_proxy,
+            retry,
+        } => {
             let root = workspace_root(cli.workspace)?;
             let previous_key = match std::env::var(canvass::privacy::PREVIOUS_KEY_ENV) {
                 Ok(text) => Some(
@@ -543,6 +566,7 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             let options = canvass::serve::ServeOptions {
                 trusted_proxies: trust_proxy,
                 previous_key,
+                alert_retry: retry.policy(),
                 ..Default::default()
             };
             serve(&root, bind, options)?;
@@ -606,9 +630,10 @@ fn run(cli: Cli, color: bool) -> Result<ExitCode, String> {
             file,
             survey,
             version,
+            alerts,
         } => {
             let workspace = load_workspace(cli.workspace)?;
-            match canvass::import::import_file(&workspace, &file, &survey, version) {
+            match canvass::import::import_file(&workspace, &file, &survey, version, alerts) {
                 Ok(canvass::import::Imported {
                     outcome: canvass::store::ImportOutcome::Imported { added },
                     dropped,
@@ -748,6 +773,76 @@ fn serve(
             result = app.run(listener) => result.map_err(|e| e.to_string()),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
+    })
+}
+
+/// When refused alerts are tried again.
+#[derive(Debug, clap::Args)]
+struct AlertRetry {
+    /// Seconds before a refused alert or webhook event is tried again; each next wait is
+    /// twice as long, up to 12 hours.
+    #[arg(long, value_name = "SECONDS", env = "CANVASS_ALERT_RETRY", default_value = "60", value_parser = positive_seconds)]
+    alert_retry: Duration,
+}
+
+impl AlertRetry {
+    fn policy(&self) -> canvass::alerts::Retry {
+        canvass::alerts::Retry {
+            first: self.alert_retry,
+            ..Default::default()
+        }
+    }
+}
+
+/// `canvass alerts [--deliver]`: what waits in the outbox, after one attempt at each when
+/// asked. Exits 1 when `--deliver` leaves something undelivered.
+fn alerts_command(
+    workspace: canvass::workspace::Workspace,
+    deliver: bool,
+    retry: canvass::alerts::Retry,
+) -> Result<ExitCode, String> {
+    let (key, _) = canvass::token::Key::from_env_or_dev(&workspace.state_dir())
+        .map_err(|e| format!("cannot read the development key: {e}"))?;
+    let state = workspace.state_dir();
+    let deliverer = canvass::alerts::Deliverer::new(workspace, key.clone(), retry)
+        .map_err(|e| e.to_string())?;
+    if deliver {
+        let drained = deliverer.drain(true).map_err(|e| e.to_string())?;
+        println!(
+            "delivered {}, will retry {}, failed {}",
+            drained.delivered, drained.retrying, drained.failed
+        );
+    }
+    let store = canvass::store::Store::open_for_key(&state, &key).map_err(|e| e.to_string())?;
+    let waiting = store.undelivered_messages().map_err(|e| e.to_string())?;
+    for m in &waiting {
+        let next = jiff::Timestamp::from_second(m.next_attempt_at)
+            .map_or_else(|_| m.next_attempt_at.to_string(), |t| t.to_string());
+        let when = if m.status == "failed" {
+            "given up".to_string()
+        } else {
+            format!("next attempt {next}")
+        };
+        println!(
+            "{} {} {}/{} to {} {}: {} attempt{}, {when}; last reply: {}",
+            m.status,
+            m.event,
+            m.survey,
+            m.subscription,
+            m.target.name(),
+            m.address,
+            m.attempts,
+            plural(m.attempts as usize),
+            m.last_reply.as_deref().unwrap_or("none yet")
+        );
+    }
+    if waiting.is_empty() {
+        println!("nothing waits: every alert and event was delivered");
+    }
+    Ok(if deliver && !waiting.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
