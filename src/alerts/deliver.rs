@@ -159,6 +159,7 @@ impl Deliverer {
     /// secret is read from the environment now; without one, webhook messages wait.
     pub fn new(ws: Workspace, key: Key, retry: Retry) -> Result<Deliverer, StoreError> {
         let store = Store::open_for_key(&ws.state_dir(), &key)?;
+        store.release_orphaned_leases(is_running)?;
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
@@ -416,6 +417,16 @@ fn mail_transport(state_dir: &std::path::Path) -> Result<Box<dyn Transport>, Str
             .map(|o| Box::new(o) as Box<dyn Transport>)
             .map_err(|e| e.to_string()),
     }
+}
+
+/// Whether a process runs (a signal 0 reaches it, or it belongs to someone else).
+fn is_running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let status = unsafe { libc::kill(pid, 0) };
+    status == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The http(s) URL in an environment variable.

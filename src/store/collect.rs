@@ -79,10 +79,13 @@ impl Store {
         writes: &[Write],
         raise: Option<&dyn Raise>,
     ) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| self.error(e))?;
+        // Immediate: the outbox's deliverer writes to the store too, and a deferred
+        // transaction that read before another connection committed could not write.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.error(e))?;
         let now = now_rfc3339();
         let result = writes.iter().try_for_each(|write| match write {
             Write::Response(response) => self.insert_response(response, raise).map(drop),

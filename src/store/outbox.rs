@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,      -- Unix seconds
     leased_until    INTEGER,               -- Unix seconds: a deliverer is attempting it
+    leased_by       INTEGER,               -- the process id of that deliverer
     last_reply      TEXT,                  -- what the receiver answered, or why it could not be reached
     delivered_at    TEXT
 );
@@ -288,7 +289,7 @@ impl Store {
             Claim::Every { after } => ("status IN ('pending', 'failed') AND id > ?4", "id", after),
         };
         let sql = format!(
-            "UPDATE outbox SET attempts = attempts + 1, leased_until = ?1 + ?2 \
+            "UPDATE outbox SET attempts = attempts + 1, leased_until = ?1 + ?2, leased_by = ?5 \
              WHERE id IN (SELECT id FROM outbox WHERE {which} \
                  AND (leased_until IS NULL OR leased_until <= ?1) ORDER BY {order} LIMIT ?3) \
              RETURNING {COLUMNS}"
@@ -301,7 +302,10 @@ impl Store {
             let mut claimed = self
                 .conn
                 .prepare_cached(&sql)?
-                .query_map(params![now, lease, limit as i64, after], message)?
+                .query_map(
+                    params![now, lease, limit as i64, after, std::process::id()],
+                    message,
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             tx.commit()?;
             match claim {
@@ -309,6 +313,31 @@ impl Store {
                 Claim::Every { .. } => claimed.sort_by_key(|m| m.id),
             }
             Ok(claimed)
+        };
+        run().map_err(|e| self.error(e))
+    }
+
+    /// Ends the leases of deliverers that are no longer running (killed mid-attempt), so
+    /// that a restarted `serve` attempts their messages at once; `running` tells whether a
+    /// process id is alive.
+    pub fn release_orphaned_leases(
+        &self,
+        running: impl Fn(u32) -> bool,
+    ) -> Result<usize, StoreError> {
+        let run = || -> rusqlite::Result<usize> {
+            let holders: Vec<u32> = self
+                .conn
+                .prepare("SELECT DISTINCT leased_by FROM outbox WHERE leased_until > ?1")?
+                .query_map([now_seconds()], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut released = 0;
+            for pid in holders.into_iter().filter(|&pid| !running(pid)) {
+                released += self.conn.execute(
+                    "UPDATE outbox SET leased_until = NULL WHERE leased_by = ?1",
+                    [pid],
+                )?;
+            }
+            Ok(released)
         };
         run().map_err(|e| self.error(e))
     }
@@ -328,7 +357,10 @@ impl Store {
     /// Records how attempts ended, in one transaction, and releases their leases.
     pub fn record_attempts(&self, attempts: &[Attempt]) -> Result<(), StoreError> {
         let run = || -> rusqlite::Result<()> {
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
             let now = now_rfc3339();
             let mut delivered = self.conn.prepare_cached(
                 "UPDATE outbox SET status = 'delivered', delivered_at = ?2, last_reply = ?3, \
@@ -431,6 +463,14 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        assert_eq!(store.release_orphaned_leases(|_| true).unwrap(), 0);
+        assert_eq!(store.release_orphaned_leases(|_| false).unwrap(), 1);
+        let taken_over = store.claim_messages(10, 60, Claim::Every { after: 0 });
+        assert_eq!(
+            taken_over.unwrap().len(),
+            1,
+            "a dead deliverer's lease ends"
+        );
         store
             .record_attempts(&[Attempt::Refused {
                 id: first[0].id,
@@ -440,7 +480,7 @@ mod tests {
             .unwrap();
         let again = store.claim_messages(10, 60, Claim::Due).unwrap();
         assert_eq!(again[0].message_id, first[0].message_id, "one webhook-id");
-        assert_eq!(again[0].attempts, 2);
+        assert_eq!(again[0].attempts, 3);
         store
             .record_attempts(&[Attempt::Delivered {
                 id: again[0].id,
