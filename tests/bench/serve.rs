@@ -110,7 +110,7 @@ fn confirmed_run(alert: bool, secs: u64, clients: usize) -> (f64, tempfile::Temp
     if alert {
         std::fs::write(
             ws.path().join("surveys/fb/distribution.yaml"),
-            "survey: fb\nalerts:\n  - id: every\n    when: score >= 0\n    \
+            "survey: fb\nrules: []\nalerts:\n  - id: every\n    when: score >= 0\n    \
              to: { webhook_env: BENCH_HOOK }\n",
         )
         .unwrap();
