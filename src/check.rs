@@ -19,6 +19,8 @@ use crate::schema::{SchemaKind, suggest};
 use crate::when::Expr;
 use crate::workspace::{self, Document, Loaded, SurveyEntry, Workspace};
 
+mod alerts;
+
 /// What `canvass check` found, and how many files it read.
 #[derive(Debug, Default)]
 pub struct CheckReport {
@@ -189,6 +191,7 @@ fn check_settings(settings: &Loaded<crate::model::Settings>, root: &Path) -> Vec
             Ok(_) => warn_if_tracked(&root.join(file), &pointer, doc, &mut out),
         }
     }
+    alerts::check_webhooks(&settings.value, doc, &mut out);
     out
 }
 
@@ -270,6 +273,7 @@ pub fn check_survey(loaded: &Loaded<Survey>, folder: &str) -> Vec<Diagnostic> {
     for (i, metric) in survey.metrics.iter().enumerate() {
         check_metric(metric, survey, &format!("/metrics/{i}"), doc, &mut out);
     }
+    alerts::check_consent(survey, doc, &mut out);
     out
 }
 
@@ -756,6 +760,7 @@ fn check_distribution(
             &mut out,
         );
     }
+    alerts::check_alerts(dist, entry, doc, &mut out);
     out
 }
 

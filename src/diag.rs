@@ -100,6 +100,11 @@ codes! {
     E085 => "A template override in `templates/` does not parse (at its line), or runs out of its instruction budget (a loop that never ends).",
     E086 => "A template override fails when rendered with sample data.",
     W087 => "A file in `templates/` overrides no built-in template.",
+    E100 => "An alert's `include` names a question the survey does not have.",
+    E101 => "An alert's `identity` names a column that the audience of one of the survey's rules lacks.",
+    E102 => "`contact_consent` names no question of the survey, or one that is not yes_no.",
+    E103 => "An alert e-mails but has no sender: no `to.from` and no e-mail rule beside it.",
+    W104 => "An alert names `identity` columns, but the survey has no `contact_consent`, so they are never carried.",
     E090 => "(`check --base`) A breaking change without a `version` bump.",
     W091 => "(`check --base`) A `version` bump without any breaking change.",
 }

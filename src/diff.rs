@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic, plural};
-use crate::model::{Distribution, Question, Survey, Text};
+use crate::model::{Alert, Distribution, Question, Rule, Survey, Text};
 use crate::schema::SchemaKind;
 use crate::workspace::{DISTRIBUTION_FILE, Document, SURVEY_FILE, SURVEYS_DIR, Workspace};
 
@@ -533,6 +533,17 @@ fn compare_surveys(old: &Survey, new: &Survey, out: &mut Vec<Change>) {
         };
         compare_text(&place, a, b, locale, out);
     }
+    if old.contact_consent != new.contact_consent {
+        out.push(
+            Change::new("contact consent changed", "survey", Class::Operational)
+                .at("/contact_consent")
+                .values(
+                    old.contact_consent.clone().map(Value::from),
+                    new.contact_consent.clone().map(Value::from),
+                )
+                .note("decides which alerts may say who answered"),
+        );
+    }
     let renames = compare_questions(old, new, locale, out);
     compare_metrics(old, new, &renames, out);
 }
@@ -1003,6 +1014,7 @@ fn compare_distributions(
     let empty = Distribution {
         survey: None,
         rules: Vec::new(),
+        alerts: Vec::new(),
     };
     let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
     if old.survey != new.survey {
@@ -1016,16 +1028,57 @@ fn compare_distributions(
                 ),
         );
     }
-    for (i, rule) in new.rules.iter().enumerate() {
-        let location = format!("rule `{}`", rule.id);
-        let pointer = format!("/rules/{i}");
-        let value = serde_json::to_value(rule).unwrap_or_default();
-        match old.rules.iter().find(|r| r.id == rule.id) {
+    compare_listed(
+        &Listed {
+            what: "rule",
+            list: "/rules",
+            id: |r: &Rule| r.id.as_str(),
+            note: |r: &Rule| r.channel.name().to_string(),
+        },
+        &old.rules,
+        &new.rules,
+        out,
+    );
+    compare_listed(
+        &Listed {
+            what: "alert",
+            list: "/alerts",
+            id: |a: &Alert| a.id.as_str(),
+            note: |a: &Alert| format!("when {}", a.when),
+        },
+        &old.alerts,
+        &new.alerts,
+        out,
+    );
+}
+
+/// A list of a distribution file whose items have ids (rules, alerts): how to name them.
+struct Listed<T> {
+    what: &'static str,
+    list: &'static str,
+    id: fn(&T) -> &str,
+    note: fn(&T) -> String,
+}
+
+/// Items added, removed, and every changed leaf of the others: all operational, since
+/// they change who is contacted or told, and when.
+fn compare_listed<T: serde::Serialize>(
+    listed: &Listed<T>,
+    old: &[T],
+    new: &[T],
+    out: &mut Vec<Change>,
+) {
+    let what = listed.what;
+    for (i, item) in new.iter().enumerate() {
+        let location = format!("{what} `{}`", (listed.id)(item));
+        let pointer = format!("{}/{i}", listed.list);
+        let value = serde_json::to_value(item).unwrap_or_default();
+        match old.iter().find(|o| (listed.id)(o) == (listed.id)(item)) {
             None => out.push(
-                Change::new("rule added", location, Class::Operational)
+                Change::new(format!("{what} added"), location, Class::Operational)
                     .in_distribution()
                     .at(pointer)
-                    .note(rule.channel.name()),
+                    .note((listed.note)(item)),
             ),
             Some(before) => {
                 let before = serde_json::to_value(before).unwrap_or_default();
@@ -1046,16 +1099,16 @@ fn compare_distributions(
             }
         }
     }
-    for gone in missing_from(&old.rules, &new.rules, |x| x.id.as_str()) {
+    for gone in missing_from(old, new, listed.id) {
         out.push(
             Change::new(
-                "rule removed",
-                format!("rule `{}`", gone.id),
+                format!("{what} removed"),
+                format!("{what} `{}`", (listed.id)(gone)),
                 Class::Operational,
             )
             .in_distribution()
-            .at("/rules")
-            .note(gone.channel.name()),
+            .at(listed.list)
+            .note((listed.note)(gone)),
         );
     }
 }

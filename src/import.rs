@@ -159,6 +159,8 @@ impl Format {
 
 /// Imports a file of answers into the workspace's store for `survey_id` (at `version`,
 /// default the survey's current one). Returns what was done, or every problem found.
+/// With `alerts`, the rows raise alerts and webhook events as served answers do, in the
+/// import's transaction; without it none, so that loading history floods no one.
 ///
 /// The file is streamed twice: once for its digest (an imported file is recognised before
 /// any work), then row by row into one transaction that is rolled back at the first
@@ -169,8 +171,10 @@ pub fn import_file(
     path: &Path,
     survey_id: &str,
     version: Option<u32>,
+    alerts: bool,
 ) -> Result<Imported, ImportError> {
     let survey = find_survey(workspace, survey_id)?;
+    let raise = alerts.then(|| crate::alerts::Alerts::for_workspace(workspace));
     let version = version.unwrap_or(survey.version);
     let io = |source| ImportError::Io {
         path: path.to_path_buf(),
@@ -184,6 +188,10 @@ pub fn import_file(
             outcome: ImportOutcome::AlreadyImported,
             dropped: DroppedCells::default(),
         });
+    };
+    let import = match &raise {
+        Some(raise) => import.raising(raise),
+        None => import,
     };
     let segments = declared_segments(workspace, survey_id);
     let file = std::fs::File::open(path).map_err(io)?;

@@ -19,13 +19,15 @@
 //! - [`diff`]: what a change to the files means for the answers, against a git revision;
 //! - [`render`]: e-mail, web page, chat and print from minijinja templates;
 //! - [`preview`]: the live preview server of every rendering;
-//! - [`import`], [`score`] and [`report`]: answers in and out, folded into summaries.
+//! - [`import`], [`score`] and [`report`]: answers in and out, folded into summaries;
+//! - [`alerts`]: alerts and signed webhook events on answers, through the store's outbox.
 //!
 //! The library never prints: it returns values and diagnostics, and the caller chooses
 //! how to show them.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod answer;
 pub mod check;
 pub mod diag;

@@ -67,6 +67,10 @@ pub struct Survey {
     /// A reward (a coupon code) shown only after a complete answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incentive: Option<Text>,
+    /// The yes_no question asking whether the person may be contacted: only a `yes` lets
+    /// an alert say who answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_consent: Option<String>,
 }
 
 impl Survey {
@@ -369,6 +373,49 @@ pub struct Distribution {
     /// The rules.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Who is told when an answer arrives, and on which answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<Alert>,
+}
+
+/// An alert: a condition over an answer and where to say that it held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    /// Unique within the distribution file; names the alert in its messages.
+    pub id: String,
+    /// A `when` condition over the answer (any question of the survey).
+    pub when: String,
+    /// Where the alert goes.
+    pub to: AlertTargets,
+    /// The questions whose answers the alert carries (default: every answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    /// The audience columns that say who answered, carried only with the person's
+    /// consent (default: the audience's key and name columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Vec<String>>,
+}
+
+/// An alert's destinations; URLs come from environment variables, never from the file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertTargets {
+    /// The environment variable with a Standard Webhooks receiver's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_env: Option<String>,
+    /// The environment variable with a Slack incoming-webhook URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_env: Option<String>,
+    /// The environment variable with a Teams incoming-webhook (workflow) URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams_env: Option<String>,
+    /// Mailboxes to e-mail, through the SMTP settings `send` uses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub email: Vec<String>,
+    /// The sender of alert e-mails (default: the `from` of the first e-mail rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// How a survey reaches people.
@@ -602,6 +649,47 @@ pub struct Settings {
     /// workspace's own wording.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ui: crate::render::words::WordOverrides,
+    /// Receivers of every survey's response events (a helpdesk, a data warehouse).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookSubscription>,
+}
+
+/// A receiver subscribed to response events, signed by the Standard Webhooks scheme.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSubscription {
+    /// Names the subscription in `canvass alerts` and in the store.
+    pub id: String,
+    /// The environment variable holding the receiver's URL.
+    pub url_env: String,
+    /// The events sent (default: both).
+    #[serde(default = "every_response_event")]
+    pub events: Vec<ResponseEvent>,
+}
+
+/// What happened to a response, as a webhook event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ResponseEvent {
+    /// A first answer under its key.
+    #[serde(rename = "response.created")]
+    Created,
+    /// An answer replacing one that counted.
+    #[serde(rename = "response.updated")]
+    Updated,
+}
+
+impl ResponseEvent {
+    /// The event type as the payload names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResponseEvent::Created => "response.created",
+            ResponseEvent::Updated => "response.updated",
+        }
+    }
+}
+
+fn every_response_event() -> Vec<ResponseEvent> {
+    vec![ResponseEvent::Created, ResponseEvent::Updated]
 }
 
 /// Where unsubscribe requests by mail go.

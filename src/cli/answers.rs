@@ -21,6 +21,10 @@ pub struct ImportArgs {
     /// The survey version answered (default: the current one).
     #[arg(long)]
     version: Option<u32>,
+    /// Raise the alerts and webhook events the rows meet (off, so that loading
+    /// history floods no one).
+    #[arg(long)]
+    alerts: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,7 +70,7 @@ pub struct CommentsArgs {
 pub fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let workspace = global.workspace()?;
     let file = &args.file;
-    match canvass::import::import_file(&workspace, file, &args.survey, args.version) {
+    match canvass::import::import_file(&workspace, file, &args.survey, args.version, args.alerts) {
         Ok(Imported {
             outcome: ImportOutcome::Imported { added },
             dropped,

@@ -2,6 +2,7 @@
 //! commands that calls the library and shows what it returns. Nothing here decides
 //! anything a library caller would need; it only chooses words, formats and exit codes.
 
+mod alerts;
 mod answers;
 mod checks;
 mod files;
@@ -12,6 +13,7 @@ mod serving;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -59,6 +61,9 @@ enum Command {
     Preview(serving::PreviewArgs),
     /// Collect answers over HTTP: one-click links, the web form, the open link, unsubscribe.
     Serve(serving::ServeArgs),
+    /// List the alerts and webhook events not delivered yet; `--deliver` makes one attempt
+    /// at each now (for a machine where `serve` is not running).
+    Alerts(alerts::AlertsArgs),
     /// Print a new random signing key, to export as CANVASS_KEY; `key rotate` moves the
     /// workspace to a new one.
     Key(privacy::KeyArgs),
@@ -130,6 +135,16 @@ impl Clock {
     }
 }
 
+/// A positive number of seconds, such as `30` or `0.5`.
+fn positive_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(Duration::from_secs_f64(seconds)),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0.001 to 3600"
+        )),
+    }
+}
+
 fn parse_now(text: &str) -> Result<jiff::Timestamp, String> {
     text.parse()
         .map_err(|e| format!("not an RFC 3339 instant: {e}"))
@@ -159,6 +174,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => files::render(&global, args),
         Command::Preview(args) => serving::preview(&global, args),
         Command::Serve(args) => serving::serve(&global, args),
+        Command::Alerts(args) => alerts::alerts(&global, args),
         Command::Key(args) => privacy::key(&global, args),
         Command::Forget(args) => privacy::forget(&global, args),
         Command::Prune(args) => privacy::prune(&global, args),

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use canvass::plan::{self, KeyPolicy, Setup};
 use canvass::send::{Mailer, Reply, SendOptions, SmtpLimits};
 
-use super::{Clock, Global, failed_if, plural, to_json};
+use super::{Clock, Global, failed_if, plural, positive_seconds, to_json};
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
 pub enum PlanFormat {
@@ -75,16 +75,6 @@ pub struct SendArgs {
     smtp_timeout: Duration,
     #[command(flatten)]
     clock: Clock,
-}
-
-/// A positive number of seconds, such as `30` or `0.5`.
-fn positive_seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(Duration::from_secs_f64(seconds)),
-        _ => Err(format!(
-            "`{text}` is not a number of seconds from 0.001 to 3600"
-        )),
-    }
 }
 
 pub fn plan(global: &Global, args: PlanArgs) -> anyhow::Result<ExitCode> {

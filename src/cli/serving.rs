@@ -29,6 +29,8 @@ pub struct ServeArgs {
     /// the client, for the open link's per-client limit.
     #[arg(long, value_name = "ADDRESS", value_parser = address_range)]
     trust_proxy: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    retry: super::alerts::AlertRetry,
 }
 
 /// An address (`127.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`).
@@ -62,6 +64,7 @@ pub fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = canvass::serve::ServeOptions {
         trusted_proxies: args.trust_proxy,
         previous_key,
+        alert_retry: args.retry.policy(),
         ..Default::default()
     };
     let bind = args.bind;

@@ -86,7 +86,7 @@ impl Renderer {
 }
 
 /// At most `max` characters, with an ellipsis when cut.
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }

@@ -27,6 +27,7 @@ use serde::Serialize;
 use crate::model::{QuestionType, Rule, Survey};
 
 pub use chat::Delivery;
+pub(crate) use chat::truncate;
 pub use email::EmailContext;
 pub use overrides::{check_overrides, override_count};
 pub use page::{HONEYPOT_FIELD, NoticeContext, PageContext, PageTarget, ThanksContext};

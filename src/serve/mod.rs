@@ -14,7 +14,8 @@
 //! Every link is limited too: [`LINK_BURST`] requests at once, then [`LINK_PER_MINUTE`]
 //! a minute, and at most [`MAX_STORED_PER_LINK`] stored answers (each change is one).
 //!
-//! Every answer is committed (see [`writer`]) before the response is sent.
+//! Every answer is committed (see [`writer`]) before the response is sent, with the alerts
+//! and webhook events it raises; a background thread delivers them ([`crate::alerts`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -113,6 +114,8 @@ pub struct ServeOptions {
     /// The key before the last rotation (`CANVASS_PREVIOUS_KEY`): links it signed stay
     /// valid until they expire.
     pub previous_key: Option<Key>,
+    /// When refused alerts and webhook events are tried again.
+    pub alert_retry: crate::alerts::Retry,
 }
 
 /// A survey version that answers can be validated against.
@@ -195,12 +198,13 @@ impl App {
         let readers = (0..READERS)
             .map(|_| Store::open_in(&state_dir).map(std::sync::Mutex::new))
             .collect::<Result<_, _>>()?;
+        let raising = deliver_in_background(&ws, &key, options.alert_retry)?;
         Ok(App(Arc::new(State {
             key,
             current,
             earlier,
             channels,
-            writer: writer::Writer::start(store)?,
+            writer: writer::Writer::start(store, raising)?,
             readers,
             open_limit: RateLimiter::new(options.open_link.burst, options.open_link.per_minute),
             link_limit: RateLimiter::new(LINK_BURST, LINK_PER_MINUTE),
@@ -248,6 +252,26 @@ impl App {
             });
         }
     }
+}
+
+/// Starts the thread that delivers the outbox (alerts raised by earlier runs included),
+/// and says what answers raise, if anything.
+fn deliver_in_background(
+    ws: &Workspace,
+    key: &Key,
+    retry: crate::alerts::Retry,
+) -> Result<Option<writer::Raising>, ServeError> {
+    let wake = Arc::new(crate::alerts::Wake::default());
+    let deliverer = crate::alerts::Deliverer::new(ws.clone(), key.clone(), retry)?;
+    let woken = Arc::clone(&wake);
+    std::thread::Builder::new()
+        .name("canvass-alerts".into())
+        .spawn(move || deliverer.run(&woken))?;
+    let alerts = crate::alerts::Alerts::for_workspace(ws);
+    Ok((!alerts.is_empty()).then(|| writer::Raising {
+        raise: Arc::new(alerts),
+        wake,
+    }))
 }
 
 fn served(survey: &Survey) -> Arc<Served> {

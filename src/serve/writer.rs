@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::store::{Store, Write};
+use crate::alerts::Wake;
+use crate::store::{Raise, Store, Write};
 
 /// The most writes committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -25,6 +26,15 @@ struct Job {
     done: oneshot::Sender<Result<(), WriteError>>,
 }
 
+/// What answers raise, and whom to tell that they did.
+#[derive(Clone)]
+pub struct Raising {
+    /// Decides the alerts and events of each answer, written in its transaction.
+    pub raise: Arc<dyn Raise>,
+    /// Woken after each commit, so that alerts leave at once.
+    pub wake: Arc<Wake>,
+}
+
 /// The handle requests use to write; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
@@ -35,14 +45,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread over a store of its own.
-    pub fn start(store: Store) -> std::io::Result<Writer> {
+    /// Starts the writer thread over a store of its own; answers raise alerts and events
+    /// when `raising` says how.
+    pub fn start(store: Store, raising: Option<Raising>) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel();
         let failing = Arc::new(Mutex::new(None));
         let state = Arc::clone(&failing);
         std::thread::Builder::new()
             .name("canvass-writer".into())
-            .spawn(move || run(store, &queue, &state))?;
+            .spawn(move || run(store, raising.as_ref(), &queue, &state))?;
         Ok(Writer { jobs, failing })
     }
 
@@ -64,14 +75,22 @@ impl Writer {
     }
 }
 
-fn run(store: Store, queue: &mpsc::Receiver<Job>, failing: &Mutex<Option<String>>) {
+fn run(
+    store: Store,
+    raising: Option<&Raising>,
+    queue: &mpsc::Receiver<Job>,
+    failing: &Mutex<Option<String>>,
+) {
     while let Ok(first) = queue.recv() {
         let batch = gather(first, queue);
         let (writes, waiters): (Vec<Write>, Vec<_>) =
             batch.into_iter().map(|job| (job.write, job.done)).unzip();
         let outcome = store
-            .commit_writes(&writes)
+            .commit_writes(&writes, raising.map(|r| r.raise.as_ref()))
             .map_err(|e| WriteError(e.to_string()));
+        if let (Ok(()), Some(raising)) = (&outcome, raising) {
+            raising.wake.notify();
+        }
         *failing.lock().unwrap_or_else(|e| e.into_inner()) =
             outcome.as_ref().err().map(|e| e.0.clone());
         for waiter in waiters {
@@ -109,7 +128,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_are_all_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::start(Store::open_in(dir.path()).unwrap()).unwrap();
+        let writer = Writer::start(Store::open_in(dir.path()).unwrap(), None).unwrap();
         let tasks: Vec<_> = (0..500)
             .map(|i| {
                 let writer = writer.clone();
@@ -135,7 +154,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_commit_is_reported_until_one_succeeds() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::start(Store::open_in(dir.path()).unwrap()).unwrap();
+        let writer = Writer::start(Store::open_in(dir.path()).unwrap(), None).unwrap();
         let fetch = || {
             Write::Fetch(LinkFetch {
                 delivery: "d".into(),

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::batch::{EncodedResponse, HELD_KEYS, HeldKeys};
+use super::outbox::Raise;
 use super::{OUTBOX_REPLY, Store, StoreError, now_rfc3339};
 use crate::answer::Answers;
 
@@ -96,13 +97,25 @@ pub struct Import<'s> {
     pending: Vec<EncodedResponse>,
     /// Key entries of the rows written, not yet in the key table.
     held: HeldKeys,
+    /// What raises alerts and events on the rows written; none unless asked, so that
+    /// loading history does not flood a team.
+    raise: Option<&'s dyn Raise>,
 }
 
 /// Imported responses written together: their keys are looked up in key order, which keeps
 /// the key table's pages in the cache.
 pub const IMPORT_CHUNK: usize = 16_384;
 
-impl Import<'_> {
+impl<'s> Import<'s> {
+    /// The import raising alerts and events on its rows (`import --alerts`), in its own
+    /// transaction.
+    pub fn raising(self, raise: &'s dyn Raise) -> Import<'s> {
+        Import {
+            raise: Some(raise),
+            ..self
+        }
+    }
+
     /// Records one imported response (skipped when identical to the one counting for its
     /// key, which may be an earlier row of the same import).
     pub fn add(&mut self, response: EncodedResponse) -> Result<(), StoreError> {
@@ -117,7 +130,7 @@ impl Import<'_> {
     fn write_pending(&mut self) -> Result<(), StoreError> {
         let added = self
             .store
-            .write_responses(&self.pending, &mut self.held)
+            .write_responses(&self.pending, &mut self.held, self.raise)
             .map_err(|e| self.store.error(e))?;
         self.added += added;
         self.pending.clear();
@@ -172,7 +185,9 @@ impl Store {
             .unchecked_transaction()
             .map_err(|e| self.error(e))?;
         let encoded: Vec<EncodedResponse> = responses.iter().map(Into::into).collect();
-        let added = self.write_batch(&encoded).map_err(|e| self.error(e))?;
+        let added = self
+            .write_batch(&encoded, None)
+            .map_err(|e| self.error(e))?;
         tx.commit().map_err(|e| self.error(e))?;
         Ok(added)
     }
@@ -205,14 +220,19 @@ impl Store {
             added: 0,
             pending: Vec::with_capacity(IMPORT_CHUNK),
             held: HeldKeys::for_import(),
+            raise: None,
         }))
     }
 
     /// Stores one response unless the one counting for its key is identical, or is
     /// confirmed while this one is provisional (see [`Store::write_responses`]). Returns
     /// whether it was stored.
-    pub(super) fn insert_response(&self, r: &NewResponse) -> rusqlite::Result<bool> {
-        Ok(self.write_batch(&[r.into()])? == 1)
+    pub(super) fn insert_response(
+        &self,
+        r: &NewResponse,
+        raise: Option<&dyn Raise>,
+    ) -> rusqlite::Result<bool> {
+        Ok(self.write_batch(&[r.into()], raise)? == 1)
     }
 
     /// Confirms the counting response of a key (a one-click answer followed by the form's

@@ -11,6 +11,7 @@ use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::Store;
 use super::answers::{NewResponse, Segments};
+use super::outbox::{Raise, Written};
 use crate::answer::Answers;
 
 /// What the responses from one place have in common: an import's rows share one, a
@@ -141,12 +142,14 @@ impl Store {
     /// Stores responses in order, each unless the one counting for its key is identical,
     /// or is confirmed while the new one is provisional (a link scanner's GET never
     /// displaces an answer a person confirmed); a stored response becomes the one that
-    /// counts. The key entries of the rows written join `held`, for the caller to write.
-    /// Returns how many were stored.
+    /// counts. The key entries of the rows written join `held`, for the caller to write;
+    /// the messages `raise` decides on for the rows written go to the outbox, in the same
+    /// transaction. Returns how many were stored.
     pub(super) fn write_responses(
         &self,
         responses: &[EncodedResponse],
         held: &mut HeldKeys,
+        raise: Option<&dyn Raise>,
     ) -> rusqlite::Result<usize> {
         let (group, counting) = self.counting_for_keys(responses, held)?;
         let plan = Plan::new(responses, &group, counting, self.next_response_id()?);
@@ -168,6 +171,9 @@ impl Store {
             |s, at, row| bind_own(s, at, row, &responses[row.index]),
         )?;
         self.check_planned_ids(&plan)?;
+        if let Some(raise) = raise {
+            self.raise_on(&plan, responses, raise)?;
+        }
         held.extend(
             plan.rows
                 .iter()
@@ -178,11 +184,48 @@ impl Store {
 
     /// [`Store::write_responses`] with the key entries written at once: a batch that is
     /// the whole of its transaction.
-    pub(super) fn write_batch(&self, responses: &[EncodedResponse]) -> rusqlite::Result<usize> {
+    pub(super) fn write_batch(
+        &self,
+        responses: &[EncodedResponse],
+        raise: Option<&dyn Raise>,
+    ) -> rusqlite::Result<usize> {
         let mut held = HeldKeys::default();
-        let added = self.write_responses(responses, &mut held)?;
+        let added = self.write_responses(responses, &mut held, raise)?;
         held.write(self)?;
         Ok(added)
+    }
+
+    /// Adds to the outbox what each planned row raises.
+    fn raise_on(
+        &self,
+        plan: &Plan,
+        responses: &[EncodedResponse],
+        raise: &dyn Raise,
+    ) -> rusqlite::Result<()> {
+        let mut messages = Vec::new();
+        for row in &plan.rows {
+            let r = &responses[row.index];
+            let written = Written {
+                row: row.id,
+                survey: &r.origin.survey,
+                version: r.origin.version,
+                channel: &r.origin.channel,
+                source: &r.origin.source,
+                rule: r.origin.rule.as_deref(),
+                response_key: &r.response_key,
+                locale: r.locale.as_deref(),
+                submitted_at: &r.submitted_at,
+                complete: r.complete,
+                confirmed: r.origin.confirmed,
+                answers: &r.answers,
+                segments: &r.segments,
+                replaced: row.replaced.as_deref(),
+            };
+            messages.clear();
+            raise.raise(&written, &mut messages);
+            self.add_messages(&written, &messages)?;
+        }
+        Ok(())
     }
 
     /// The id of an origin in `response_origins`, which gets it the first time it is seen.
@@ -394,6 +437,8 @@ struct PlannedRow {
     id: i64,
     /// False when a later response of the same batch replaces it.
     counts: bool,
+    /// The answers (JSON) of the confirmed row it takes the place of, if any.
+    replaced: Option<String>,
 }
 
 /// What holds a key's place while a batch is planned: a stored row, or a row of the batch.
@@ -435,10 +480,22 @@ impl Plan {
             {
                 continue;
             }
+            let mut replaced = None;
             for holder in holders.drain(..) {
                 match holder {
-                    Holder::Stored(c) => plan.superseded.push(c.id),
-                    Holder::Planned { row } => plan.rows[row].counts = false,
+                    Holder::Stored(c) => {
+                        plan.superseded.push(c.id);
+                        replaced = c.confirmed.then_some(c.answers).or(replaced);
+                    }
+                    Holder::Planned { row } => {
+                        plan.rows[row].counts = false;
+                        let earlier = &responses[plan.rows[row].index];
+                        replaced = earlier
+                            .origin
+                            .confirmed
+                            .then(|| earlier.answers.clone())
+                            .or(replaced);
+                    }
                 }
             }
             holders.push(Holder::Planned {
@@ -448,6 +505,7 @@ impl Plan {
                 index,
                 id: first_id + plan.rows.len() as i64,
                 counts: true,
+                replaced,
             });
         }
         plan
@@ -825,10 +883,10 @@ mod tests {
         };
         let mut held = HeldKeys::default();
         let first = encode(&[response("a", 1, true), response("b", 2, true)]);
-        assert_eq!(store.write_responses(&first, &mut held).unwrap(), 2);
+        assert_eq!(store.write_responses(&first, &mut held, None).unwrap(), 2);
         // Both keys are only held: the second batch finds them there.
         let second = encode(&[response("a", 1, true), response("b", 4, true)]);
-        assert_eq!(store.write_responses(&second, &mut held).unwrap(), 1);
+        assert_eq!(store.write_responses(&second, &mut held, None).unwrap(), 1);
         held.write(&store).unwrap();
         assert_eq!(held.len(), 0);
         // Now a and b are in the table, and b's replacement is held.
@@ -837,9 +895,9 @@ mod tests {
             response("b", 4, true),
             response("c", 6, true),
         ]);
-        assert_eq!(store.write_responses(&third, &mut held).unwrap(), 2);
+        assert_eq!(store.write_responses(&third, &mut held, None).unwrap(), 2);
         let fourth = encode(&[response("a", 5, true), response("c", 7, true)]);
-        assert_eq!(store.write_responses(&fourth, &mut held).unwrap(), 1);
+        assert_eq!(store.write_responses(&fourth, &mut held, None).unwrap(), 1);
         held.write(&store).unwrap();
         assert_eq!(
             rows(&store),

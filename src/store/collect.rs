@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{NewResponse, Store, StoreError, SuppressionReason, now_rfc3339};
+use super::{NewResponse, Raise, Store, StoreError, SuppressionReason, now_rfc3339};
 use crate::model::Survey;
 
 /// Survey definitions by version, so that an answer to an older version can be validated
@@ -71,16 +71,24 @@ pub struct DeliveryContext {
 }
 
 impl Store {
-    /// Commits a batch of writes in one transaction: one disk flush for many answers.
-    /// Either every write is durable when this returns `Ok`, or none is.
-    pub fn commit_writes(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| self.error(e))?;
+    /// Commits a batch of writes in one transaction: one disk flush for many answers,
+    /// with the alerts and events `raise` decides on for them. Either every write is
+    /// durable when this returns `Ok`, or none is.
+    pub fn commit_writes(
+        &self,
+        writes: &[Write],
+        raise: Option<&dyn Raise>,
+    ) -> Result<(), StoreError> {
+        // Immediate: the outbox's deliverer writes to the store too, and a deferred
+        // transaction that read before another connection committed could not write.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.error(e))?;
         let now = now_rfc3339();
         let result = writes.iter().try_for_each(|write| match write {
-            Write::Response(response) => self.insert_response(response).map(drop),
+            Write::Response(response) => self.insert_response(response, raise).map(drop),
             Write::Fetch(fetch) => self
                 .conn
                 .prepare_cached(
@@ -283,13 +291,21 @@ mod tests {
     fn a_provisional_answer_never_displaces_a_confirmed_one() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();
-        store.commit_writes(&[response("d1", false, 1)]).unwrap();
-        store.commit_writes(&[response("d1", true, 9)]).unwrap();
-        store.commit_writes(&[response("d1", false, 0)]).unwrap();
+        store
+            .commit_writes(&[response("d1", false, 1)], None)
+            .unwrap();
+        store
+            .commit_writes(&[response("d1", true, 9)], None)
+            .unwrap();
+        store
+            .commit_writes(&[response("d1", false, 0)], None)
+            .unwrap();
         let counted = store.counted_response("nps", "d1").unwrap().unwrap();
         assert_eq!(counted.answers["score"], 9);
         assert!(counted.confirmed);
-        store.commit_writes(&[response("d1", true, 7)]).unwrap();
+        store
+            .commit_writes(&[response("d1", true, 7)], None)
+            .unwrap();
         let counted = store.counted_response("nps", "d1").unwrap().unwrap();
         assert_eq!(counted.answers["score"], 7);
     }
@@ -306,13 +322,16 @@ mod tests {
             })
         };
         store
-            .commit_writes(&[
-                fetch("scanned", "0"),
-                fetch("scanned", "1"),
-                fetch("person", "9"),
-            ])
+            .commit_writes(
+                &[
+                    fetch("scanned", "0"),
+                    fetch("scanned", "1"),
+                    fetch("person", "9"),
+                ],
+                None,
+            )
             .unwrap();
-        store.commit_writes(&[fetch("person", "9")]).unwrap();
+        store.commit_writes(&[fetch("person", "9")], None).unwrap();
         assert_eq!(store.scanned_deliveries().unwrap(), vec!["scanned"]);
     }
 

@@ -138,12 +138,17 @@ impl Store {
         run().map_err(|e| self.error(e))
     }
 
-    /// Deletes the response rows `select` names, with their entries in the key table.
+    /// Deletes the response rows `select` names, with their entries in the key table and
+    /// the alerts and events they raised (which carry their answers).
     fn delete_responses(
         &self,
         select: &str,
         args: impl rusqlite::Params + Clone,
     ) -> rusqlite::Result<u64> {
+        self.conn.execute(
+            &format!("DELETE FROM outbox WHERE response IN ({select})"),
+            args.clone(),
+        )?;
         self.conn.execute(
             &format!("DELETE FROM response_keys WHERE response IN ({select})"),
             args.clone(),

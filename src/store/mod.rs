@@ -1,4 +1,4 @@
-//! The state store: the delivery ledger, answers and suppressions.
+//! The state store: the delivery ledger, answers, suppressions and the outbox of alerts.
 //!
 //! SQLite (`.canvass/state.db`) in WAL mode with full synchronous commits, so that an
 //! answer acknowledged to a respondent or a delivery handed to SMTP survives a crash; a
@@ -19,6 +19,7 @@ mod collect;
 mod erase;
 mod keys;
 mod ledger;
+mod outbox;
 mod suppressions;
 
 pub use answers::{
@@ -29,6 +30,7 @@ pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS,
 pub use erase::Removed;
 pub use keys::Rekeyed;
 pub use ledger::{HandLog, Handing, LedgerEntry, Outcome, Status};
+pub use outbox::{Attempt, Claim, Lease, NewMessage, OutboxMessage, Raise, TargetKind, Written};
 pub use suppressions::SuppressionReason;
 
 /// How the ledger's reply to a message written to the local outbox begins: such a message
@@ -231,9 +233,10 @@ impl Store {
         };
         let conn = connect(path).map_err(wrap)?;
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} {RESPONSES_VIEW} {} {} COMMIT;",
+            "BEGIN IMMEDIATE; {SCHEMA} {RESPONSES_VIEW} {} {} {} COMMIT;",
             keys::META_SCHEMA,
-            erase::ERASURES_SCHEMA
+            erase::ERASURES_SCHEMA,
+            outbox::OUTBOX_SCHEMA
         ))
         .map_err(wrap)?;
         let store = Store {

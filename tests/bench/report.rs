@@ -72,7 +72,8 @@ fn main() {
     generate(&import_file, import_rows, true);
     let (ws, _) = canvass::workspace::Workspace::load(&workspace);
     let start = Instant::now();
-    canvass::import::import_file(&ws, &import_file, "bench", None).expect("the import succeeds");
+    canvass::import::import_file(&ws, &import_file, "bench", None, false)
+        .expect("the import succeeds");
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "import: {import_rows} rows in {seconds:.2} s ({:.0} validated rows/s; target 200000)",

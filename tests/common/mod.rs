@@ -126,3 +126,32 @@ pub fn spawn_reading_first_line(command: &mut Command) -> (std::process::Child, 
         .unwrap();
     (child, line)
 }
+
+/// Fails unless Slack's own SDK (slack-sdk) parses every message's blocks back to the same
+/// JSON and finds them within Slack's limits; skips, with a note, without the SDK.
+pub fn assert_slack_parses(messages: &[serde_json::Value]) {
+    if !require("Python's slack-sdk", &["python3", "-c", "import slack_sdk"]) {
+        return;
+    }
+    let script = r#"
+import json, sys
+from slack_sdk.models.blocks import Block
+for message in json.load(sys.stdin):
+    assert message["text"], "a notification text"
+    blocks = Block.parse_all(message["blocks"])
+    assert len(blocks) == len(message["blocks"]) <= 50, "unknown block types"
+    for block, raw in zip(blocks, message["blocks"]):
+        block.validate_json()
+        assert block.to_dict() == raw, (block.to_dict(), raw)
+print("ok")
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    serde_json::to_writer(child.stdin.take().unwrap(), messages).unwrap();
+    assert_success(&child.wait_with_output().unwrap());
+}
