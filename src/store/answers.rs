@@ -235,22 +235,6 @@ impl Store {
         Ok(self.write_batch(&[r.into()], raise)? == 1)
     }
 
-    /// Confirms the counting response of a key (a one-click answer followed by the form's
-    /// POST, which a link scanner does not make). Returns whether there was one to confirm.
-    pub fn confirm_response(&self, survey: &str, response_key: &str) -> Result<bool, StoreError> {
-        let counting = self
-            .counting_for_key(survey, response_key)
-            .map_err(|e| self.error(e))?;
-        let mut confirm = self
-            .conn
-            .prepare_cached("UPDATE response_rows SET confirmed = 1 WHERE id = ?1")
-            .map_err(|e| self.error(e))?;
-        for c in &counting {
-            confirm.execute([c.id]).map_err(|e| self.error(e))?;
-        }
-        Ok(!counting.is_empty())
-    }
-
     /// Calls `each` with every counting, confirmed response of a survey, in the order they
     /// were written (a scan of the table: no index to keep up on every write), one row at
     /// a time, so memory does not grow with the number of answers.
@@ -320,6 +304,31 @@ fn stored_response(row: &Row<'_>) -> rusqlite::Result<StoredResponse> {
         answers,
         segments,
     })
+}
+
+/// What the tests write and confirm with, in one call each; the collector and import
+/// go through their own batched paths.
+#[cfg(test)]
+impl Store {
+    /// Confirms the counting response of a key (a one-click answer followed by the form's
+    /// POST, which a link scanner does not make). Returns whether there was one to confirm.
+    pub(super) fn confirm_response(
+        &self,
+        survey: &str,
+        response_key: &str,
+    ) -> Result<bool, StoreError> {
+        let counting = self
+            .counting_for_key(survey, response_key)
+            .map_err(|e| self.error(e))?;
+        let mut confirm = self
+            .conn
+            .prepare_cached("UPDATE response_rows SET confirmed = 1 WHERE id = ?1")
+            .map_err(|e| self.error(e))?;
+        for c in &counting {
+            confirm.execute([c.id]).map_err(|e| self.error(e))?;
+        }
+        Ok(!counting.is_empty())
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,6 @@ pub enum SuppressionReason {
     Unsubscribed,
     /// Their address bounced permanently.
     Bounced,
-    /// They are listed in a suppression file.
-    Listed,
     /// Their data was erased at their request (`canvass forget`).
     Erased,
 }
@@ -23,7 +21,6 @@ impl SuppressionReason {
         match self {
             SuppressionReason::Unsubscribed => "unsubscribed",
             SuppressionReason::Bounced => "bounced",
-            SuppressionReason::Listed => "listed",
             SuppressionReason::Erased => "erased",
         }
     }
