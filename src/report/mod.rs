@@ -392,7 +392,7 @@ fn version_markdown(
             &mut md,
             &[
                 &metric_name(metric),
-                &format_score(metric.kind, metric.score),
+                &crate::score::format_score(metric.kind, metric.score),
                 &format_interval(metric.kind, metric.interval),
                 &sample_size(metric.n, summary.min_n),
                 &counted(metric),
@@ -492,7 +492,7 @@ fn headline(
     let m = &point.metrics[i];
     let mut text = format!(
         "**{name}: {}** in {} (95% interval {}; n = {})",
-        format_score(metric.kind, m.score),
+        crate::score::format_score(metric.kind, m.score),
         point.period,
         format_interval(metric.kind, m.interval),
         m.n
@@ -666,7 +666,7 @@ fn metric_details(
                 &[
                     &item.text,
                     &item.weight,
-                    &format_score(MetricKind::Weighted, item.score),
+                    &crate::score::format_score(MetricKind::Weighted, item.score),
                     &item.n,
                 ],
             );
@@ -779,7 +779,7 @@ fn trend_markdown(
                 &[
                     &point.period,
                     &m.n,
-                    &format_score(metric.kind, m.score),
+                    &crate::score::format_score(metric.kind, m.score),
                     &format_interval(metric.kind, m.interval),
                     &change,
                     &p,
@@ -821,7 +821,7 @@ fn segments_markdown(summary: &Summary, version: &VersionSummary) -> String {
                     Some(crate::score::Suppression::Complementary) => "hidden".to_string(),
                     None => format!(
                         "{} ({}; n = {})",
-                        format_score(result.kind, metric.score),
+                        crate::score::format_score(result.kind, metric.score),
                         format_interval(result.kind, metric.interval),
                         metric.n.unwrap_or_default()
                     ),
@@ -974,17 +974,6 @@ fn metric_name(metric: &MetricResult) -> String {
     metric.title.clone().unwrap_or_else(|| metric.id.clone())
 }
 
-/// A score rounded for people: NPS in signed points, shares in percent, means to two
-/// decimals; "–" when there is none.
-pub fn format_score(kind: MetricKind, score: Option<f64>) -> String {
-    match (kind, score) {
-        (_, None) => "–".to_string(),
-        (MetricKind::Nps, Some(x)) => format!("{x:+.1}"),
-        (MetricKind::Mean, Some(x)) => format!("{x:.2}"),
-        (_, Some(x)) => format!("{x:.1}%"),
-    }
-}
-
 fn format_delta(kind: MetricKind, delta: f64) -> String {
     match kind {
         MetricKind::Mean => format!("{delta:+.2}"),
@@ -998,8 +987,8 @@ fn format_interval(kind: MetricKind, interval: Option<Interval>) -> String {
         None => "–".to_string(),
         Some(i) => format!(
             "{} to {}",
-            format_score(kind, Some(i.low)),
-            format_score(kind, Some(i.high))
+            crate::score::format_score(kind, Some(i.low)),
+            crate::score::format_score(kind, Some(i.high))
         ),
     }
 }

@@ -192,7 +192,7 @@ pub fn trend(
         .iter()
         .map(|p| {
             let score = p.metrics[metric].score;
-            format!("{}: {}", p.period, crate::report::format_score(kind, score))
+            format!("{}: {}", p.period, crate::score::format_score(kind, score))
         })
         .collect();
     let mut svg = open(
@@ -256,7 +256,7 @@ pub fn trend(
             x(*i),
             y(*s),
             y(*s) - 8.0,
-            crate::report::format_score(kind, Some(*s))
+            crate::score::format_score(kind, Some(*s))
         );
     }
     for (i, p) in points.iter().enumerate() {

@@ -1402,6 +1402,17 @@ pub struct ResponseRate {
     pub rate: Option<f64>,
 }
 
+/// A score rounded for people: NPS in signed points, shares in percent, means to two
+/// decimals; "–" when there is none.
+pub fn format_score(kind: crate::model::MetricKind, score: Option<f64>) -> String {
+    match (kind, score) {
+        (_, None) => "–".to_string(),
+        (crate::model::MetricKind::Nps, Some(x)) => format!("{x:+.1}"),
+        (crate::model::MetricKind::Mean, Some(x)) => format!("{x:.2}"),
+        (_, Some(x)) => format!("{x:.1}%"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Expected values computed independently with Python 3 and SciPy 1.17:

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::Store;
-use super::answers::{NewResponse, Segments};
 use super::outbox::{Raise, Written};
+use super::types::{NewResponse, Segments};
 use crate::answer::Answers;
 
 /// What the responses from one place have in common: an import's rows share one, a

@@ -21,6 +21,7 @@ mod keys;
 mod ledger;
 mod outbox;
 mod suppressions;
+mod types;
 
 pub use answers::{
     IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Segments, StoredResponse,
