@@ -75,22 +75,31 @@ impl Renderer {
     /// Renders one personalised e-mail as a lettre message, ready to send or to write as
     /// an `.eml` file (`message.formatted()`).
     pub fn email(&self, context: &EmailContext) -> Result<Message, RenderError> {
-        let view = self.view(context.delivery.survey, context.delivery.locale);
-        self.email_with_view(context, &view)
+        let batch = self.email_batch(context.delivery.survey, context.delivery.locale);
+        self.email_in(context, &batch)
     }
 
-    /// [`Renderer::email`] with the survey already flattened into the locale, so that a
-    /// batch of messages flattens it once.
-    pub fn email_with_view(
+    /// What a batch of e-mails of one survey in one locale shares: the survey flattened
+    /// once, and the bodies compiled on a key's second use.
+    pub fn email_batch(&self, survey: &crate::model::Survey, locale: &str) -> EmailBatch {
+        EmailBatch {
+            view: self.view(survey, locale),
+            cache: EmailCache::default(),
+        }
+    }
+
+    /// [`Renderer::email`] within a batch, so that the survey is flattened and the bodies
+    /// compiled once for all its messages.
+    pub fn email_in(
         &self,
         context: &EmailContext,
-        view: &SurveyView,
+        batch: &EmailBatch,
     ) -> Result<Message, RenderError> {
-        let (text, html) = self.encoded_bodies(context, view)?;
+        let (view, cache) = (&batch.view, &batch.cache);
+        let (text, html) = self.encoded_bodies(context, batch)?;
         let d = &context.delivery;
         let settings = d.rule.and_then(|r| r.email.as_ref());
-        let (sender, from) = view
-            .emails
+        let (sender, from) = cache
             .mailbox_header(settings.map_or(DEFAULT_FROM, |s| s.from.as_str()), |m| {
                 header::From::from(Mailboxes::from(m))
             })?;
@@ -112,16 +121,15 @@ impl Renderer {
             .message_id(Some(message_id))
             .raw_header(auto_submitted)
             .raw_header(suppress)
-            .raw_header(view.emails.language(&view.lang))
+            .raw_header(cache.language(&view.lang))
             .raw_header(header(
                 "List-Unsubscribe",
                 &list_unsubscribe(context.unsubscribe_mailto, d.links()),
             ))
             .raw_header(unsubscribe_post);
         if let Some(reply_to) = settings.and_then(|s| s.reply_to.as_deref()) {
-            let (_, reply_to) = view
-                .emails
-                .mailbox_header(reply_to, |m| header::ReplyTo::from(Mailboxes::from(m)))?;
+            let (_, reply_to) =
+                cache.mailbox_header(reply_to, |m| header::ReplyTo::from(Mailboxes::from(m)))?;
             builder = builder.raw_header(reply_to);
         }
         lift_multipart(builder, &MultiPart::alternative_plain_html(text, html))
@@ -132,7 +140,7 @@ impl Renderer {
     fn encoded_bodies(
         &self,
         context: &EmailContext,
-        view: &SurveyView,
+        batch: &EmailBatch,
     ) -> Result<(Body, Body), RenderError> {
         let d = &context.delivery;
         let values = Values {
@@ -140,23 +148,25 @@ impl Renderer {
             name: greeted(d).unwrap_or(""),
         };
         if values.spliceable()
-            && let Some(compiled) = self.compiled(d, view)
+            && let Some(compiled) = self.compiled(d, batch)
         {
             return Ok(compiled.bodies(&values));
         }
-        let (text, html) = self.email_bodies(context, view)?;
+        let (text, html) = self.email_bodies(context, &batch.view)?;
         Ok((Body::new(crlf(&text)), Body::new(crlf(&html))))
     }
 
-    /// The view's bodies compiled for this delivery's key.
-    fn compiled(&self, d: &Delivery, view: &SurveyView) -> Option<Arc<CompiledEmail>> {
+    /// The batch's bodies compiled for this delivery's key.
+    fn compiled(&self, d: &Delivery, batch: &EmailBatch) -> Option<Arc<CompiledEmail>> {
         let key = EmailKey {
             renderer: self.id,
             question: super::embedded_question(d.survey, d.rule),
             base_url: d.base_url,
             named: greeted(d).is_some(),
         };
-        view.emails.get(&key, || self.compile(d, view, key.named))
+        batch
+            .cache
+            .get(&key, || self.compile(d, &batch.view, key.named))
     }
 
     /// Renders the bodies with sentinels and splits them; `None` when the splice is not
@@ -326,10 +336,18 @@ impl EmailKey<'_> {
     }
 }
 
-/// A view's compiled e-mails by key, compiled on a key's second use (one message alone
+/// A survey in one locale with what its e-mails share: see [`Renderer::email_batch`].
+#[derive(Debug)]
+pub struct EmailBatch {
+    /// The survey flattened into the locale.
+    pub view: SurveyView,
+    cache: EmailCache,
+}
+
+/// A batch's compiled e-mails by key, compiled on a key's second use (one message alone
 /// is cheaper rendered in full), and the senders' mailboxes, parsed once.
 #[derive(Debug, Default)]
-pub(crate) struct EmailCache {
+struct EmailCache {
     compiled: Mutex<Vec<(OwnedKey, Entry)>>,
     mailboxes: Mutex<Vec<KnownMailbox>>,
     language: OnceLock<HeaderValue>,
@@ -405,13 +423,6 @@ struct KnownMailbox {
     text: String,
     address: lettre::Address,
     header: HeaderValue,
-}
-
-/// A copy of a view starts with no compiled e-mails.
-impl Clone for EmailCache {
-    fn clone(&self) -> Self {
-        EmailCache::default()
-    }
 }
 
 /// The text with CRLF line ends, made in one pass: lettre would insert each `\r` in
@@ -566,16 +577,16 @@ mod tests {
         }
     }
 
-    /// The bodies from the view's compiled e-mail (compiling it on the second use).
-    fn spliced(renderer: &Renderer, context: &EmailContext, view: &SurveyView) -> (Body, Body) {
+    /// The bodies from the batch's compiled e-mail (compiling it on the second use).
+    fn spliced(renderer: &Renderer, context: &EmailContext, batch: &EmailBatch) -> (Body, Body) {
         let d = &context.delivery;
         let values = Values {
             token: d.token,
             name: greeted(d).unwrap_or(""),
         };
-        renderer.compiled(d, view);
+        renderer.compiled(d, batch);
         let compiled = renderer
-            .compiled(d, view)
+            .compiled(d, batch)
             .expect("the built-in templates splice");
         compiled.bodies(&values)
     }
@@ -595,13 +606,13 @@ mod tests {
         for id in ["nps", "onboarding", "support-csat", "support-fcr"] {
             let (survey, rules) = example(id);
             for locale in &survey.locales {
-                let view = renderer.view(&survey, locale);
+                let batch = renderer.email_batch(&survey, locale);
                 for name in names {
                     let recipient = recipient(name);
                     for token in ["short.sig", long_token.as_str()] {
                         let context = context(&survey, rules.first(), locale, &recipient, token);
-                        let (text, html) = renderer.email_bodies(&context, &view).unwrap();
-                        let (spliced_text, spliced_html) = spliced(&renderer, &context, &view);
+                        let (text, html) = renderer.email_bodies(&context, &batch.view).unwrap();
+                        let (spliced_text, spliced_html) = spliced(&renderer, &context, &batch);
                         assert!(
                             same(&spliced_text, &Body::new(crlf(&text))),
                             "{id} {locale} {name:?}"
@@ -625,18 +636,18 @@ mod tests {
             .set_template("email.txt", "{{ name|upper }}\n{{ survey_url }}\n".into())
             .unwrap();
         let (survey, rules) = example("nps");
-        let view = renderer.view(&survey, "en");
+        let batch = renderer.email_batch(&survey, "en");
         for (name, token) in [("Ana", "t1"), ("Bo", "t22")] {
             let recipient = recipient(Some(name));
             let context = context(&survey, rules.first(), "en", &recipient, token);
-            let message = renderer.email_with_view(&context, &view).unwrap();
+            let message = renderer.email_in(&context, &batch).unwrap();
             let formatted = String::from_utf8(message.formatted()).unwrap();
             assert!(formatted.contains(&format!("{}\r\n", name.to_uppercase())));
             assert!(formatted.contains(&format!("/s/{token}\r\n")));
         }
         let recipient = recipient(Some("Ana"));
         let context = context(&survey, rules.first(), "en", &recipient, "t1");
-        assert!(renderer.compiled(&context.delivery, &view).is_none());
+        assert!(renderer.compiled(&context.delivery, &batch).is_none());
     }
 
     #[test]

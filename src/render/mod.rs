@@ -28,7 +28,7 @@ use crate::model::{QuestionType, Rule, Survey};
 
 pub use chat::Delivery;
 pub(crate) use chat::truncate;
-pub use email::EmailContext;
+pub use email::{EmailBatch, EmailContext};
 pub use overrides::{check_overrides, override_count};
 pub use page::{HONEYPOT_FIELD, NoticeContext, PageContext, PageTarget, ThanksContext};
 pub use print::{Paper, PrintContext};

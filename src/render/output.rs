@@ -235,9 +235,9 @@ fn render_one(
                 message_id: None,
                 date: SystemTime::now(),
             };
-            let view = renderer.view(d.survey, d.locale);
-            let (_, html) = renderer.email_bodies(&context, &view)?;
-            let message = renderer.email_with_view(&context, &view)?;
+            let batch = renderer.email_batch(d.survey, d.locale);
+            let (_, html) = renderer.email_bodies(&context, &batch.view)?;
+            let message = renderer.email_in(&context, &batch)?;
             (message.formatted(), Some(html))
         }
         Format::Html => page(renderer.page(&PageContext {

@@ -36,9 +36,6 @@ pub struct SurveyView {
     /// converts the survey once.
     #[serde(skip)]
     value: std::sync::OnceLock<minijinja::Value>,
-    /// The e-mail bodies compiled for this view, so that a batch renders them once.
-    #[serde(skip)]
-    pub(super) emails: super::email::EmailCache,
 }
 
 /// One question in one locale.
@@ -135,7 +132,6 @@ impl SurveyView {
                 .collect(),
             ui,
             value: std::sync::OnceLock::new(),
-            emails: Default::default(),
         }
     }
 

@@ -12,8 +12,9 @@ use super::run::{Job, Sender};
 use super::{Outgoing, SendError};
 use crate::model::Channel;
 use crate::plan::{PlanError, Target};
-use crate::render::view::SurveyView;
-use crate::render::{DEFAULT_BASE_URL, Delivery, EmailContext, Recipient, RenderError, Renderer};
+use crate::render::{
+    DEFAULT_BASE_URL, Delivery, EmailBatch, EmailContext, Recipient, RenderError, Renderer,
+};
 use crate::token::{Claims, Key};
 
 /// A random delivery id.
@@ -28,7 +29,7 @@ pub(super) struct Composer<'a> {
     pub(super) target: Target<'a>,
     base_url: String,
     mailto: Option<String>,
-    views: HashMap<String, SurveyView>,
+    views: HashMap<String, EmailBatch>,
     expires: i64,
     domain: String,
 }
@@ -69,7 +70,7 @@ impl<'a> Composer<'a> {
                 .survey
                 .locales
                 .iter()
-                .map(|l| (l.clone(), sender.renderer.view(target.survey, l)))
+                .map(|l| (l.clone(), sender.renderer.email_batch(target.survey, l)))
                 .collect(),
             expires: now.as_second() + expires,
             domain,
@@ -109,7 +110,7 @@ impl<'a> Composer<'a> {
                     date: SystemTime::now(),
                 };
                 let message = match self.views.get(&job.due.locale) {
-                    Some(view) => self.renderer.email_with_view(&context, view)?,
+                    Some(batch) => self.renderer.email_in(&context, batch)?,
                     None => self.renderer.email(&context)?,
                 };
                 Outgoing::Email(Box::new(message))

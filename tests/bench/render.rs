@@ -64,7 +64,8 @@ fn main() {
         .collect();
 
     let renderer = Renderer::builtin();
-    let view = renderer.view(survey, "en");
+    let batch = renderer.email_batch(survey, "en");
+    let view = &batch.view;
     let date = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let started = Instant::now();
     let cpu_started = cpu_time();
@@ -84,7 +85,7 @@ fn main() {
             date,
         };
         let message = renderer
-            .email_with_view(&context, &view)
+            .email_in(&context, &batch)
             .expect("the message renders");
         bytes += message.formatted().len();
     }
