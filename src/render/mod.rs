@@ -355,20 +355,15 @@ pub fn base_url(settings: &crate::model::Settings) -> &str {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 fn url_encode(text: &str) -> Cow<'_, str> {
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
-    if text.bytes().all(unreserved) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if unreserved(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    Cow::Owned(out)
+    percent_encoding::utf8_percent_encode(text, NOT_UNRESERVED).into()
 }
+
+/// Every byte but RFC 3986's unreserved characters (letters, digits, `-._~`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The question shown as one-click buttons: the rule's `embed`, else the first question
 /// when it has set answers.
@@ -423,6 +418,12 @@ pub fn personalize<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unreserved_characters_stay_as_they_are() {
+        assert_eq!(url_encode("Az09-._~"), "Az09-._~");
+        assert_eq!(url_encode("a b/č&="), "a%20b%2F%C4%8D%26%3D");
+    }
 
     #[test]
     fn placeholders_are_replaced_not_evaluated() {
