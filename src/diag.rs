@@ -121,12 +121,6 @@ impl Serialize for Code {
     }
 }
 
-impl PartialEq<&str> for Code {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 /// One problem, anchored to a node of a file.
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
