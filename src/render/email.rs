@@ -473,11 +473,14 @@ fn lift_multipart(
     builder: lettre::message::MessageBuilder,
     parts: &MultiPart,
 ) -> Result<Message, RenderError> {
-    let Some(content_type) = parts.headers().get_raw("Content-Type") else {
+    // lettre writes the multipart's headers, which hold no blank line, a blank line, then
+    // the parts: the body starts after the first blank line.
+    let mut body = parts.formatted();
+    let end = body.windows(4).position(|w| w == b"\r\n\r\n");
+    let (Some(content_type), Some(end)) = (parts.headers().get_raw("Content-Type"), end) else {
         return Ok(builder.multipart(parts.clone())?);
     };
-    let formatted = parts.formatted();
-    let body = formatted[parts.headers().to_string().len() + 2..].to_vec();
+    body.drain(..end + 4);
     // Already encoded by lettre, part by part: ASCII in short lines, as it would send it.
     let body = Body::dangerous_pre_encoded(body, ContentTransferEncoding::SevenBit);
     Ok(builder
