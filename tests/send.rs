@@ -356,8 +356,12 @@ fn every_planned_recipient_gets_one_message_in_their_locale_with_working_links()
             ("alpha", "main")
         );
         assert_eq!(claims.recipient, key().recipient(&to));
+        let history = store.history("alpha", "main", &claims.recipient).unwrap();
         assert_eq!(
-            store.delivery_status(&claims.delivery).unwrap(),
+            history
+                .iter()
+                .find(|entry| entry.id == claims.delivery)
+                .map(|entry| entry.status),
             Some(canvass::store::Status::Sent)
         );
         assert!(
@@ -806,7 +810,9 @@ fn reminders_go_only_to_people_who_have_not_answered() {
         answers: Default::default(),
         segments: Default::default(),
     };
-    assert_eq!(store.record_responses(&[answer]).unwrap(), 1);
+    store
+        .commit_writes(&[canvass::store::Write::Response(Box::new(answer))], None)
+        .unwrap();
     drop(store);
     let (due, skipped) = ws.plan("alpha/main", "2026-06-02T08:00:00Z");
     assert_eq!((due, skipped.get("reminder_not_due")), (0, Some(&4)));

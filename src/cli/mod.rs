@@ -9,6 +9,7 @@ mod files;
 mod privacy;
 mod sending;
 mod serving;
+mod store;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,9 @@ enum Command {
     Forget(privacy::ForgetArgs),
     /// Delete answers, ledger rows and link fetches older than `retention` in canvass.yaml.
     Prune(privacy::PruneArgs),
+    /// The state store: `store migrate` brings its schema up to date, `store copy` moves
+    /// the SQLite store into PostgreSQL.
+    Store(store::StoreArgs),
     /// Import answers gathered elsewhere (CSV or JSON Lines), validated like the web form.
     #[command(disable_version_flag = true)]
     Import(answers::ImportArgs),
@@ -178,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key(args) => privacy::key(&global, args),
         Command::Forget(args) => privacy::forget(&global, args),
         Command::Prune(args) => privacy::prune(&global, args),
+        Command::Store(args) => store::store(&global, args),
         Command::Import(args) => answers::import(&global, args),
         Command::Export(args) => answers::export(&global, args),
         Command::Report(args) => answers::report(&global, args),

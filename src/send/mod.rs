@@ -56,7 +56,7 @@ pub enum SendError {
     #[error(
         "another `canvass send` is sending {0} right now (it holds {1}); wait for it to finish"
     )]
-    Locked(String, PathBuf),
+    Locked(String, String),
     /// The SMTP settings are unusable.
     #[error("{SMTP_URL_ENV} is not usable: {0}")]
     Smtp(String),

@@ -192,12 +192,16 @@ impl<'a> Sender<'a> {
         options: &SendOptions,
         progress: &dyn Progress,
     ) -> Result<RuleReport, SendError> {
+        let store = &self.setup.store;
         let _lock = if options.dry_run {
             None
         } else {
-            Some(RuleLock::acquire(&self.setup.ws.state_dir(), &target)?)
+            Some(RuleLock::acquire(
+                &self.setup.ws.state_dir(),
+                &target,
+                store,
+            )?)
         };
-        let store = &self.setup.store;
         let (survey, rule) = (&target.survey.id, &target.rule.id);
         let mut report = RuleReport::default();
         if !options.dry_run {

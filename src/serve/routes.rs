@@ -446,7 +446,12 @@ impl App {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         });
-        read(&store)
+        // A server database's client blocks on the network: off the reactor, so that the
+        // other requests go on meanwhile.
+        match *store {
+            crate::store::Store::Postgres(_) => tokio::task::block_in_place(|| read(&store)),
+            crate::store::Store::Sqlite(_) => read(&store),
+        }
     }
 
     /// Whether the open link's client (its address group) may make one more request.

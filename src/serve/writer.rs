@@ -146,8 +146,11 @@ mod tests {
         for task in tasks {
             task.await.unwrap().unwrap();
         }
-        let store = Store::open_in(dir.path()).unwrap();
-        assert_eq!(store.link_fetch_count().unwrap(), 500);
+        let db = rusqlite::Connection::open(dir.path().join(crate::store::STATE_DB)).unwrap();
+        let fetches: i64 = db
+            .query_row("SELECT count(*) FROM link_fetches", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(fetches, 500);
         assert_eq!(writer.health(), Ok(()));
     }
 

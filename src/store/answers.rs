@@ -12,8 +12,9 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::batch::{EncodedResponse, HELD_KEYS, HeldKeys};
 use super::outbox::Raise;
+use super::sqlite::Sqlite;
 pub use super::types::{NewResponse, Segments};
-use super::{OUTBOX_REPLY, Store, StoreError, now_rfc3339};
+use super::{OUTBOX_REPLY, StoreError, now_rfc3339};
 use crate::answer::Answers;
 
 /// A stored response that counts, as the report and the export read it.
@@ -52,8 +53,8 @@ pub enum ReadError<E> {
 
 /// An import being recorded: one transaction, committed by [`Import::commit`] and rolled
 /// back when dropped, so a failed import leaves nothing behind.
-pub struct Import<'s> {
-    store: &'s Store,
+pub struct SqliteImport<'s> {
+    store: &'s Sqlite,
     tx: rusqlite::Transaction<'s>,
     digest: String,
     survey: String,
@@ -72,11 +73,11 @@ pub struct Import<'s> {
 /// the key table's pages in the cache.
 pub const IMPORT_CHUNK: usize = 16_384;
 
-impl<'s> Import<'s> {
+impl<'s> SqliteImport<'s> {
     /// The import raising alerts and events on its rows (`import --alerts`), in its own
     /// transaction.
-    pub fn raising(self, raise: &'s dyn Raise) -> Import<'s> {
-        Import {
+    pub fn raising(self, raise: &'s dyn Raise) -> SqliteImport<'s> {
+        SqliteImport {
             raise: Some(raise),
             ..self
         }
@@ -140,24 +141,7 @@ pub enum ImportOutcome {
     AlreadyImported,
 }
 
-impl Store {
-    /// Records responses in one transaction. Each new response becomes the one that counts
-    /// for its (survey, response key); the older ones stay, no longer counting. A response
-    /// identical to the one already counting for its key is skipped, so replaying the same
-    /// answers adds nothing. Returns how many rows were stored.
-    pub fn record_responses(&self, responses: &[NewResponse]) -> Result<usize, StoreError> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| self.error(e))?;
-        let encoded: Vec<EncodedResponse> = responses.iter().map(Into::into).collect();
-        let added = self
-            .write_batch(&encoded, None)
-            .map_err(|e| self.error(e))?;
-        tx.commit().map_err(|e| self.error(e))?;
-        Ok(added)
-    }
-
+impl Sqlite {
     /// Starts recording an imported file, in one transaction that [`Import::commit`]
     /// commits and dropping rolls back; `None` when a file with this digest was imported
     /// before.
@@ -165,7 +149,7 @@ impl Store {
         &self,
         digest: &str,
         survey: &str,
-    ) -> Result<Option<Import<'_>>, StoreError> {
+    ) -> Result<Option<SqliteImport<'_>>, StoreError> {
         let tx = self
             .conn
             .unchecked_transaction()
@@ -177,7 +161,7 @@ impl Store {
             })
             .optional()
             .map_err(|e| self.error(e))?;
-        Ok(seen.is_none().then(|| Import {
+        Ok(seen.is_none().then(|| SqliteImport {
             store: self,
             tx,
             digest: digest.to_string(),
@@ -275,7 +259,24 @@ fn stored_response(row: &Row<'_>) -> rusqlite::Result<StoredResponse> {
 /// What the tests write and confirm with, in one call each; the collector and import
 /// go through their own batched paths.
 #[cfg(test)]
-impl Store {
+impl Sqlite {
+    /// Records responses in one transaction. Each new response becomes the one that counts
+    /// for its (survey, response key); the older ones stay, no longer counting. A response
+    /// identical to the one already counting for its key is skipped, so replaying the same
+    /// answers adds nothing. Returns how many rows were stored.
+    pub fn record_responses(&self, responses: &[NewResponse]) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.error(e))?;
+        let encoded: Vec<EncodedResponse> = responses.iter().map(Into::into).collect();
+        let added = self
+            .write_batch(&encoded, None)
+            .map_err(|e| self.error(e))?;
+        tx.commit().map_err(|e| self.error(e))?;
+        Ok(added)
+    }
+
     /// Confirms the counting response of a key (a one-click answer followed by the form's
     /// POST, which a link scanner does not make). Returns whether there was one to confirm.
     pub(super) fn confirm_response(
@@ -324,7 +325,7 @@ mod tests {
         (&response(key, at, score)).into()
     }
 
-    fn counting(store: &Store) -> Vec<(String, i64)> {
+    fn counting(store: &Sqlite) -> Vec<(String, i64)> {
         let mut seen = Vec::new();
         store
             .for_each_counting_response("nps", |r| {
@@ -336,41 +337,9 @@ mod tests {
     }
 
     #[test]
-    fn a_second_answer_replaces_the_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        let first = [
-            response("a", "2026-01-02T00:00:00Z", 3),
-            response("b", "2026-01-01T00:00:00Z", 9),
-        ];
-        assert_eq!(store.record_responses(&first).unwrap(), 2);
-        assert_eq!(
-            store
-                .record_responses(&[response("a", "2026-01-03T00:00:00Z", 10)])
-                .unwrap(),
-            1
-        );
-        assert_eq!(counting(&store), [("b".into(), 9), ("a".into(), 10)]);
-        let rows: i64 = store
-            .conn
-            .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 3, "the replaced answer is kept");
-    }
-
-    #[test]
-    fn replaying_the_same_answer_adds_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        let r = response("a", "2026-01-02T00:00:00Z", 3);
-        assert_eq!(store.record_responses(std::slice::from_ref(&r)).unwrap(), 1);
-        assert_eq!(store.record_responses(&[r]).unwrap(), 0);
-    }
-
-    #[test]
     fn provisional_answers_count_once_confirmed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         let mut r = response("d1", "2026-01-02T00:00:00Z", 7);
         r.confirmed = false;
         store.record_responses(&[r]).unwrap();
@@ -381,46 +350,9 @@ mod tests {
     }
 
     #[test]
-    fn an_import_is_applied_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        let mut import = store.begin_import("d", "nps").unwrap().unwrap();
-        import.add(encoded("k", "2026-01-02T00:00:00Z", 5)).unwrap();
-        assert_eq!(
-            import.commit().unwrap(),
-            ImportOutcome::Imported { added: 1 }
-        );
-        assert!(store.begin_import("d", "nps").unwrap().is_none());
-        assert_eq!(counting(&store), [("k".into(), 5)]);
-    }
-
-    #[test]
-    fn within_an_import_the_later_answer_under_a_key_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        let mut import = store.begin_import("d", "nps").unwrap().unwrap();
-        for (key, at, score) in [
-            ("z", "2026-01-01T00:00:00Z", 1),
-            ("k", "2026-01-02T00:00:00Z", 5),
-            ("a", "2026-01-03T00:00:00Z", 2),
-            ("k", "2026-01-04T00:00:00Z", 9),
-        ] {
-            import.add(encoded(key, at, score)).unwrap();
-        }
-        assert_eq!(
-            import.commit().unwrap(),
-            ImportOutcome::Imported { added: 4 }
-        );
-        assert_eq!(
-            counting(&store),
-            [("z".into(), 1), ("a".into(), 2), ("k".into(), 9)]
-        );
-    }
-
-    #[test]
     fn an_import_larger_than_a_chunk_replaces_across_chunks() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         let mut import = store.begin_import("d", "nps").unwrap().unwrap();
         let total = IMPORT_CHUNK + 3;
         for i in 0..total {
@@ -447,7 +379,7 @@ mod tests {
 
     /// A store as canvass wrote it with schema 1 or 2 (`extra` adds what that version
     /// had): a `responses` table with two rows from two origins, one without a rule.
-    fn store_of_schema(dir: &std::path::Path, extra: &str) -> Store {
+    fn store_of_schema(dir: &std::path::Path, extra: &str) -> Sqlite {
         let path = dir.join(super::super::STATE_DB);
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(&format!(
@@ -465,12 +397,12 @@ mod tests {
         ))
         .unwrap();
         drop(conn);
-        Store::open(&path).unwrap()
+        Sqlite::open(&path).unwrap()
     }
 
     /// What every migrated store must show: both rows, readable, replaceable, each key
     /// in the key table once, the shared values split out and no `responses` table left.
-    fn assert_migrated(store: &Store) {
+    fn assert_migrated(store: &Sqlite) {
         assert_eq!(counting(store), [("a".into(), 3), ("b".into(), 8)]);
         let (channel, rule, segments): (String, Option<String>, String) = store
             .conn
@@ -501,7 +433,10 @@ mod tests {
             ),
             0
         );
-        assert_eq!(count("PRAGMA user_version"), super::super::SCHEMA_VERSION);
+        assert_eq!(
+            count("PRAGMA user_version"),
+            super::super::sqlite::SCHEMA_VERSION
+        );
     }
 
     #[test]
@@ -538,7 +473,7 @@ mod tests {
     #[test]
     fn an_import_dropped_unfinished_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         let mut import = store.begin_import("d", "nps").unwrap().unwrap();
         import.add(encoded("k", "2026-01-02T00:00:00Z", 5)).unwrap();
         drop(import);
@@ -549,7 +484,7 @@ mod tests {
     #[test]
     fn delivered_counts_people_reached_per_rule() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         for (id, rule, recipient, seq, status) in [
             ("1", "r", "p1", 0, "sent"),
             ("2", "r", "p1", 1, "sent"),

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
-use super::Store;
-use super::outbox::{Raise, Written};
+use super::outbox::{NewMessage, Raise, Written};
+use super::sqlite::Sqlite;
 use super::types::{NewResponse, Segments};
 use crate::answer::Answers;
 
@@ -39,14 +39,14 @@ pub struct ResponseOrigin {
 /// thread that writes the store does only the store's work.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedResponse {
-    origin: Arc<ResponseOrigin>,
-    response_key: String,
-    locale: Option<String>,
-    submitted_at: String,
-    complete: bool,
-    answers: String,
-    segments: String,
-    key_hash: i64,
+    pub(super) origin: Arc<ResponseOrigin>,
+    pub(super) response_key: String,
+    pub(super) locale: Option<String>,
+    pub(super) submitted_at: String,
+    pub(super) complete: bool,
+    pub(super) answers: String,
+    pub(super) segments: String,
+    pub(super) key_hash: i64,
 }
 
 impl EncodedResponse {
@@ -112,10 +112,10 @@ pub(super) fn key_hash(survey: &str, response_key: &str) -> i64 {
 /// The stored response counting for a key, as compared with a new one.
 pub(super) struct Counting {
     pub(super) id: i64,
-    version: u32,
-    submitted_at: String,
+    pub(super) version: u32,
+    pub(super) submitted_at: String,
     pub(super) answers: String,
-    segments: String,
+    pub(super) segments: String,
     pub(super) confirmed: bool,
 }
 
@@ -138,7 +138,7 @@ const KEY_ROWS: MultiRow = MultiRow {
 const COUNTING_BY_ID: &str = "SELECT id, version, submitted_at, answers, segments, confirmed \
      FROM responses WHERE id = ?1 AND survey = ?2 AND response_key = ?3 AND counts = 1";
 
-impl Store {
+impl Sqlite {
     /// Stores responses in order, each unless the one counting for its key is identical,
     /// or is confirmed while the new one is provisional (a link scanner's GET never
     /// displaces an answer a person confirmed); a stored response becomes the one that
@@ -172,7 +172,9 @@ impl Store {
         )?;
         self.check_planned_ids(&plan)?;
         if let Some(raise) = raise {
-            self.raise_on(&plan, responses, raise)?;
+            raised_by(&plan, responses, raise, |written, messages| {
+                self.add_messages(written, messages)
+            })?;
         }
         held.extend(
             plan.rows
@@ -193,39 +195,6 @@ impl Store {
         let added = self.write_responses(responses, &mut held, raise)?;
         held.write(self)?;
         Ok(added)
-    }
-
-    /// Adds to the outbox what each planned row raises.
-    fn raise_on(
-        &self,
-        plan: &Plan,
-        responses: &[EncodedResponse],
-        raise: &dyn Raise,
-    ) -> rusqlite::Result<()> {
-        let mut messages = Vec::new();
-        for row in &plan.rows {
-            let r = &responses[row.index];
-            let written = Written {
-                row: row.id,
-                survey: &r.origin.survey,
-                version: r.origin.version,
-                channel: &r.origin.channel,
-                source: &r.origin.source,
-                rule: r.origin.rule.as_deref(),
-                response_key: &r.response_key,
-                locale: r.locale.as_deref(),
-                submitted_at: &r.submitted_at,
-                complete: r.complete,
-                confirmed: r.origin.confirmed,
-                answers: &r.answers,
-                segments: &r.segments,
-                replaced: row.replaced.as_deref(),
-            };
-            messages.clear();
-            raise.raise(&written, &mut messages);
-            self.add_messages(&written, &messages)?;
-        }
-        Ok(())
     }
 
     /// The id of an origin in `response_origins`, which gets it the first time it is seen.
@@ -423,7 +392,7 @@ impl HeldKeys {
     }
 
     /// Writes the held entries to the key table, in hash order, and forgets them.
-    pub(super) fn write(&mut self, store: &Store) -> rusqlite::Result<()> {
+    pub(super) fn write(&mut self, store: &Sqlite) -> rusqlite::Result<()> {
         let mut sorted = std::mem::take(self).entries;
         sorted.sort_unstable();
         store.index_keys(&sorted)
@@ -431,14 +400,48 @@ impl HeldKeys {
 }
 
 /// A row of the batch to write.
-struct PlannedRow {
+pub(super) struct PlannedRow {
     /// Its response in the batch.
-    index: usize,
-    id: i64,
+    pub(super) index: usize,
+    pub(super) id: i64,
     /// False when a later response of the same batch replaces it.
-    counts: bool,
+    pub(super) counts: bool,
     /// The answers (JSON) of the confirmed row it takes the place of, if any.
-    replaced: Option<String>,
+    pub(super) replaced: Option<String>,
+}
+
+/// Hands each planned row to `raise` and what it raises to `add`, which writes it to the
+/// outbox in the batch's transaction: one way for every backend to see a written row.
+pub(super) fn raised_by<E>(
+    plan: &Plan,
+    responses: &[EncodedResponse],
+    raise: &dyn Raise,
+    mut add: impl FnMut(&Written<'_>, &[NewMessage]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut messages = Vec::new();
+    for row in &plan.rows {
+        let r = &responses[row.index];
+        let written = Written {
+            row: row.id,
+            survey: &r.origin.survey,
+            version: r.origin.version,
+            channel: &r.origin.channel,
+            source: &r.origin.source,
+            rule: r.origin.rule.as_deref(),
+            response_key: &r.response_key,
+            locale: r.locale.as_deref(),
+            submitted_at: &r.submitted_at,
+            complete: r.complete,
+            confirmed: r.origin.confirmed,
+            answers: &r.answers,
+            segments: &r.segments,
+            replaced: row.replaced.as_deref(),
+        };
+        messages.clear();
+        raise.raise(&written, &mut messages);
+        add(&written, &messages)?;
+    }
+    Ok(())
 }
 
 /// What holds a key's place while a batch is planned: a stored row, or a row of the batch.
@@ -448,17 +451,17 @@ enum Holder {
 }
 
 /// A batch's writes, decided before any is made.
-struct Plan {
-    rows: Vec<PlannedRow>,
+pub(super) struct Plan {
+    pub(super) rows: Vec<PlannedRow>,
     /// Stored rows that stop counting.
-    superseded: Vec<i64>,
+    pub(super) superseded: Vec<i64>,
 }
 
 impl Plan {
     /// Decides, response by response, whether it is written: `group` gives each response
     /// its key's number, `counting` each key's stored counting rows, `first_id` the id of
     /// the first row written.
-    fn new(
+    pub(super) fn new(
         responses: &[EncodedResponse],
         group: &[usize],
         counting: Vec<Vec<Counting>>,
@@ -776,7 +779,7 @@ mod tests {
     }
 
     /// (key, score, counts) of every stored row, in id order.
-    fn rows(store: &Store) -> Vec<(String, i64, bool)> {
+    fn rows(store: &Sqlite) -> Vec<(String, i64, bool)> {
         let mut statement = store
             .conn
             .prepare("SELECT response_key, answers, counts FROM responses ORDER BY id")
@@ -795,7 +798,7 @@ mod tests {
     #[test]
     fn a_batch_decides_each_key_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         store.record_responses(&[response("a", 1, true)]).unwrap();
         let batch = [
             response("a", 1, true),  // repeats the stored row: skipped
@@ -822,7 +825,7 @@ mod tests {
     #[test]
     fn wide_and_single_row_statements_write_every_row() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         let total = 3 * ROWS_PER_STATEMENT + 5;
         // Rows 70..80 come from another channel: three runs of shared values, the first
         // and last long enough for the wide statement.
@@ -877,7 +880,7 @@ mod tests {
     #[test]
     fn keys_held_or_written_find_their_counting_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         let encode = |batch: &[NewResponse]| -> Vec<EncodedResponse> {
             batch.iter().map(Into::into).collect()
         };

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{NewResponse, Raise, Store, StoreError, SuppressionReason, now_rfc3339};
+use super::sqlite::Sqlite;
+use super::{NewResponse, Raise, StoreError, SuppressionReason, now_rfc3339};
 use crate::model::Survey;
 
 /// Survey definitions by version, so that an answer to an older version can be validated
@@ -21,10 +22,6 @@ CREATE TABLE IF NOT EXISTS survey_definitions (
     PRIMARY KEY (survey, version)
 );
 ";
-
-/// Seconds within which fetches of several different links of one message mark it as
-/// opened by a mail security scanner rather than by a person.
-pub const SCAN_WINDOW_SECS: i64 = 10;
 
 /// The fetches recorded per link: enough to tell a scanner from a person (who fetches a
 /// link a few times), while a flood on one link cannot fill the disk.
@@ -70,7 +67,7 @@ pub struct DeliveryContext {
     pub segments: String,
 }
 
-impl Store {
+impl Sqlite {
     /// Commits a batch of writes in one transaction: one disk flush for many answers,
     /// with the alerts and events `raise` decides on for them. Either every write is
     /// durable when this returns `Ok`, or none is.
@@ -227,32 +224,6 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// Deliveries whose one-click links were fetched with at least two different values
-    /// within [`SCAN_WINDOW_SECS`]: a person clicks one button, a scanner fetches them all.
-    pub fn scanned_deliveries(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT DISTINCT a.delivery FROM link_fetches a JOIN link_fetches b \
-                 ON a.delivery = b.delivery AND a.rowid < b.rowid \
-                 AND COALESCE(a.value, '') != COALESCE(b.value, '') \
-                 AND abs(unixepoch(b.fetched_at) - unixepoch(a.fetched_at)) <= ?1 \
-                 ORDER BY a.delivery",
-            )
-            .map_err(|e| self.error(e))?;
-        stmt.query_map([SCAN_WINDOW_SECS], |row| row.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.error(e))
-    }
-
-    /// How many link fetches are recorded.
-    #[cfg(test)]
-    pub(crate) fn link_fetch_count(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("SELECT count(*) FROM link_fetches", [], |row| row.get(0))
-            .map_err(|e| self.error(e))
-    }
-
     /// Whether the store answers at all (for `/healthz`).
     pub fn ping(&self) -> Result<(), StoreError> {
         self.conn
@@ -290,7 +261,7 @@ mod tests {
     #[test]
     fn a_provisional_answer_never_displaces_a_confirmed_one() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         store
             .commit_writes(&[response("d1", false, 1)], None)
             .unwrap();
@@ -311,34 +282,9 @@ mod tests {
     }
 
     #[test]
-    fn fetching_every_button_at_once_marks_a_scan() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        let fetch = |delivery: &str, value: &str| {
-            Write::Fetch(LinkFetch {
-                delivery: delivery.into(),
-                question: Some("score".into()),
-                value: Some(value.into()),
-            })
-        };
-        store
-            .commit_writes(
-                &[
-                    fetch("scanned", "0"),
-                    fetch("scanned", "1"),
-                    fetch("person", "9"),
-                ],
-                None,
-            )
-            .unwrap();
-        store.commit_writes(&[fetch("person", "9")], None).unwrap();
-        assert_eq!(store.scanned_deliveries().unwrap(), vec!["scanned"]);
-    }
-
-    #[test]
     fn definitions_keep_the_first_seen_per_version() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         let survey: Survey = serde_json::from_value(serde_json::json!({
             "id": "s", "version": 1, "locales": ["en"], "title": "t",
             "questions": [{"id": "q", "type": "text", "text": "x"}]

@@ -4,7 +4,8 @@
 use rusqlite::params;
 use serde_json::{Value, json};
 
-use super::{Store, StoreError, SuppressionReason, now_rfc3339};
+use super::sqlite::Sqlite;
+use super::{StoreError, SuppressionReason, now_rfc3339};
 
 /// What canvass keeps of an erasure: when and how much, never whom.
 pub(super) const ERASURES_SCHEMA: &str = "
@@ -18,7 +19,7 @@ CREATE TABLE IF NOT EXISTS erasures (
 
 /// The responses of a recipient: those given through their deliveries' links, and those
 /// imported under their respondent key.
-const THEIR_RESPONSES: &str = "SELECT id FROM response_rows WHERE response_key = ?1
+pub(super) const THEIR_RESPONSES: &str = "SELECT id FROM response_rows WHERE response_key = ?1
     OR response_key IN (SELECT id FROM deliveries WHERE recipient = ?1)";
 
 /// How much an erasure or a pruning removed.
@@ -32,7 +33,7 @@ pub struct Removed {
     pub fetches: u64,
 }
 
-impl Store {
+impl Sqlite {
     /// Erases everything about these recipients in one transaction: their ledger rows,
     /// responses and link fetches. Each stays suppressed (`erased`), so that no later send
     /// reaches them, and the erasure is recorded without naming anyone.
@@ -174,6 +175,17 @@ impl Store {
     }
 }
 
+/// A text column as JSON: text holding JSON (answers, segments) is kept as JSON, the
+/// same from either backend.
+pub(super) fn text_json(text: &str) -> Value {
+    match text.chars().next() {
+        Some('{' | '[') => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.into()))
+        }
+        _ => Value::String(text.into()),
+    }
+}
+
 /// A column as JSON; text holding JSON (answers, segments) is kept as JSON.
 fn column_json(value: rusqlite::types::ValueRef<'_>) -> Value {
     use rusqlite::types::ValueRef;
@@ -181,15 +193,7 @@ fn column_json(value: rusqlite::types::ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(n) => json!(n),
         ValueRef::Real(x) => json!(x),
-        ValueRef::Text(bytes) => {
-            let text = String::from_utf8_lossy(bytes);
-            match text.chars().next() {
-                Some('{' | '[') => {
-                    serde_json::from_str(&text).unwrap_or(Value::String(text.into()))
-                }
-                _ => Value::String(text.into_owned()),
-            }
-        }
+        ValueRef::Text(bytes) => text_json(&String::from_utf8_lossy(bytes)),
         ValueRef::Blob(bytes) => json!(hex::encode(bytes)),
     }
 }

@@ -5,7 +5,8 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::StoreError;
+use super::sqlite::Sqlite;
 use crate::token::Key;
 
 /// Facts about the store itself.
@@ -17,9 +18,9 @@ CREATE TABLE IF NOT EXISTS store_meta (
 ";
 
 /// The fingerprint of the key the store is written under.
-const KEY_FINGERPRINT: &str = "key_fingerprint";
+pub(super) const KEY_FINGERPRINT: &str = "key_fingerprint";
 /// The fingerprint of the key before the last rotation, whose links stay valid.
-const PREVIOUS_FINGERPRINT: &str = "previous_key_fingerprint";
+pub(super) const PREVIOUS_FINGERPRINT: &str = "previous_key_fingerprint";
 
 /// One recipient key to replace by another, and what changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,22 +33,14 @@ pub struct Rekeyed {
     pub responses: u64,
 }
 
-impl Store {
-    /// Opens the store of a state folder for work under `key`: the one door for every
-    /// command that hashes addresses, so none can use a store with the wrong key.
-    pub fn open_for_key(state_dir: &std::path::Path, key: &Key) -> Result<Store, StoreError> {
-        let store = Store::open_in(state_dir)?;
-        store.check_key(key)?;
-        Ok(store)
-    }
-
+impl Sqlite {
     /// Binds a new store to `key`, or checks that the store was written under it.
     pub fn check_key(&self, key: &Key) -> Result<(), StoreError> {
         let given = key.fingerprint();
         match self.meta(KEY_FINGERPRINT)? {
             Some(expected) if expected == given => Ok(()),
             Some(expected) => Err(StoreError::OtherKey {
-                path: self.path.clone(),
+                place: self.path.display().to_string(),
                 expected,
                 given,
             }),
@@ -190,7 +183,7 @@ mod tests {
     #[test]
     fn a_store_takes_the_key_it_was_written_under_only() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         store.check_key(&key(1)).unwrap();
         store.check_key(&key(1)).unwrap();
         let error = store.check_key(&key(2)).unwrap_err().to_string();
@@ -201,7 +194,7 @@ mod tests {
     #[test]
     fn a_rotation_rekeys_the_ledger_and_moves_the_binding() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         let (old, new) = (key(1), key(2));
         store.check_key(&old).unwrap();
         store

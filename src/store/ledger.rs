@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::StoreError;
+use super::sqlite::Sqlite;
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,7 +49,7 @@ impl Status {
         }
     }
 
-    fn parse(name: &str) -> Status {
+    pub(super) fn parse(name: &str) -> Status {
         match name {
             "queued" => Status::Queued,
             "handing" => Status::Handing,
@@ -113,11 +114,11 @@ pub struct Outcome {
     pub reply: String,
 }
 
-fn stamp(time: Timestamp) -> String {
+pub(super) fn stamp(time: Timestamp) -> String {
     time.round(jiff::Unit::Second).unwrap_or(time).to_string()
 }
 
-impl Store {
+impl Sqlite {
     /// The deliveries of one rule to one recipient, oldest first.
     pub fn history(
         &self,
@@ -221,12 +222,12 @@ impl Store {
     }
 
     /// A second connection, for the workers' threads to log each hand-over as it happens.
-    pub fn hand_log(&self, now: Timestamp) -> Result<HandLog, StoreError> {
-        let conn = super::connect(&self.path).map_err(|e| self.error(e))?;
+    pub fn hand_log(&self, now: Timestamp) -> Result<SqliteHandLog, StoreError> {
+        let conn = super::sqlite::connect(&self.path).map_err(|e| self.error(e))?;
         // It only updates rows by their key: a small page cache is enough.
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -2048;")
             .map_err(|e| self.error(e))?;
-        Ok(HandLog {
+        Ok(SqliteHandLog {
             conn: std::sync::Mutex::new(conn),
             path: self.path.clone(),
             now: stamp(now),
@@ -252,22 +253,11 @@ impl Store {
             .map_err(|e| self.error(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
     }
-
-    /// The status of one delivery, for tests and `--explain`.
-    pub fn delivery_status(&self, id: &str) -> Result<Option<Status>, StoreError> {
-        self.conn
-            .query_row("SELECT status FROM deliveries WHERE id = ?1", [id], |row| {
-                row.get::<_, String>(0)
-            })
-            .optional()
-            .map(|s| s.as_deref().map(Status::parse))
-            .map_err(|e| self.error(e))
-    }
 }
 
 /// Whether another first message (?3 is the one being decided) went, goes or may have
 /// gone to recipient ?1 since ?2: the frequency cap's question.
-const REACHED_SINCE: &str = "SELECT 1 FROM deliveries
+pub(super) const REACHED_SINCE: &str = "SELECT 1 FROM deliveries
     WHERE recipient = ?1 AND created_at > ?2 AND seq = 0 AND id <> ?3
     AND status IN ('sent', 'queued', 'handing', 'unknown', 'retrying') LIMIT 1";
 
@@ -276,13 +266,13 @@ const REACHED_SINCE: &str = "SELECT 1 FROM deliveries
 /// the transport's hands unknown. The commits are not synced to disk one by one
 /// (`synchronous = NORMAL`): they survive the process being killed, which is what they
 /// guard against, and the next batch's durable commit syncs them.
-pub struct HandLog {
+pub struct SqliteHandLog {
     conn: std::sync::Mutex<rusqlite::Connection>,
     path: std::path::PathBuf,
     now: String,
 }
 
-impl HandLog {
+impl SqliteHandLog {
     /// Records that the message is being handed over now.
     pub fn handing(&self, id: &str) -> Result<(), StoreError> {
         self.update(id, Status::Handing, None)
@@ -348,93 +338,4 @@ fn write_batch(
     }
     tx.commit()?;
     Ok(capped)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn handing(id: &str, recipient: &str, seq: u32) -> Handing {
-        Handing {
-            id: id.into(),
-            survey: "nps".into(),
-            version: 1,
-            rule: "r".into(),
-            channel: "email".into(),
-            recipient: recipient.into(),
-            seq,
-            locale: "en".into(),
-            segments: "{}".into(),
-            cap_since: None,
-        }
-    }
-
-    #[test]
-    fn a_batch_is_recorded_then_settled() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        store
-            .queue_batch(&[handing("d1", "a", 0), handing("d2", "b", 0)], now)
-            .unwrap();
-        assert!(store.contacted_since("a", 1_700_000_000).unwrap());
-        let log = store.hand_log(now).unwrap();
-        let outcome = |id: &str, status| Outcome {
-            id: id.into(),
-            status,
-            reply: "250 ok".into(),
-        };
-        log.settle(&outcome("d1", Status::Sent)).unwrap();
-        log.settle(&outcome("d2", Status::Retrying)).unwrap();
-        assert_eq!(store.recover_interrupted("nps", "r", now).unwrap(), 0);
-        store.queue_batch(&[handing("d2", "b", 0)], now).unwrap();
-        log.handing("d2").unwrap();
-        assert_eq!(store.recover_interrupted("nps", "r", now).unwrap(), 1);
-        let history = store.history("nps", "r", "b").unwrap();
-        assert_eq!(history.len(), 1);
-        assert_eq!(history[0].status, Status::Unknown);
-        assert_eq!(history[0].created_at, now);
-        let counts = store.ledger_counts("nps", "r").unwrap();
-        assert_eq!(counts.get("sent"), Some(&1));
-        assert!(!store.contacted_since("a", 1_800_000_000).unwrap());
-    }
-
-    #[test]
-    fn queued_messages_are_due_again_and_only_handing_ones_unknown() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let batch: Vec<Handing> = (0..32)
-            .map(|i| handing(&format!("d{i}"), &format!("p{i}"), 0))
-            .collect();
-        store.queue_batch(&batch, now).unwrap();
-        let log = store.hand_log(now).unwrap();
-        log.handing("d3").unwrap();
-        log.handing("d7").unwrap();
-        assert_eq!(store.recover_interrupted("nps", "r", now).unwrap(), 2);
-        let counts = store.ledger_counts("nps", "r").unwrap();
-        assert_eq!(counts.get("unknown"), Some(&2));
-        assert_eq!(counts.get("retrying"), Some(&30));
-    }
-
-    #[test]
-    fn the_cap_is_decided_when_a_first_message_is_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let capped = |id: &str, recipient: &str| Handing {
-            rule: "other".into(),
-            cap_since: Some(now.as_second() - 86_400),
-            ..handing(id, recipient, 0)
-        };
-        store.queue_batch(&[handing("d1", "a", 0)], now).unwrap();
-        let refused = store
-            .queue_batch(&[capped("e1", "a"), capped("e2", "b")], now)
-            .unwrap();
-        assert_eq!(refused, ["e1"]);
-        assert_eq!(store.delivery_status("e1").unwrap(), None);
-        assert_eq!(store.delivery_status("e2").unwrap(), Some(Status::Queued));
-        let retry = store.queue_batch(&[capped("e2", "b")], now).unwrap();
-        assert!(retry.is_empty(), "a message does not cap itself");
-    }
 }

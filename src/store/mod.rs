@@ -1,37 +1,48 @@
 //! The state store: the delivery ledger, answers, suppressions and the outbox of alerts.
 //!
-//! SQLite (`.canvass/state.db`) in WAL mode with full synchronous commits, so that an
-//! answer acknowledged to a respondent or a delivery handed to SMTP survives a crash; a
-//! page cache of up to 64 MiB keeps large imports and reports off the disk.
-//! Everything a rerun depends on (the ledger, sampling, caps, suppressions) lives here,
-//! never in memory. Recipients appear only as keyed hashes (see [`crate::token::Key::recipient`]).
-//! The store is reached through [`Store`]'s methods alone, so a server database can take
-//! SQLite's place without touching the steps that use it.
+//! Two backends behind one interface, [`Store`]: SQLite (`.canvass/state.db`, the
+//! default: `sqlite.rs` opens it, and the files named after each concern hold its SQL)
+//! and PostgreSQL (`postgres/`, chosen by `CANVASS_DATABASE_URL`), for several machines
+//! sending and collecting into one database. Each keeps the same guarantees in its own
+//! SQL: an answer acknowledged to a respondent or a delivery handed to SMTP survives a
+//! crash; everything a rerun depends on (the ledger, sampling, caps, suppressions) lives
+//! in the store, never in memory. Recipients appear only as keyed hashes (see
+//! [`crate::token::Key::recipient`]).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::model::Survey;
+use crate::token::Key;
 
 mod answers;
 mod batch;
 mod collect;
+/// Moving a SQLite store into PostgreSQL.
+pub mod copy;
 mod erase;
 mod keys;
 mod ledger;
 mod outbox;
+mod postgres;
+mod sqlite;
 mod suppressions;
 mod types;
 
-pub use answers::{
-    IMPORT_CHUNK, Import, ImportOutcome, NewResponse, ReadError, Segments, StoredResponse,
-};
+use answers::SqliteImport;
+pub use answers::{IMPORT_CHUNK, ImportOutcome, NewResponse, ReadError, Segments, StoredResponse};
 pub use batch::{EncodedResponse, ResponseOrigin};
-pub use collect::{CountedResponse, DeliveryContext, LinkFetch, SCAN_WINDOW_SECS, Write};
+pub use collect::{CountedResponse, DeliveryContext, LinkFetch, Write};
 pub use erase::Removed;
 pub use keys::Rekeyed;
-pub use ledger::{HandLog, Handing, LedgerEntry, Outcome, Status};
+use ledger::SqliteHandLog;
+pub use ledger::{Handing, LedgerEntry, Outcome, Status};
 pub use outbox::{Attempt, Claim, Lease, NewMessage, OutboxMessage, Raise, TargetKind, Written};
+use postgres::{PgHandLog, PgImport, Postgres};
+use sqlite::Sqlite;
 pub use suppressions::SuppressionReason;
 
 /// How the ledger's reply to a message written to the local outbox begins: such a message
@@ -55,18 +66,46 @@ pub enum StoreError {
     },
     /// The store was written under another key.
     #[error(
-        "{path} was written under the key with fingerprint {expected}, but this key's \
+        "{place} was written under the key with fingerprint {expected}, but this key's \
          fingerprint is {given}. Export the key the store was written with as CANVASS_KEY \
          (without CANVASS_KEY, the development key in .canvass/dev-key is used), or move the \
          store to the new key with `canvass key rotate`"
     )]
     OtherKey {
-        /// The database file.
-        path: PathBuf,
+        /// The store.
+        place: String,
         /// The fingerprint the store recorded.
         expected: String,
         /// The fingerprint of the key given.
         given: String,
+    },
+    /// PostgreSQL reported an error.
+    #[error("state database {place}: {source}")]
+    Postgres {
+        /// The database, without its password.
+        place: String,
+        /// The cause.
+        #[source]
+        source: ::postgres::Error,
+    },
+    /// The PostgreSQL schema could not be brought up to date.
+    #[error("state database {place}: migrating the schema: {source}")]
+    Migration {
+        /// The database, without its password.
+        place: String,
+        /// The cause.
+        #[source]
+        source: refinery::Error,
+    },
+    /// `CANVASS_DATABASE_URL` is not a PostgreSQL URL canvass can use.
+    #[error(
+        "CANVASS_DATABASE_URL is not a usable PostgreSQL URL ({reason}); write it as \
+         postgres://user:password@host:5432/database, or unset it to keep the store in \
+         .canvass/state.db"
+    )]
+    Url {
+        /// What is wrong with it.
+        reason: String,
     },
     /// The state folder could not be created.
     #[error("cannot create the state folder {path}: {source}")]
@@ -79,258 +118,389 @@ pub enum StoreError {
     },
 }
 
-/// The schema, applied idempotently at open. Bump `user_version` with each change.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS deliveries (
-    id          TEXT PRIMARY KEY,          -- random id, carried in the response token
-    survey      TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    rule        TEXT NOT NULL,
-    channel     TEXT NOT NULL,
-    recipient   TEXT NOT NULL,             -- keyed hash of the address
-    seq         INTEGER NOT NULL,          -- 0 = first message, 1.. = reminders
-    locale      TEXT NOT NULL,
-    segments    TEXT NOT NULL DEFAULT '{}',-- JSON: audience segment columns
-    status      TEXT NOT NULL,             -- queued | handing | sent | retrying | failed | bounced | unknown
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    reply       TEXT,                      -- the server's last reply
-    created_at  TEXT NOT NULL,             -- RFC 3339, UTC
-    updated_at  TEXT NOT NULL,
-    UNIQUE (survey, rule, recipient, seq)
-);
-CREATE INDEX IF NOT EXISTS deliveries_recipient ON deliveries (recipient, created_at);
-
--- What the responses from one place share (an import's rows, a rule's deliveries on one
--- channel), stored once rather than on every row: `batch::ResponseOrigin`.
-CREATE TABLE IF NOT EXISTS response_origins (
-    id              INTEGER PRIMARY KEY,
-    survey          TEXT NOT NULL,
-    version         INTEGER NOT NULL,
-    definition_hash TEXT NOT NULL,         -- hash of the survey definition answered
-    channel         TEXT NOT NULL,         -- email | slack | teams | link | print | import
-    source          TEXT NOT NULL,         -- oneclick | form | open | import
-    rule            TEXT
-);
-
-CREATE TABLE IF NOT EXISTS response_rows (
-    id              INTEGER PRIMARY KEY,
-    origin          INTEGER NOT NULL,      -- response_origins.id
-    response_key    TEXT NOT NULL,         -- one response: a delivery id, an open-link session, an import row
-    confirmed       INTEGER NOT NULL,      -- 0 = provisional (a GET that a scanner may have made)
-    locale          TEXT,
-    submitted_at    TEXT NOT NULL,         -- RFC 3339, UTC
-    complete        INTEGER NOT NULL,      -- every required, shown question answered
-    counts          INTEGER NOT NULL,      -- 1 for the response that counts for its key
-    answers         TEXT NOT NULL,         -- JSON: question id -> value
-    segments        TEXT NOT NULL DEFAULT '{}'
-);
-
--- The responses of each key, by a hash of (survey, response key): a table of its own, not
--- an index of `response_rows`, so that a batch writes its entries in key order
--- (see `answers::key_hash`). Reports read `responses` in the order rows were written.
-CREATE TABLE IF NOT EXISTS response_keys (
-    key_hash    INTEGER NOT NULL,
-    response    INTEGER NOT NULL,          -- response_rows.id
-    PRIMARY KEY (key_hash, response)
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS imports (
-    digest      TEXT PRIMARY KEY,          -- hash of the file's content and survey
-    survey      TEXT NOT NULL,
-    rows        INTEGER NOT NULL,
-    imported_at TEXT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS suppressions (
-    recipient   TEXT PRIMARY KEY,          -- keyed hash of the address
-    reason      TEXT NOT NULL,             -- unsubscribed | bounced | listed
-    created_at  TEXT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS link_fetches (
-    delivery    TEXT NOT NULL,
-    fetched_at  TEXT NOT NULL,
-    question    TEXT,
-    value       TEXT
-);
-CREATE INDEX IF NOT EXISTS link_fetches_delivery ON link_fetches (delivery);
-";
-
-/// Every response with its origin's values: what reports, exports and anyone querying the
-/// store read. Rows come in the order they were written (the rows drive the join).
-const RESPONSES_VIEW: &str = "
-CREATE VIEW IF NOT EXISTS responses AS
-SELECT r.id, o.survey, o.version, o.definition_hash, r.response_key, o.channel, o.source,
-       o.rule, r.locale, r.submitted_at, r.confirmed, r.complete, r.counts, r.answers,
-       r.segments
-FROM response_rows AS r CROSS JOIN response_origins AS o ON o.id = r.origin;
-";
-
-/// The schema's version, in `PRAGMA user_version`: 1 indexed a `responses` table by key
-/// and by time; 2 kept the keys in `response_keys`; 3 keeps the values a response shares
-/// with others from its place in `response_origins`.
-const SCHEMA_VERSION: i64 = 3;
-
-/// The state store.
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+/// The state store, on the backend the workspace chose: SQLite in `.canvass/state.db`
+/// unless `CANVASS_DATABASE_URL` names a PostgreSQL database. Every step reaches the store
+/// through these methods alone; each backend keeps the same guarantees in its own SQL.
+#[derive(Debug)]
+pub enum Store {
+    /// One SQLite file beside the workspace.
+    Sqlite(Sqlite),
+    /// A PostgreSQL database that several machines share.
+    Postgres(Box<Postgres>),
 }
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
-    }
-}
-
-/// How long a connection waits for another process's write before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A connection to a store file with the store's settings: WAL, full syncs, a patient
-/// wait for another writer.
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    switch_to_wal(&conn)?;
-    conn.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
-    )?;
-    Ok(conn)
-}
-
-/// Puts the file in WAL mode. The switch of a new file needs it to itself and SQLite
-/// reports "locked" at once, without waiting, when another process opens it in the same
-/// instant (two runs started together on a fresh workspace), so it is retried here.
-fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        match conn.execute_batch("PRAGMA journal_mode = WAL;") {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy
-                    && started.elapsed() < BUSY_TIMEOUT =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
+/// Calls the same method on whichever backend the store is.
+macro_rules! on_backend {
+    ($store:expr, $backend:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($backend) => $call,
+            Store::Postgres($backend) => $call,
         }
-    }
+    };
+}
+
+/// The environment variable that moves the store to PostgreSQL (`postgres://…`).
+pub const DATABASE_URL_ENV: &str = "CANVASS_DATABASE_URL";
+
+/// The PostgreSQL URL the environment sets, if any: unset or empty keeps SQLite.
+pub fn database_url() -> Option<String> {
+    std::env::var(DATABASE_URL_ENV)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in a workspace's state folder.
+    /// Opens (creating and migrating if needed) the workspace's store: the database
+    /// `CANVASS_DATABASE_URL` names, else `state.db` in the state folder.
     pub fn open_in(state_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Io {
-            path: state_dir.to_path_buf(),
-            source,
-        })?;
-        Store::open(&state_dir.join(STATE_DB))
+        match database_url() {
+            Some(url) => Store::connect(&url),
+            None => Sqlite::open_in(state_dir).map(Store::Sqlite),
+        }
     }
 
-    /// Opens (creating if needed) a store file.
+    /// Opens (creating if needed) a SQLite store file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let wrap = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = connect(path).map_err(wrap)?;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} {RESPONSES_VIEW} {} {} {} COMMIT;",
-            keys::META_SCHEMA,
-            erase::ERASURES_SCHEMA,
-            outbox::OUTBOX_SCHEMA
-        ))
-        .map_err(wrap)?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        store.migrate()?;
+        Sqlite::open(path).map(Store::Sqlite)
+    }
+
+    /// Connects to a PostgreSQL store and brings its schema up to date.
+    pub fn connect(url: &str) -> Result<Store, StoreError> {
+        Postgres::connect(url).map(|p| Store::Postgres(Box::new(p)))
+    }
+
+    /// Opens the store of a state folder for work under `key`: the one door for every
+    /// command that hashes addresses, so none can use a store with the wrong key.
+    pub fn open_for_key(state_dir: &Path, key: &Key) -> Result<Store, StoreError> {
+        let store = Store::open_in(state_dir)?;
+        store.check_key(key)?;
         Ok(store)
     }
 
-    /// Brings a store written by an earlier canvass to [`SCHEMA_VERSION`] in one
-    /// transaction (another process migrating at the same time waits, then finds it done):
-    /// a `responses` table's rows move to `response_rows` and `response_origins`, and a
-    /// version 1 store's keys move from its indexes into `response_keys`.
-    fn migrate(&self) -> Result<(), StoreError> {
-        if self.schema_version()? >= SCHEMA_VERSION {
-            return Ok(());
+    /// Where the store is, for messages: the file, or the database without its password.
+    pub fn place(&self) -> String {
+        match self {
+            Store::Sqlite(s) => s.path().display().to_string(),
+            Store::Postgres(p) => p.place().to_string(),
         }
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.error(e))?;
-        let version = self.schema_version()?;
-        if version >= SCHEMA_VERSION {
-            return Ok(());
+    }
+
+    /// Binds a new store to `key`, or checks that the store was written under it.
+    pub fn check_key(&self, key: &Key) -> Result<(), StoreError> {
+        on_backend!(self, b => b.check_key(key))
+    }
+
+    /// Whether `key` is the one the store was moved from by the last rotation.
+    pub fn is_previous_key(&self, key: &Key) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.is_previous_key(key))
+    }
+
+    /// Re-keys every recipient of `pairs` (old hash, new hash) and binds the store to
+    /// `new`, in one transaction.
+    pub fn rotate_key(
+        &self,
+        old: &Key,
+        new: &Key,
+        pairs: &[(String, String)],
+    ) -> Result<Rekeyed, StoreError> {
+        on_backend!(self, b => b.rotate_key(old, new, pairs))
+    }
+
+    /// How many ledger recipients and suppressions are not among `known` hashes.
+    pub fn recipients_outside(&self, known: &[String]) -> Result<(u64, u64), StoreError> {
+        on_backend!(self, b => b.recipients_outside(known))
+    }
+
+    /// A recipient's deliveries of one rule, oldest first.
+    pub fn history(
+        &self,
+        survey: &str,
+        rule: &str,
+        recipient: &str,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        on_backend!(self, b => b.history(survey, rule, recipient))
+    }
+
+    /// Whether any of `deliveries` has a counting response.
+    pub fn answered(&self, survey: &str, deliveries: &[&str]) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.answered(survey, deliveries))
+    }
+
+    /// Whether a first message went, goes or may have gone to `recipient` since `since`.
+    pub fn contacted_since(&self, recipient: &str, since: i64) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.contacted_since(recipient, since))
+    }
+
+    /// Marks a rule's interrupted hand-overs as unknown: they may have gone.
+    pub fn recover_interrupted(
+        &self,
+        survey: &str,
+        rule: &str,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        on_backend!(self, b => b.recover_interrupted(survey, rule, now))
+    }
+
+    /// Puts a rule's unknown deliveries back to be sent (`--retry-unknown`).
+    pub fn retry_unknown(
+        &self,
+        survey: &str,
+        rule: &str,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        on_backend!(self, b => b.retry_unknown(survey, rule, now))
+    }
+
+    /// Records a batch as queued in one durable transaction, except first messages the
+    /// frequency cap now forbids, whose ids are returned.
+    pub fn queue_batch(
+        &self,
+        queued: &[Handing],
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, b => b.queue_batch(queued, now))
+    }
+
+    /// A log of hand-overs on a connection of its own, for the senders' threads.
+    pub fn hand_log(&self, now: Timestamp) -> Result<HandLog, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.hand_log(now).map(HandLog::Sqlite),
+            Store::Postgres(p) => p.hand_log(now).map(HandLog::Postgres),
         }
-        self.split_responses_table().map_err(|e| self.error(e))?;
-        if version < 2 {
-            self.index_existing_keys().map_err(|e| self.error(e))?;
+    }
+
+    /// The number of a rule's deliveries by status, for the summary.
+    pub fn ledger_counts(
+        &self,
+        survey: &str,
+        rule: &str,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        on_backend!(self, b => b.ledger_counts(survey, rule))
+    }
+
+    /// Takes the rule's send lock in the store, held until the store is closed, when
+    /// the store is shared by several machines (PostgreSQL: an advisory lock); `Ok(None)`
+    /// when the store is a local file, which the lock file in the state folder guards.
+    /// `Ok(Some(false))` when another run holds it.
+    pub fn lock_rule(&self, survey: &str, rule: &str) -> Result<Option<bool>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(p) => p.lock_rule(survey, rule).map(Some),
         }
-        self.conn
-            .execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-            .map_err(|e| self.error(e))?;
-        tx.commit().map_err(|e| self.error(e))
     }
 
-    /// Moves the rows of a `responses` table (schemas 1 and 2) into `response_rows`, their
-    /// shared values into `response_origins`, ids unchanged, and puts the view in its place.
-    fn split_responses_table(&self) -> rusqlite::Result<()> {
-        let is_table = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_schema WHERE name = 'responses' AND type = 'table'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if !is_table {
-            return Ok(());
+    /// Starts recording an imported file, in one transaction; `None` when a file with
+    /// this digest was imported before.
+    pub fn begin_import(
+        &self,
+        digest: &str,
+        survey: &str,
+    ) -> Result<Option<Import<'_>>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(s) => s.begin_import(digest, survey)?.map(Import::Sqlite),
+            Store::Postgres(p) => p.begin_import(digest, survey)?.map(Import::Postgres),
+        })
+    }
+
+    /// Calls `each` with every counting response of a survey, in the order written.
+    pub fn for_each_counting_response<E>(
+        &self,
+        survey: &str,
+        each: impl FnMut(StoredResponse) -> Result<(), E>,
+    ) -> Result<(), ReadError<E>> {
+        on_backend!(self, b => b.for_each_counting_response(survey, each))
+    }
+
+    /// The number of people reached by each (version, rule) of a survey.
+    pub fn delivered_by_rule(
+        &self,
+        survey: &str,
+    ) -> Result<BTreeMap<(u32, String), u64>, StoreError> {
+        on_backend!(self, b => b.delivered_by_rule(survey))
+    }
+
+    /// Commits a group of writes (answers, link fetches, unsubscribes) in one durable
+    /// transaction, with the outbox messages `raise` adds for its answers.
+    pub fn commit_writes(
+        &self,
+        writes: &[Write],
+        raise: Option<&dyn Raise>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.commit_writes(writes, raise))
+    }
+
+    /// Records the definitions of the surveys served, so that answers to an earlier
+    /// version can still be validated.
+    pub fn record_definitions<'a>(
+        &self,
+        surveys: impl IntoIterator<Item = &'a Survey>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.record_definitions(surveys))
+    }
+
+    /// Every survey definition recorded.
+    pub fn definitions(&self) -> Result<Vec<Survey>, StoreError> {
+        on_backend!(self, b => b.definitions())
+    }
+
+    /// The response counting for a key, if any.
+    pub fn counted_response(
+        &self,
+        survey: &str,
+        response_key: &str,
+    ) -> Result<Option<CountedResponse>, StoreError> {
+        on_backend!(self, b => b.counted_response(survey, response_key))
+    }
+
+    /// How many responses a key has stored, counting or not.
+    pub fn responses_stored(&self, survey: &str, response_key: &str) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.responses_stored(survey, response_key))
+    }
+
+    /// The recipient hash of a delivery.
+    pub fn delivery_recipient(&self, delivery: &str) -> Result<Option<String>, StoreError> {
+        on_backend!(self, b => b.delivery_recipient(delivery))
+    }
+
+    /// What a delivery's answer shares with it (rule, locale, segments).
+    pub fn delivery_context(&self, delivery: &str) -> Result<Option<DeliveryContext>, StoreError> {
+        on_backend!(self, b => b.delivery_context(delivery))
+    }
+
+    /// Whether the store answers, for the health check.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(self, b => b.ping())
+    }
+
+    /// Erases everything about `recipients` (hashes).
+    pub fn forget(&self, recipients: &[String]) -> Result<Removed, StoreError> {
+        on_backend!(self, b => b.forget(recipients))
+    }
+
+    /// Everything the store holds about one recipient, as JSON.
+    pub fn respondent_data(&self, recipient: &str) -> Result<Value, StoreError> {
+        on_backend!(self, b => b.respondent_data(recipient))
+    }
+
+    /// Removes what is older than `cutoff` (RFC 3339).
+    pub fn prune(&self, cutoff: &str) -> Result<Removed, StoreError> {
+        on_backend!(self, b => b.prune(cutoff))
+    }
+
+    /// Records a suppression (unsubscribe, bounce).
+    pub fn suppress(&self, recipient: &str, reason: SuppressionReason) -> Result<(), StoreError> {
+        on_backend!(self, b => b.suppress(recipient, reason))
+    }
+
+    /// Why a recipient is suppressed, if they are.
+    pub fn suppression(&self, recipient: &str) -> Result<Option<String>, StoreError> {
+        on_backend!(self, b => b.suppression(recipient))
+    }
+
+    /// Claims up to `limit` outbox messages for `lease` seconds.
+    pub fn claim_messages(
+        &self,
+        limit: usize,
+        lease: Lease,
+        claim: Claim,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        on_backend!(self, b => b.claim_messages(limit, lease, claim))
+    }
+
+    /// Lets a deliverer's bookkeeping commit without a sync of its own (SQLite): an
+    /// attempt lost to a crash is attempted again under the same `webhook-id`.
+    pub fn relax_syncs_for_delivery(&self) -> Result<(), StoreError> {
+        on_backend!(self, b => b.relax_syncs_for_delivery())
+    }
+
+    /// Frees the leases of deliverers that no longer run.
+    pub fn release_orphaned_leases(
+        &self,
+        running: impl Fn(u32) -> bool,
+    ) -> Result<usize, StoreError> {
+        on_backend!(self, b => b.release_orphaned_leases(running))
+    }
+
+    /// Whether a message is due now.
+    pub fn message_due(&self) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.message_due())
+    }
+
+    /// Records the outcome of delivery attempts.
+    pub fn record_attempts(&self, attempts: &[Attempt]) -> Result<(), StoreError> {
+        on_backend!(self, b => b.record_attempts(attempts))
+    }
+
+    /// The pending and failed messages, for `canvass alerts`.
+    pub fn undelivered_messages(&self) -> Result<Vec<OutboxMessage>, StoreError> {
+        on_backend!(self, b => b.undelivered_messages())
+    }
+
+    /// When the next pending message is due (Unix seconds).
+    pub fn next_message_due(&self) -> Result<Option<i64>, StoreError> {
+        on_backend!(self, b => b.next_message_due())
+    }
+}
+
+/// An import being recorded in one transaction: committed by [`Import::commit`], rolled
+/// back when dropped, so a failed import leaves nothing behind.
+pub enum Import<'s> {
+    /// Into SQLite.
+    Sqlite(SqliteImport<'s>),
+    /// Into PostgreSQL.
+    Postgres(PgImport<'s>),
+}
+
+impl<'s> Import<'s> {
+    /// The import raising alerts and events on its rows (`import --alerts`).
+    pub fn raising(self, raise: &'s dyn Raise) -> Import<'s> {
+        match self {
+            Import::Sqlite(i) => Import::Sqlite(i.raising(raise)),
+            Import::Postgres(i) => Import::Postgres(i.raising(raise)),
         }
-        self.conn.execute_batch(
-            "INSERT INTO response_origins (survey, version, definition_hash, channel, source, rule)
-                 SELECT DISTINCT survey, version, definition_hash, channel, source, rule
-                 FROM responses;
-             INSERT INTO response_rows (id, origin, response_key, confirmed, locale,
-                     submitted_at, complete, counts, answers, segments)
-                 SELECT r.id, o.id, r.response_key, r.confirmed, r.locale, r.submitted_at,
-                     r.complete, r.counts, r.answers, r.segments
-                 FROM responses AS r JOIN response_origins AS o
-                     ON o.survey = r.survey AND o.version = r.version
-                     AND o.definition_hash = r.definition_hash AND o.channel = r.channel
-                     AND o.source = r.source AND o.rule IS r.rule;
-             DROP TABLE responses;",
-        )?;
-        self.conn.execute_batch(RESPONSES_VIEW)
     }
 
-    fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.error(e))
+    /// Records one imported response (skipped when identical to the one counting for its
+    /// key, which may be an earlier row of the same import).
+    pub fn add(&mut self, response: EncodedResponse) -> Result<(), StoreError> {
+        match self {
+            Import::Sqlite(i) => i.add(response),
+            Import::Postgres(i) => i.add(response),
+        }
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Notes the file in the imports ledger and commits everything.
+    pub fn commit(self) -> Result<ImportOutcome, StoreError> {
+        match self {
+            Import::Sqlite(i) => i.commit(),
+            Import::Postgres(i) => i.commit(),
+        }
+    }
+}
+
+/// Logs each message as the transport takes it and as it answers, on a connection of its
+/// own, so that a killed run leaves only the messages in the transport's hands unknown.
+pub enum HandLog {
+    /// On SQLite.
+    Sqlite(SqliteHandLog),
+    /// On PostgreSQL.
+    Postgres(PgHandLog),
+}
+
+impl HandLog {
+    /// Records that the message is being handed over now.
+    pub fn handing(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            HandLog::Sqlite(l) => l.handing(id),
+            HandLog::Postgres(l) => l.handing(id),
+        }
     }
 
-    /// The one text `sql` selects for `key`, if there is a row.
-    fn text_where(&self, sql: &str, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(sql, [key], |row| row.get(0))
-            .optional()
-            .map_err(|e| self.error(e))
-    }
-
-    /// Wraps a SQLite error with the file's name.
-    fn error(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
+    /// Records what the transport answered.
+    pub fn settle(&self, outcome: &Outcome) -> Result<(), StoreError> {
+        match self {
+            HandLog::Sqlite(l) => l.settle(outcome),
+            HandLog::Postgres(l) => l.settle(outcome),
         }
     }
 }
@@ -341,22 +511,4 @@ pub fn now_rfc3339() -> String {
         .round(jiff::Unit::Second)
         .unwrap_or_else(|_| jiff::Timestamp::now())
         .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn opens_twice_and_keeps_the_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        drop(store);
-        let store = Store::open_in(dir.path()).unwrap();
-        let version: i64 = store
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-    }
 }

@@ -10,7 +10,8 @@
 
 use rusqlite::{Row, params};
 
-use super::{Store, StoreError, now_rfc3339};
+use super::sqlite::Sqlite;
+use super::{StoreError, now_rfc3339};
 
 /// The outbox table, created at open.
 pub(super) const OUTBOX_SCHEMA: &str = "
@@ -77,7 +78,7 @@ impl TargetKind {
         }
     }
 
-    fn parse(name: &str) -> TargetKind {
+    pub(super) fn parse(name: &str) -> TargetKind {
         match name {
             "slack" => TargetKind::Slack,
             "teams" => TargetKind::Teams,
@@ -200,7 +201,7 @@ pub enum Attempt {
     },
 }
 
-const COLUMNS: &str = "id, message_id, event, survey, subscription, target, address, payload, \
+pub(super) const COLUMNS: &str = "id, message_id, event, survey, subscription, target, address, payload, \
      contact, status, attempts, next_attempt_at, last_reply, created_at";
 
 fn message(row: &Row<'_>) -> rusqlite::Result<OutboxMessage> {
@@ -224,17 +225,17 @@ fn message(row: &Row<'_>) -> rusqlite::Result<OutboxMessage> {
 
 /// A fresh `webhook-id`: `msg_` and 16 random bytes in hex, unique across stores (a
 /// receiver may hear from several).
-fn new_message_id() -> String {
+pub(super) fn new_message_id() -> String {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).expect("the operating system provides randomness");
     format!("msg_{}", hex::encode(id))
 }
 
-fn now_seconds() -> i64 {
+pub(super) fn now_seconds() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-impl Store {
+impl Sqlite {
     /// Adds the messages a written response raised, due at once; inside the caller's
     /// transaction.
     pub(super) fn add_messages(
@@ -463,7 +464,7 @@ mod tests {
     #[test]
     fn a_claimed_message_is_left_alone_until_its_lease_ends() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         store.add_messages(&written(1), &[new_message()]).unwrap();
         let first = store.claim_messages(10, 60, Claim::Due).unwrap();
         assert_eq!(first.len(), 1);
@@ -511,7 +512,7 @@ mod tests {
     #[test]
     fn a_message_given_up_is_failed_and_delivered_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
         store.add_messages(&written(1), &[new_message()]).unwrap();
         let claimed = store.claim_messages(10, 60, Claim::Due).unwrap();
         store

@@ -2,7 +2,8 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError, now_rfc3339};
+use super::sqlite::Sqlite;
+use super::{StoreError, now_rfc3339};
 
 /// Why someone is suppressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +27,7 @@ impl SuppressionReason {
     }
 }
 
-impl Store {
+impl Sqlite {
     /// Records a suppression; the first reason recorded is kept.
     pub fn suppress(&self, recipient: &str, reason: SuppressionReason) -> Result<(), StoreError> {
         self.conn
@@ -44,25 +45,5 @@ impl Store {
             "SELECT reason FROM suppressions WHERE recipient = ?1",
             recipient,
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suppressions_keep_their_first_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).unwrap();
-        assert_eq!(store.suppression("r1").unwrap(), None);
-        store
-            .suppress("r1", SuppressionReason::Unsubscribed)
-            .unwrap();
-        store.suppress("r1", SuppressionReason::Bounced).unwrap();
-        assert_eq!(
-            store.suppression("r1").unwrap().as_deref(),
-            Some("unsubscribed")
-        );
     }
 }
