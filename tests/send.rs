@@ -2,6 +2,7 @@
 //! (aiosmtpd, started per test on 127.0.0.1), asserting on what the server received.
 
 mod common;
+mod pg;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -202,6 +203,8 @@ fn decode_qp(text: &str) -> String {
 /// A workspace with two surveys and an audience of `n` people.
 struct Workspace {
     dir: tempfile::TempDir,
+    /// The PostgreSQL store it shares with other machines, if any.
+    database: Option<String>,
 }
 
 const SURVEY: &str = "id: ID
@@ -234,13 +237,29 @@ impl Workspace {
             ));
         }
         std::fs::write(root.join("audiences/people.csv"), csv).unwrap();
-        let ws = Workspace { dir };
+        let ws = Workspace {
+            dir,
+            database: None,
+        };
         ws.survey("alpha", "");
         ws
     }
 
     fn root(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The same workspace on another machine (its own folder, so its own lock files),
+    /// both on the PostgreSQL store `database`.
+    fn on_two_machines(people: usize, database: &str) -> (Workspace, Workspace) {
+        let mut first = Workspace::new(people);
+        first.database = Some(database.to_string());
+        let second = Workspace {
+            dir: tempfile::tempdir().unwrap(),
+            database: first.database.clone(),
+        };
+        copy_tree(first.root(), second.root());
+        (first, second)
     }
 
     /// Writes a survey whose one rule `main` has these extra lines.
@@ -279,6 +298,10 @@ impl Workspace {
         if let Some(server) = server {
             command.env("CANVASS_SMTP_URL", server.url());
         }
+        match &self.database {
+            Some(url) => command.env("CANVASS_DATABASE_URL", url),
+            None => command.env_remove("CANVASS_DATABASE_URL"),
+        };
         command
     }
 
@@ -691,6 +714,104 @@ fn concurrent_sends_of_two_capped_rules_never_reach_one_person_twice() {
         let counts = server.counts();
         let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "trial {trial}: {} got two", twice.len());
+        assert_eq!(counts.len(), people, "trial {trial}: everyone gets one");
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Starts `send RULE` in each workspace at once and waits for both.
+fn send_at_once(runs: [(&Workspace, &str); 2], server: &Server) -> Vec<std::process::Output> {
+    let children: Vec<_> = runs
+        .into_iter()
+        .map(|(ws, rule)| {
+            ws.canvass(Some(server), MONDAY)
+                .args(["send", rule, "--yes"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+#[test]
+fn two_machines_sending_one_rule_on_postgres_reach_each_recipient_once() {
+    if !smtp_available() {
+        return;
+    }
+    let people = 300;
+    for trial in 0..5 {
+        let Some(scratch) = pg::Scratch::new() else {
+            return;
+        };
+        let (here, there) = Workspace::on_two_machines(people, &scratch.url);
+        let server = Server::start(&[]);
+        let outputs = send_at_once([(&here, "alpha/main"), (&there, "alpha/main")], &server);
+        for output in &outputs {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                output.status.success() || stderr.contains("another `canvass send` is sending"),
+                "trial {trial}: {stderr}"
+            );
+        }
+        let (ok, out) = there.run(Some(&server), MONDAY, &["send", "alpha/main", "--yes"]);
+        assert!(ok, "{out}");
+        let counts = server.counts();
+        assert!(
+            counts.values().all(|n| *n == 1),
+            "trial {trial}: someone got two messages"
+        );
+        assert_eq!(counts.len(), people, "trial {trial}: everyone gets one");
+        assert_eq!(
+            scratch.count("SELECT count(*) FROM deliveries WHERE status = 'sent'"),
+            people as i64
+        );
+    }
+}
+
+#[test]
+fn two_machines_sending_two_capped_rules_on_postgres_never_reach_one_person_twice() {
+    if !smtp_available() {
+        return;
+    }
+    let people = 200;
+    for trial in 0..5 {
+        let Some(scratch) = pg::Scratch::new() else {
+            return;
+        };
+        let (here, there) = Workspace::on_two_machines(people, &scratch.url);
+        for ws in [&here, &there] {
+            ws.survey("alpha", "    cap: { once_per: 30d }\n");
+            ws.survey("beta", "    cap: { once_per: 30d }\n");
+        }
+        let server = Server::start(&[]);
+        let outputs = send_at_once([(&here, "alpha/main"), (&there, "beta/main")], &server);
+        for output in &outputs {
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let counts = server.counts();
+        let twice = counts.values().filter(|n| **n > 1).count();
+        assert_eq!(twice, 0, "trial {trial}: {twice} got two");
         assert_eq!(counts.len(), people, "trial {trial}: everyone gets one");
     }
 }

@@ -18,6 +18,10 @@ pub struct Scratch {
 impl Scratch {
     /// A fresh, empty database, or `None` when no server is given outside CI.
     pub fn new() -> Option<Scratch> {
+        blocking(Scratch::create)
+    }
+
+    fn create() -> Option<Scratch> {
         let Ok(admin) = std::env::var(SERVER_ENV) else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -42,25 +46,39 @@ impl Scratch {
 
     /// A client of the scratch database, for a test's own queries.
     pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+        blocking(|| postgres::Client::connect(&self.url, postgres::NoTls).unwrap())
     }
 
     /// The one number `sql` selects.
     pub fn count(&self, sql: &str) -> i64 {
-        self.client().query_one(sql, &[]).unwrap().get(0)
+        blocking(|| self.client().query_one(sql, &[]).unwrap().get(0))
+    }
+
+    /// The first column of every row `sql` selects, as text.
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        blocking(|| {
+            let rows = self.client().query(sql, &[]).unwrap();
+            rows.iter().map(|row| row.get(0)).collect()
+        })
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = admin_client(&self.admin).batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        blocking(|| {
+            let _ = admin_client(&self.admin).batch_execute(&drop);
+        });
     }
 }
 
 fn admin_client(admin: &str) -> postgres::Client {
     postgres::Client::connect(admin, postgres::NoTls)
         .unwrap_or_else(|e| panic!("{SERVER_ENV}={admin} does not answer: {e}"))
+}
+
+/// Runs blocking client work on a thread of its own: the `postgres` client drives a
+/// runtime of its own, which cannot start inside an async test's.
+fn blocking<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap())
 }
