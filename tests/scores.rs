@@ -1,6 +1,7 @@
 //! `canvass import`, `export` and `report` end to end, on a copy of the example workspace.
 
 mod common;
+mod pg;
 
 use std::path::{Path, PathBuf};
 
@@ -570,4 +571,89 @@ fn report_writes_only_inside_the_workspace() {
         std::fs::read(elsewhere.join("v1-nps-trend.svg")).unwrap(),
         b"theirs"
     );
+}
+
+/// Every file of every survey's results folder, by path, with its bytes.
+fn results(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    for survey in std::fs::read_dir(root.join("surveys")).unwrap() {
+        let dir = survey.unwrap().path().join("results");
+        for file in std::fs::read_dir(&dir).into_iter().flatten() {
+            let path = file.unwrap().path();
+            files.insert(path.strip_prefix(root).unwrap().to_path_buf(), read(&path));
+        }
+    }
+    files
+}
+
+fn on_database(root: &Path, url: &str) -> Command {
+    let mut cmd = canvass(root);
+    cmd.env("CANVASS_DATABASE_URL", url);
+    cmd
+}
+
+#[test]
+fn a_store_copied_into_postgres_or_imported_there_reports_the_same_bytes() {
+    let Some(copied) = pg::Scratch::new() else {
+        return;
+    };
+    let (_dir, root) = acme();
+    for (file, survey) in [
+        ("answers/nps.csv", "nps"),
+        ("answers/support-csat.csv", "support-csat"),
+    ] {
+        import(&root, &root.join(file), survey).success();
+    }
+    canvass(&root).arg("report").assert().success();
+    let on_sqlite = results(&root);
+    assert!(on_sqlite.len() > 6, "{:?}", on_sqlite.keys());
+
+    on_database(&root, &copied.url)
+        .args(["store", "copy"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("response_rows: 200 rows"));
+    on_database(&root, &copied.url)
+        .args(["store", "copy"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already holds a store"));
+    std::fs::remove_dir_all(root.join(".canvass")).unwrap();
+    on_database(&root, &copied.url)
+        .arg("report")
+        .assert()
+        .success();
+    assert_eq!(results(&root), on_sqlite, "the copy reports the same bytes");
+    on_database(&root, &copied.url)
+        .args(["report", "--check"])
+        .assert()
+        .success();
+    on_database(&root, &copied.url)
+        .args(["import", "--survey", "nps"])
+        .arg(root.join("answers/nps.csv"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("imported before"));
+
+    let imported = pg::Scratch::new().unwrap();
+    for (file, survey) in [
+        ("answers/nps.csv", "nps"),
+        ("answers/support-csat.csv", "support-csat"),
+    ] {
+        on_database(&root, &imported.url)
+            .args(["import", "--survey", survey])
+            .arg(root.join(file))
+            .assert()
+            .success();
+    }
+    on_database(&root, &imported.url)
+        .arg("report")
+        .assert()
+        .success();
+    assert_eq!(
+        results(&root),
+        on_sqlite,
+        "an import into PostgreSQL reports the same"
+    );
+    assert_eq!(imported.count("SELECT count(*) FROM responses"), 200);
 }

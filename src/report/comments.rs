@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::model::{QuestionType, Survey};
-use crate::store::{ReadError, STATE_DB, Store};
+use crate::store::{ReadError, Store};
 use crate::when::Expr;
 use crate::workspace::Workspace;
 
@@ -80,13 +80,13 @@ pub fn comments(
     survey: &Survey,
     filter: &Filter,
 ) -> Result<Vec<Comment>, ReportError> {
-    let db = workspace.state_dir().join(STATE_DB);
-    if !db.exists() {
+    let state_dir = workspace.state_dir();
+    if !Store::exists_in(&state_dir) {
         return Ok(Vec::new());
     }
     let since = filter.since.map(|t| t.to_string());
     let mut found = Vec::new();
-    let store = Store::open(&db)?;
+    let store = Store::open_in(&state_dir)?;
     let read = store.for_each_counting_response::<()>(&survey.id, |r| {
         let recent = since
             .as_deref()

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{MetricKind, Survey};
 use crate::score::{Fold, Method, MetricResult, Summary, VersionSummary, stats::Interval};
-use crate::store::{ReadError, STATE_DB, Store, StoreError, StoredResponse};
+use crate::store::{ReadError, Store, StoreError, StoredResponse};
 use crate::workspace::{SURVEYS_DIR, Workspace};
 
 /// The folder, inside a survey's folder, that holds its results.
@@ -87,11 +87,11 @@ pub struct ResultFile {
 pub fn summarize(workspace: &Workspace, survey: &Survey) -> Result<Summary, StoreError> {
     let settings = &workspace.settings.report;
     let mut fold = Fold::new(survey, settings.period);
-    let db = workspace.state_dir().join(STATE_DB);
-    let mut summary = if db.exists() {
+    let state_dir = workspace.state_dir();
+    let mut summary = if Store::exists_in(&state_dir) {
         let (sender, receiver) = std::sync::mpsc::sync_channel(4);
         let delivered = std::thread::scope(|scope| {
-            let reader = scope.spawn(|| read_responses(&db, &survey.id, sender));
+            let reader = scope.spawn(|| read_responses(&state_dir, &survey.id, sender));
             for batch in receiver {
                 batch.iter().for_each(|r| fold.add(r));
             }
@@ -124,11 +124,11 @@ const BATCH: usize = 1024;
 /// Reads a survey's counting responses on a thread of its own (decoding rows takes as
 /// long as folding them), sends them in batches, then returns the deliveries per rule.
 fn read_responses(
-    db: &Path,
+    state_dir: &Path,
     survey: &str,
     sender: std::sync::mpsc::SyncSender<Vec<StoredResponse>>,
 ) -> Result<BTreeMap<(u32, String), u64>, StoreError> {
-    let store = Store::open(db)?;
+    let store = Store::open_in(state_dir)?;
     let mut batch = Vec::with_capacity(BATCH);
     let read = store.for_each_counting_response(survey, |r| {
         batch.push(r);
@@ -296,7 +296,7 @@ fn is_chart(path: &Path) -> bool {
 
 /// Whether the workspace holds an answers store; a fresh clone, as in CI, has none.
 pub fn has_store(workspace: &Workspace) -> bool {
-    workspace.state_dir().join(STATE_DB).exists()
+    Store::exists_in(&workspace.state_dir())
 }
 
 /// The committed `summary.json` of a survey when it does not parse or lacks the summary

@@ -159,6 +159,13 @@ impl Store {
         }
     }
 
+    /// Whether the workspace has a store to read, without creating one: a database
+    /// named by `CANVASS_DATABASE_URL`, or `state.db` in the state folder (a fresh clone
+    /// has neither).
+    pub fn exists_in(state_dir: &Path) -> bool {
+        database_url().is_some() || state_dir.join(STATE_DB).exists()
+    }
+
     /// Opens (creating if needed) a SQLite store file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Sqlite::open(path).map(Store::Sqlite)
