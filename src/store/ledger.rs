@@ -171,29 +171,8 @@ impl Sqlite {
             .map_err(|e| self.error(e))
     }
 
-    /// Settles what a run that died left behind for a rule: its `handing` messages become
-    /// `unknown` (the count is returned), its `queued` ones are due again.
-    pub fn recover_interrupted(
-        &self,
-        survey: &str,
-        rule: &str,
-        now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        self.move_status(survey, rule, "queued", "retrying", now)?;
-        self.move_status(survey, rule, "handing", "unknown", now)
-    }
-
-    /// Turns a rule's `unknown` deliveries back into retries (`--resend-unknown`).
-    pub fn retry_unknown(
-        &self,
-        survey: &str,
-        rule: &str,
-        now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        self.move_status(survey, rule, "unknown", "retrying", now)
-    }
-
-    fn move_status(
+    /// Moves a rule's deliveries from one status to another; how many moved.
+    pub(super) fn move_status(
         &self,
         survey: &str,
         rule: &str,

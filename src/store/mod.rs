@@ -238,24 +238,37 @@ impl Store {
         on_backend!(self, b => b.contacted_since(recipient, since))
     }
 
-    /// Marks a rule's interrupted hand-overs as unknown: they may have gone.
+    /// Settles what a run that died left behind for a rule: its `handing` messages
+    /// become `unknown` (the count is returned), its `queued` ones are due again.
     pub fn recover_interrupted(
         &self,
         survey: &str,
         rule: &str,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        on_backend!(self, b => b.recover_interrupted(survey, rule, now))
+        self.move_status(survey, rule, "queued", "retrying", now)?;
+        self.move_status(survey, rule, "handing", "unknown", now)
     }
 
-    /// Puts a rule's unknown deliveries back to be sent (`--retry-unknown`).
+    /// Turns a rule's `unknown` deliveries back into retries (`--resend-unknown`).
     pub fn retry_unknown(
         &self,
         survey: &str,
         rule: &str,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        on_backend!(self, b => b.retry_unknown(survey, rule, now))
+        self.move_status(survey, rule, "unknown", "retrying", now)
+    }
+
+    fn move_status(
+        &self,
+        survey: &str,
+        rule: &str,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        on_backend!(self, b => b.move_status(survey, rule, from, to, now))
     }
 
     /// Records a batch as queued in one durable transaction, except first messages the

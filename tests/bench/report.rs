@@ -16,6 +16,9 @@ use canvass::model::{AnswerValue, Period, Survey};
 use canvass::score::{Fold, ResponseView};
 use canvass::store::Segments;
 
+mod answers_csv;
+use answers_csv::generate;
+
 /// The allocator the `canvass` binary uses, so the figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -94,40 +97,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Deterministic answers over 24 months, in time order: a linear congruential generator
-/// (the same answers on every run), NPS skewed towards promoters, CSAT 1–5, one answer in
-/// ten without a CSAT answer.
-fn generate(path: &Path, rows: usize, with_respondent: bool) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut out = std::io::BufWriter::new(file);
-    let header = if with_respondent { "respondent," } else { "" };
-    writeln!(out, "{header}submitted_at,rec,sat,locale").unwrap();
-    let start = 1_735_689_600_i64; // 2025-01-01T00:00:00Z
-    let span = 730 * 86_400_i64;
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = |modulus: u64| {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 33) % modulus
-    };
-    for i in 0..rows {
-        let second = start + span * i as i64 / rows.max(1) as i64;
-        let at = jiff::Timestamp::from_second(second).unwrap();
-        let rec = [10, 10, 9, 9, 9, 8, 8, 7, 6, 5, 3, 0][next(12) as usize];
-        let sat = match next(10) {
-            0 => String::new(),
-            n => (1 + n.min(9) / 2).to_string(),
-        };
-        let locale = if next(3) == 0 { "de" } else { "en" };
-        if with_respondent {
-            write!(out, "p{i}@example.com,").unwrap();
-        }
-        writeln!(out, "{at},{rec},{sat},{locale}").unwrap();
-    }
-    out.flush().unwrap();
 }
 
 /// Streams the CSV through the report's fold: one thread parses records and decodes

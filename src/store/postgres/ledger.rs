@@ -54,28 +54,8 @@ impl Postgres {
         })
     }
 
-    /// Settles what a run that died left behind for a rule.
-    pub fn recover_interrupted(
-        &self,
-        survey: &str,
-        rule: &str,
-        now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        self.move_status(survey, rule, "queued", "retrying", now)?;
-        self.move_status(survey, rule, "handing", "unknown", now)
-    }
-
-    /// Turns a rule's `unknown` deliveries back into retries.
-    pub fn retry_unknown(
-        &self,
-        survey: &str,
-        rule: &str,
-        now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        self.move_status(survey, rule, "unknown", "retrying", now)
-    }
-
-    fn move_status(
+    /// Moves a rule's deliveries from one status to another; how many moved.
+    pub(in crate::store) fn move_status(
         &self,
         survey: &str,
         rule: &str,
