@@ -7,7 +7,6 @@
 //! `duckdb_peer.py` (PyPI `duckdb`); without it, that part is skipped with a note.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
