@@ -283,8 +283,10 @@ fn write_escaped(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result
     out.write_str(&text[last..])
 }
 
-/// `text` as [`html_formatter`] writes it.
-fn escape_html(text: &str) -> Cow<'_, str> {
+/// `text` as [`html_formatter`] writes it: the one HTML escaping of everything canvass
+/// writes as HTML or SVG (templates, spliced values, the collector's and the preview's own
+/// markup, charts), so that no two places can escape differently.
+pub fn escape_html(text: &str) -> Cow<'_, str> {
     if !text.contains(['&', '<', '>', '"', '\'']) {
         return Cow::Borrowed(text);
     }
