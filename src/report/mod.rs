@@ -873,8 +873,7 @@ fn channel_name(channel: &str) -> Option<String> {
 
 /// The English name of the language of a locale canvass ships interface words for.
 fn language_name(locale: &str) -> Option<&'static str> {
-    let language = locale.split(['-', '_']).next().unwrap_or(locale);
-    Some(match language.to_ascii_lowercase().as_str() {
+    Some(match crate::locale::Locale::parse(locale).language() {
         "en" => "English",
         "sl" => "Slovenian",
         "lt" => "Lithuanian",

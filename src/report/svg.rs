@@ -340,7 +340,10 @@ mod tests {
                 count: 1,
             }],
         });
-        assert!(!chart.contains("<b>") && !chart.contains("<script>"), "{chart}");
+        assert!(
+            !chart.contains("<b>") && !chart.contains("<script>"),
+            "{chart}"
+        );
         assert!(
             chart.contains("Tom&#39;s &lt;b&gt;&quot;best&quot;&lt;/b&gt; &amp; more"),
             "{chart}"
