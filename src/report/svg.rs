@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::model::{AnswerValue, MetricKind, QuestionType};
 use crate::render::escape_html;
 use crate::score::stats::Interval;
-use crate::score::{Distribution, NpsGroups, NpsShares, TrendPoint};
+use crate::score::{Distribution, NpsGroup, NpsGroups, NpsShares, TrendPoint};
 
 const WIDTH: f64 = 640.0;
 const STYLE: &str = "<style>text{font:12px -apple-system,BlinkMacSystemFont,\"Segoe UI\",\
@@ -92,9 +92,11 @@ pub fn distribution(d: &Distribution) -> String {
 /// promoters green); any other answer in the one bar colour.
 fn bar_colour(kind: QuestionType, value: &AnswerValue) -> &'static str {
     match (kind, value) {
-        (QuestionType::Nps, AnswerValue::Number(n)) if *n <= 6 => DETRACTORS,
-        (QuestionType::Nps, AnswerValue::Number(n)) if *n <= 8 => PASSIVES,
-        (QuestionType::Nps, _) => PROMOTERS,
+        (QuestionType::Nps, AnswerValue::Number(n)) => match NpsGroup::of(*n) {
+            NpsGroup::Detractor => DETRACTORS,
+            NpsGroup::Passive => PASSIVES,
+            NpsGroup::Promoter => PROMOTERS,
+        },
         _ => BAR,
     }
 }
