@@ -89,6 +89,17 @@ pub enum RenderError {
         /// Why it was refused.
         reason: String,
     },
+    /// A header line, folded, is longer than mail servers take.
+    #[error(
+        "a header line has {longest} characters, more than the {limit} mail servers take; \
+         shorten the subject or the values in it"
+    )]
+    HeaderTooLong {
+        /// The longest line, CRLF excluded.
+        longest: usize,
+        /// What servers must take (RFC 5322 §2.1.1).
+        limit: usize,
+    },
     /// lettre refused the message.
     #[error("cannot build the e-mail: {0}")]
     Email(#[from] lettre::error::Error),
