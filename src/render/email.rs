@@ -607,12 +607,8 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
         let (ws, _) = crate::workspace::Workspace::load(&root);
         let entry = ws.survey(id).expect("the example survey exists");
-        let rules = entry
-            .distribution
-            .as_ref()
-            .map(|d| d.value.rules.clone())
-            .unwrap_or_default();
-        (entry.survey.as_ref().unwrap().value.clone(), rules)
+        let survey = entry.survey.as_ref().unwrap().value.clone();
+        (survey, entry.rules().to_vec())
     }
 
     fn recipient(name: Option<&str>) -> Recipient {

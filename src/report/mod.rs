@@ -102,11 +102,10 @@ pub fn summarize(workspace: &Workspace, survey: &Survey) -> Result<Summary, Stor
         fold.finish(&Default::default(), settings.min_n)
     };
     summary.definition.commit = survey_commit(workspace, &survey.id);
-    if let Some(rules) = workspace
-        .survey(&survey.id)
-        .and_then(|e| e.distribution.as_ref())
+    if let Some(entry) = workspace.survey(&survey.id)
+        && entry.distribution.is_some()
     {
-        summary.list_rules(rules.value.rules.iter().map(|r| r.id.as_str()));
+        summary.list_rules(entry.rules().iter().map(|r| r.id.as_str()));
     }
     Ok(summary)
 }
