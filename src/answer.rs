@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{AnswerValue, Survey};
+use crate::model::{AnswerError, AnswerValue, Survey};
 use crate::when::Expr;
 
 /// One problem with one question's answer.
@@ -126,7 +126,7 @@ impl<'a> Validator<'a> {
                     }
                     Err(expected) => Some((
                         format!("expected {expected}, got `{}`", excerpt(text)),
-                        invalid(question),
+                        Problem::from(&expected),
                     )),
                 },
                 (None, true) if question.required => {
@@ -193,14 +193,14 @@ pub fn excerpt(value: &str) -> std::borrow::Cow<'_, str> {
 
 /// What is wrong with an answer its question refused: too long for a text, else not one
 /// of its answers.
-fn invalid(question: &crate::model::Question) -> Problem {
-    match question.kind {
-        crate::model::QuestionType::Text => Problem::TooLong(
-            question
-                .max_length
-                .unwrap_or(crate::model::DEFAULT_MAX_LENGTH),
-        ),
-        _ => Problem::Invalid,
+impl From<&AnswerError> for Problem {
+    /// What a respondent is told about a refused answer: a text's limit, else that the
+    /// value is not one of the question's.
+    fn from(error: &AnswerError) -> Problem {
+        match error {
+            AnswerError::TooLong(limit) => Problem::TooLong(*limit),
+            _ => Problem::Invalid,
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::store::{
     StoreError, StoredResponse,
 };
 use crate::token::Key;
-use crate::workspace::Workspace;
+use crate::workspace::{SurveyEntry, Workspace};
 
 /// The column holding the respondent's id (hashed before it is stored).
 pub const RESPONDENT: &str = "respondent";
@@ -273,9 +273,8 @@ fn find_survey<'a>(workspace: &'a Workspace, id: &str) -> Result<&'a Survey, Imp
 fn declared_segments(workspace: &Workspace, survey_id: &str) -> BTreeSet<String> {
     workspace
         .survey(survey_id)
-        .and_then(|e| e.distribution.as_ref())
         .into_iter()
-        .flat_map(|d| &d.value.rules)
+        .flat_map(SurveyEntry::rules)
         .filter_map(|r| r.audience.as_ref())
         .flat_map(|a| a.segments.iter().cloned())
         .collect()

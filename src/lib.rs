@@ -36,6 +36,7 @@ pub mod document;
 pub mod fsutil;
 pub mod import;
 pub mod load;
+pub mod locale;
 pub mod model;
 pub mod placeholders;
 pub mod plan;

@@ -229,43 +229,62 @@ impl Question {
     }
 
     /// Reads a raw answer (a form field, a CSV cell) as this question's value.
-    pub fn parse_answer(&self, raw: &str) -> Result<AnswerValue, String> {
+    pub fn parse_answer(&self, raw: &str) -> Result<AnswerValue, AnswerError> {
         let raw = raw.trim();
         match self.kind {
             QuestionType::Text => {
-                let limit = self.max_length.unwrap_or(DEFAULT_MAX_LENGTH) as usize;
-                if raw.chars().count() > limit {
-                    return Err(format!("a text of at most {limit} characters"));
+                let limit = self.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
+                if raw.chars().count() > limit as usize {
+                    return Err(AnswerError::TooLong(limit));
                 }
                 Ok(AnswerValue::Word(raw.to_string()))
             }
             QuestionType::YesNo => match raw.to_ascii_lowercase().as_str() {
                 "yes" | "true" | "1" | "y" => Ok(AnswerValue::word("yes")),
                 "no" | "false" | "0" | "n" => Ok(AnswerValue::word("no")),
-                _ => Err("`yes` or `no`".to_string()),
+                _ => Err(AnswerError::NotYesNo),
             },
             QuestionType::Choice => {
                 if self.options.iter().any(|o| o.id == raw) {
                     Ok(AnswerValue::word(raw))
                 } else {
-                    let ids: Vec<&str> = self.options.iter().map(|o| o.id.as_str()).collect();
-                    Err(format!("one of {}", ids.join(", ")))
+                    let ids = self.options.iter().map(|o| o.id.clone()).collect();
+                    Err(AnswerError::NotAnOption(ids))
                 }
             }
             _ => {
                 let (lo, hi) = self.range().unwrap_or((i64::MIN, i64::MAX));
                 match raw.parse::<i64>() {
                     Ok(n) if (lo..=hi).contains(&n) => Ok(AnswerValue::Number(n)),
-                    _ => Err(format!("a whole number from {lo} to {hi}")),
+                    _ => Err(AnswerError::OffTheScale(lo, hi)),
                 }
             }
         }
     }
 
     /// Checks an already typed value (from JSON) against the question.
-    pub fn accepts(&self, value: &AnswerValue) -> Result<(), String> {
+    pub fn accepts(&self, value: &AnswerValue) -> Result<(), AnswerError> {
         self.parse_answer(&value.to_string()).map(|_| ())
     }
+}
+
+/// Why a raw answer is not one its question accepts. Displayed, it says what the
+/// question expects (`a whole number from 0 to 10`), for the message each edge words
+/// around it: a form's field error, an import's cell, a metric's `values` in `check`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// A text over the question's limit of characters.
+    #[error("a text of at most {0} characters")]
+    TooLong(u32),
+    /// A yes/no answer that reads as neither.
+    #[error("`yes` or `no`")]
+    NotYesNo,
+    /// A choice that is none of the question's option ids (given here).
+    #[error("one of {}", .0.join(", "))]
+    NotAnOption(Vec<String>),
+    /// A scaled answer that is not a whole number within the scale's ends (given here).
+    #[error("a whole number from {0} to {1}")]
+    OffTheScale(i64, i64),
 }
 
 /// A rating's scale.
@@ -881,12 +900,16 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(q.parse_answer("4"), Ok(AnswerValue::Number(4)));
-        assert!(q.parse_answer("6").is_err());
-        assert!(q.parse_answer("four").is_err());
+        assert_eq!(q.parse_answer("6"), Err(AnswerError::OffTheScale(1, 5)));
+        assert_eq!(
+            q.parse_answer("four").unwrap_err().to_string(),
+            "a whole number from 1 to 5"
+        );
         let yn: Question =
             serde_json::from_value(serde_json::json!({"id": "y", "type": "yes_no", "text": "x"}))
                 .unwrap();
         assert_eq!(yn.parse_answer("Yes"), Ok(AnswerValue::word("yes")));
+        assert_eq!(yn.parse_answer("maybe"), Err(AnswerError::NotYesNo));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::routing::get;
 use notify::RecursiveMode;
 
 use crate::render::output::{self, Format, Request};
-use crate::render::{Recipient, Renderer};
+use crate::render::{Recipient, Renderer, escape_html};
 use crate::token::Key;
 use crate::workspace::{STATE_DIR, Workspace};
 
@@ -193,7 +193,7 @@ async fn index(State(state): State<Shared>) -> Html<String> {
         let _ = write!(
             body,
             "<h2>Problems</h2>\n<pre class=\"problems\">{}</pre>\n",
-            escape(&snapshot.diagnostics)
+            escape_html(&snapshot.diagnostics)
         );
     }
     body.push_str("<table>\n<tr><th scope=\"col\">Survey</th><th scope=\"col\">Locale</th><th scope=\"col\">Formats</th></tr>\n");
@@ -210,19 +210,22 @@ async fn index(State(state): State<Shared>) -> Html<String> {
             .map(|(format, entry)| match entry {
                 Entry::Ok(_) => format!(
                     "<a href=\"/view/{survey}/{locale}/{format}\">{format}</a>",
-                    survey = escape(survey),
-                    locale = escape(locale)
+                    survey = escape_html(survey),
+                    locale = escape_html(locale)
                 ),
                 Entry::Failed(e) => {
-                    format!("<span title=\"{}\">{format} (failed)</span>", escape(e))
+                    format!(
+                        "<span title=\"{}\">{format} (failed)</span>",
+                        escape_html(e)
+                    )
                 }
             })
             .collect();
         let _ = writeln!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(survey),
-            escape(locale),
+            escape_html(survey),
+            escape_html(locale),
             links.join(" · ")
         );
     }
@@ -248,7 +251,11 @@ async fn view(
         )
             .into_response(),
         Some(Entry::Failed(e)) => {
-            let body = format!("<h1>{}</h1><pre>{}</pre>", escape(&key), escape(e));
+            let body = format!(
+                "<h1>{}</h1><pre>{}</pre>",
+                escape_html(&key),
+                escape_html(e)
+            );
             Html(page(&key, &body, snapshot.version)).into_response()
         }
         Some(Entry::Ok(rendered)) => {
@@ -257,7 +264,11 @@ async fn view(
                 (_, Some(html)) => html.replacen("</body>", &format!("{reload}</body>"), 1),
                 (_, None) => {
                     let text = String::from_utf8_lossy(&rendered.bytes);
-                    let body = format!("<h1>{}</h1><pre>{}</pre>", escape(&key), escape(&text));
+                    let body = format!(
+                        "<h1>{}</h1><pre>{}</pre>",
+                        escape_html(&key),
+                        escape_html(&text)
+                    );
                     page(&key, &body, snapshot.version)
                 }
             };
@@ -273,9 +284,9 @@ fn email_view(key: &str, rendered: &output::Rendered, html: &str, version: u64) 
         "<h1>{k}</h1><p><a href=\"/raw/{k}\">Raw message (.eml)</a></p>\
          <pre class=\"headers\">{headers}</pre>\
          <iframe title=\"HTML part\" style=\"width:100%;height:80vh;border:1px solid #999\" srcdoc=\"{html}\"></iframe>",
-        k = escape(key),
-        headers = escape(message.split("\r\n\r\n").next().unwrap_or("")),
-        html = escape(html),
+        k = escape_html(key),
+        headers = escape_html(message.split("\r\n\r\n").next().unwrap_or("")),
+        html = escape_html(html),
     );
     page(key, &body, version)
 }
@@ -307,7 +318,7 @@ fn page(title: &str, body: &str, version: u64) -> String {
          pre{{white-space:pre-wrap;background:#f3f4f6;padding:1rem;}}\
          td,th{{padding:.25rem .75rem;text-align:left;}}</style></head>\
          <body>\n{body}{}</body></html>\n",
-        escape(title),
+        escape_html(title),
         reload_script(version)
     )
 }
@@ -318,9 +329,4 @@ fn reload_script(version: u64) -> String {
         "<script>setInterval(function(){{fetch('/version').then(function(r){{return r.text();}})\
          .then(function(v){{if(v!=='{version}')location.reload();}}).catch(function(){{}});}},1000);</script>"
     )
-}
-
-/// HTML-escapes text for the preview's own pages.
-fn escape(text: &str) -> String {
-    minijinja::HtmlEscape(text).to_string()
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::diag::{Code, Diagnostic};
 pub use crate::document::{Document, display_path};
 use crate::fsutil::Confined;
-use crate::model::{Distribution, Settings, Survey};
+use crate::model::{Distribution, Rule, Settings, Survey};
 use crate::schema::SchemaKind;
 
 /// The workspace settings file.
@@ -43,6 +43,16 @@ pub struct SurveyEntry {
     pub survey: Option<Loaded<Survey>>,
     /// The rules, when present, loaded and valid.
     pub distribution: Option<Loaded<Distribution>>,
+}
+
+impl SurveyEntry {
+    /// The survey's distribution rules; none when it has no valid `distribution.yaml`,
+    /// which renders, imports and reports treat alike.
+    pub fn rules(&self) -> &[Rule] {
+        self.distribution
+            .as_ref()
+            .map_or(&[][..], |d| &d.value.rules[..])
+    }
 }
 
 /// A whole workspace, as far as it could be loaded.

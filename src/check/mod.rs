@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::diag::{Code, Diagnostic};
+use crate::locale::well_formed;
 use crate::model::{
     AnswerValue, Audience, Distribution, MetricKind, Question, QuestionType, Rule, Survey, Text,
     Window, parse_duration,
@@ -264,7 +265,7 @@ pub fn check_survey(loaded: &Loaded<Survey>, folder: &str) -> Vec<Diagnostic> {
     let valid_locales: Vec<String> = survey
         .locales
         .iter()
-        .filter(|l| language_tags::LanguageTag::parse(l).is_ok())
+        .filter(|l| well_formed(l).is_ok())
         .cloned()
         .collect();
     for (pointer, text) in survey_texts(survey) {
@@ -279,7 +280,7 @@ pub fn check_survey(loaded: &Loaded<Survey>, folder: &str) -> Vec<Diagnostic> {
 
 fn check_locales(survey: &Survey, doc: &Document, out: &mut Vec<Diagnostic>) {
     for (i, locale) in survey.locales.iter().enumerate() {
-        if let Err(e) = language_tags::LanguageTag::parse(locale) {
+        if let Err(e) = well_formed(locale) {
             out.push(
                 doc.error(
                     &format!("/locales/{i}"),
@@ -296,7 +297,7 @@ fn check_locales(survey: &Survey, doc: &Document, out: &mut Vec<Diagnostic>) {
 /// `canvass.yaml`: the words it lacks would reach its respondents in English.
 fn check_words(loaded: &Loaded<Survey>, words: &Words) -> Vec<Diagnostic> {
     let (survey, doc) = (&loaded.value, &loaded.doc);
-    let valid = |l: &&String| language_tags::LanguageTag::parse(l).is_ok();
+    let valid = |l: &&String| well_formed(l).is_ok();
     let mut out = Vec::new();
     for (i, locale) in survey.locales.iter().enumerate().filter(|(_, l)| valid(l)) {
         let missing = words.missing(locale);

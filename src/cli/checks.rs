@@ -57,16 +57,18 @@ pub struct DiffArgs {
 }
 
 pub fn check(global: &Global, args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let mut report = if args.paths.is_empty() {
-        canvass::check::check_workspace(&global.root()?)
-    } else {
-        if let Some(missing) = args.paths.iter().find(|p| !p.exists()) {
-            bail!("{} does not exist", missing.display());
-        }
-        canvass::check::check_paths(&args.paths)
+    if let Some(missing) = args.paths.iter().find(|p| !p.exists()) {
+        bail!("{} does not exist", missing.display());
+    }
+    // The workspace is found once, and only when the whole of it is checked or compared.
+    let needs_root = args.paths.is_empty() || args.base.is_some();
+    let root = needs_root.then(|| global.root()).transpose()?;
+    let mut report = match &root {
+        Some(root) if args.paths.is_empty() => canvass::check::check_workspace(root),
+        _ => canvass::check::check_paths(&args.paths),
     };
-    if let Some(base) = &args.base {
-        canvass::check::check_versions(&mut report, &global.root()?, base)?;
+    if let Some((base, root)) = args.base.as_ref().zip(root.as_ref()) {
+        canvass::check::check_versions(&mut report, root, base)?;
     }
     let diagnostics = &report.diagnostics;
     match args.format {

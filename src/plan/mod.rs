@@ -453,7 +453,7 @@ impl<'a> Planner<'a> {
             .locale
             .as_deref()
             .and_then(|wanted| {
-                let language = wanted.split(['-', '_']).next().unwrap_or(wanted);
+                let language = crate::locale::Locale::parse(wanted);
                 survey
                     .locales
                     .iter()
@@ -462,7 +462,7 @@ impl<'a> Planner<'a> {
                         survey
                             .locales
                             .iter()
-                            .find(|l| l.eq_ignore_ascii_case(language))
+                            .find(|l| l.eq_ignore_ascii_case(language.language()))
                     })
             })
             .map_or_else(|| survey.default_locale().to_string(), String::clone)

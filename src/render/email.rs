@@ -111,21 +111,29 @@ impl Renderer {
             Some(id) => fold_header(id),
             None => unique_message_id(sender.domain()),
         };
-        let [auto_submitted, suppress, unsubscribe_post] = FIXED.clone();
-        let mut builder = Message::builder()
-            .envelope(Envelope::new(Some(sender), vec![to.email.clone()])?)
-            .raw_header(from)
-            .to(to)
-            .subject(fold_header(&self.subject(d, view)))
-            .date(context.date)
-            .message_id(Some(message_id))
-            .raw_header(auto_submitted)
-            .raw_header(suppress)
-            .raw_header(cache.language(&view.lang))
-            .raw_header(header(
+        let envelope = Envelope::new(Some(sender), vec![to.email.clone()])?;
+        let personal = fitting([
+            header::To::from(Mailboxes::from(to)).display(),
+            header::Subject::from(fold_header(&self.subject(d, view))).display(),
+            header::MessageId::from(message_id).display(),
+            header(
                 "List-Unsubscribe",
                 &list_unsubscribe(context.unsubscribe_mailto, d.links()),
-            ))
+            ),
+        ])?;
+        let [auto_submitted, suppress, unsubscribe_post] = FIXED.clone();
+        let [to, subject, message_id, unsubscribe] = personal;
+        let mut builder = Message::builder()
+            .envelope(envelope)
+            .raw_header(from)
+            .raw_header(to)
+            .raw_header(subject)
+            .date(context.date)
+            .raw_header(message_id)
+            .raw_header(auto_submitted)
+            .raw_header(suppress)
+            .raw_header(cache.language(&view.lang)?)
+            .raw_header(unsubscribe)
             .raw_header(unsubscribe_post);
         if let Some(reply_to) = settings.and_then(|s| s.reply_to.as_deref()) {
             let (_, reply_to) =
@@ -350,7 +358,8 @@ pub struct EmailBatch {
 struct EmailCache {
     compiled: Mutex<Vec<(OwnedKey, Entry)>>,
     mailboxes: Mutex<Vec<KnownMailbox>>,
-    language: OnceLock<HeaderValue>,
+    /// The header, or the length of its line when that is too long.
+    language: OnceLock<Result<HeaderValue, usize>>,
 }
 
 #[derive(Debug)]
@@ -396,7 +405,7 @@ impl EmailCache {
         }
         let parsed = mailbox(text)?;
         let address = parsed.email.clone();
-        let value = header(parsed).display();
+        let [value] = fitting([header(parsed).display()])?;
         if known.len() < MAX_MAILBOXES {
             known.push(KnownMailbox {
                 name: H::name(),
@@ -408,11 +417,13 @@ impl EmailCache {
         Ok((address, value))
     }
 
-    /// The `Content-Language` header of the view's locale, encoded once.
-    fn language(&self, lang: &str) -> HeaderValue {
-        self.language
-            .get_or_init(|| header("Content-Language", lang))
-            .clone()
+    /// The `Content-Language` header of the view's locale, encoded and measured once.
+    fn language(&self, lang: &str) -> Result<HeaderValue, RenderError> {
+        let measured = self.language.get_or_init(|| {
+            let value = header("Content-Language", lang);
+            measure(std::slice::from_ref(&value)).map(|()| value)
+        });
+        measured.clone().map_err(too_long)
     }
 }
 
@@ -492,6 +503,60 @@ fn lift_multipart(
         .body(body)?)
 }
 
+/// The longest header line SMTP servers must take (RFC 5322 §2.1.1), CRLF excluded.
+const MAX_HEADER_LINE: usize = 998;
+
+/// The header values when each of their lines, as lettre folds them, fits what servers
+/// take: a value with no space to fold at (the plan refuses long names and placeholders,
+/// but a subject can be long by itself) would be refused by the server after the person
+/// was counted as reached. Each header is measured where it is made: those a batch
+/// shares once per batch, the personal ones once per message.
+fn fitting<const N: usize>(values: [HeaderValue; N]) -> Result<[HeaderValue; N], RenderError> {
+    measure(&values).map_err(too_long)?;
+    Ok(values)
+}
+
+/// The longest line of the header values when it is too long for servers.
+fn measure(values: &[HeaderValue]) -> Result<(), usize> {
+    let mut headers = lettre::message::header::Headers::with_capacity(values.len());
+    for value in values {
+        headers.insert_raw(value.clone());
+    }
+    let mut longest = LongestLine::default();
+    let _ = std::fmt::Write::write_fmt(&mut longest, format_args!("{headers}"));
+    match longest.longest {
+        n if n > MAX_HEADER_LINE => Err(n),
+        _ => Ok(()),
+    }
+}
+
+fn too_long(longest: usize) -> RenderError {
+    RenderError::HeaderTooLong {
+        longest,
+        limit: MAX_HEADER_LINE,
+    }
+}
+
+/// Measures the longest CRLF-ended line written to it, keeping none of it.
+#[derive(Default)]
+struct LongestLine {
+    current: usize,
+    longest: usize,
+}
+
+impl std::fmt::Write for LongestLine {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        for (i, line) in text.split("\r\n").enumerate() {
+            if i > 0 {
+                self.current = 0;
+            }
+            self.current += line.len();
+            self.longest = self.longest.max(self.current);
+        }
+        Ok(())
+    }
+}
+
 fn header(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), fold_header(value))
 }
@@ -542,12 +607,8 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
         let (ws, _) = crate::workspace::Workspace::load(&root);
         let entry = ws.survey(id).expect("the example survey exists");
-        let rules = entry
-            .distribution
-            .as_ref()
-            .map(|d| d.value.rules.clone())
-            .unwrap_or_default();
-        (entry.survey.as_ref().unwrap().value.clone(), rules)
+        let survey = entry.survey.as_ref().unwrap().value.clone();
+        (survey, entry.rules().to_vec())
     }
 
     fn recipient(name: Option<&str>) -> Recipient {
@@ -665,6 +726,37 @@ mod tests {
     #[test]
     fn line_ends_become_crlf() {
         assert_eq!(crlf("a\nb\r\nc"), "a\r\nb\r\nc");
+    }
+
+    #[test]
+    fn a_header_line_servers_would_refuse_is_never_made() {
+        let renderer = Renderer::builtin();
+        let (survey, mut rules) = example("nps");
+        let recipient = recipient(Some("Ana"));
+        let mut subject = |text: String| {
+            let email = rules[0].email.as_mut().expect("an e-mail rule");
+            email.subject = crate::model::Text::Plain(text);
+            let context = context(&survey, rules.first(), "en", &recipient, "t.sig");
+            renderer.email(&context).map(|m| m.formatted())
+        };
+        let folded = subject("word ".repeat(400)).unwrap();
+        let raw = String::from_utf8_lossy(&folded);
+        let head = raw.split_once("\r\n\r\n").unwrap().0;
+        assert!(
+            head.split("\r\n").all(|l| l.len() <= MAX_HEADER_LINE),
+            "{head}"
+        );
+        let error = subject("x".repeat(1200)).unwrap_err().to_string();
+        assert!(error.contains("more than the 998"), "{error}");
+    }
+
+    #[test]
+    fn the_longest_line_is_measured_across_writes() {
+        let mut longest = LongestLine::default();
+        for piece in ["Subject: ab", "cd\r\n", " ef\r\nX: 1234567890", "1\r\n"] {
+            std::fmt::Write::write_str(&mut longest, piece).unwrap();
+        }
+        assert_eq!(longest.longest, 14);
     }
 
     #[test]

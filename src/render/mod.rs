@@ -89,6 +89,17 @@ pub enum RenderError {
         /// Why it was refused.
         reason: String,
     },
+    /// A header line, folded, is longer than mail servers take.
+    #[error(
+        "a header line has {longest} characters, more than the {limit} mail servers take; \
+         shorten the subject or the values in it"
+    )]
+    HeaderTooLong {
+        /// The longest line, CRLF excluded.
+        longest: usize,
+        /// What servers must take (RFC 5322 §2.1.1).
+        limit: usize,
+    },
     /// lettre refused the message.
     #[error("cannot build the e-mail: {0}")]
     Email(#[from] lettre::error::Error),
@@ -283,8 +294,10 @@ fn write_escaped(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result
     out.write_str(&text[last..])
 }
 
-/// `text` as [`html_formatter`] writes it.
-fn escape_html(text: &str) -> Cow<'_, str> {
+/// `text` as [`html_formatter`] writes it: the one HTML escaping of everything canvass
+/// writes as HTML or SVG (templates, spliced values, the collector's and the preview's own
+/// markup, charts), so that no two places can escape differently.
+pub fn escape_html(text: &str) -> Cow<'_, str> {
     if !text.contains(['&', '<', '>', '"', '\'']) {
         return Cow::Borrowed(text);
     }

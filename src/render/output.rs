@@ -10,7 +10,7 @@ use super::{
 };
 use crate::model::{Channel, DEFAULT_LINK_LIFETIME, Rule, Survey, parse_duration};
 use crate::token::{Claims, Key};
-use crate::workspace::Workspace;
+use crate::workspace::{SurveyEntry, Workspace};
 
 /// The formats `canvass render` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -153,9 +153,7 @@ pub fn render(
         .and_then(|e| e.survey.as_ref())
         .map(|s| &s.value)
         .ok_or_else(|| OutputError::NoSurvey(request.survey.to_string()))?;
-    let rules = entry
-        .and_then(|e| e.distribution.as_ref())
-        .map_or(&[][..], |d| &d.value.rules[..]);
+    let rules = entry.map_or(&[][..], SurveyEntry::rules);
     let rule = pick_rule(rules, request.format);
     let locales: Vec<&str> = match request.locale {
         Some(locale) if survey.locales.iter().any(|l| l == locale) => vec![locale],

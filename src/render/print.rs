@@ -23,8 +23,7 @@ impl Paper {
     /// The paper people in a locale's region use: Letter in the US, Canada, Mexico, Chile,
     /// Colombia, Venezuela and the Philippines, A4 elsewhere.
     pub fn for_locale(locale: &str) -> Paper {
-        let region = locale.split(['-', '_']).skip(1).find(|p| p.len() == 2);
-        match region.map(str::to_ascii_uppercase).as_deref() {
+        match crate::locale::Locale::parse(locale).region() {
             Some("US" | "CA" | "MX" | "CL" | "CO" | "VE" | "PH") => Paper::Letter,
             _ => Paper::A4,
         }

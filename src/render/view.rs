@@ -399,8 +399,7 @@ fn serialize_ui<S: serde::Serializer>(ui: &Arc<Ui>, serializer: S) -> Result<S::
 
 /// The writing direction of a locale's language.
 pub fn direction(locale: &str) -> &'static str {
-    let language = locale.split(['-', '_']).next().unwrap_or("");
-    match language.to_ascii_lowercase().as_str() {
+    match crate::locale::Locale::parse(locale).language() {
         "ar" | "he" | "fa" | "ur" | "yi" | "ps" | "sd" | "ug" | "dv" | "ckb" => "rtl",
         _ => "ltr",
     }

@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use crate::answer::Problem;
+use crate::locale::Locale;
 
 /// A workspace's words (`ui:` in `canvass.yaml`): locale → key → text.
 pub type WordOverrides = BTreeMap<String, BTreeMap<String, String>>;
@@ -206,7 +207,7 @@ impl Words {
         let found = self
             .resolved
             .get(&locale)
-            .or_else(|| self.resolved.get(language(&locale)))
+            .or_else(|| self.resolved.get(Locale::parse(&locale).language()))
             .or_else(|| self.resolved.get(FALLBACK));
         found.cloned().expect("the English words are built in")
     }
@@ -230,7 +231,7 @@ impl Words {
         preferred(accept_language)
             .into_iter()
             .find_map(|tag| {
-                [tag.as_str(), language(&tag)]
+                [tag.as_str(), Locale::parse(&tag).language()]
                     .into_iter()
                     .find(|key| self.resolved.contains_key(*key))
                     .map(str::to_string)
@@ -241,7 +242,8 @@ impl Words {
     /// The words given for a locale key: the built-in ones of its language, the
     /// workspace's for its language, then the workspace's for the whole tag.
     fn provided(&self, key: &str) -> BTreeMap<String, String> {
-        let language = language(key);
+        let locale = Locale::parse(key);
+        let language = locale.language();
         let mut words = built_in().get(language).cloned().unwrap_or_default();
         let known = |(k, _): &(&String, &String)| built_in()[FALLBACK].contains_key(*k);
         let mut add = |locale: &str| {
@@ -293,9 +295,9 @@ pub fn choose_locale<'a>(
     accept_language: &str,
 ) -> Option<&'a str> {
     let fits = |tag: &str| {
-        let tag = tag.to_ascii_lowercase();
-        let same = |l: &&String| l.eq_ignore_ascii_case(&tag);
-        let same_language = |l: &&String| language(&l.to_ascii_lowercase()) == language(&tag);
+        let same = |l: &&String| l.eq_ignore_ascii_case(tag);
+        let language = Locale::parse(tag);
+        let same_language = |l: &&String| Locale::parse(l).language() == language.language();
         locales
             .iter()
             .find(same)
@@ -306,11 +308,6 @@ pub fn choose_locale<'a>(
         .or_else(|| preferred(accept_language).iter().find_map(|tag| fits(tag)))
         .or(locales.first())
         .map(String::as_str)
-}
-
-/// A tag's language subtag, lower case as given.
-fn language(locale: &str) -> &str {
-    locale.split(['-', '_']).next().unwrap_or(locale)
 }
 
 /// The built-in catalogues, parsed on first use.

@@ -102,11 +102,10 @@ pub fn summarize(workspace: &Workspace, survey: &Survey) -> Result<Summary, Stor
         fold.finish(&Default::default(), settings.min_n)
     };
     summary.definition.commit = survey_commit(workspace, &survey.id);
-    if let Some(rules) = workspace
-        .survey(&survey.id)
-        .and_then(|e| e.distribution.as_ref())
+    if let Some(entry) = workspace.survey(&survey.id)
+        && entry.distribution.is_some()
     {
-        summary.list_rules(rules.value.rules.iter().map(|r| r.id.as_str()));
+        summary.list_rules(entry.rules().iter().map(|r| r.id.as_str()));
     }
     Ok(summary)
 }
@@ -873,8 +872,7 @@ fn channel_name(channel: &str) -> Option<String> {
 
 /// The English name of the language of a locale canvass ships interface words for.
 fn language_name(locale: &str) -> Option<&'static str> {
-    let language = locale.split(['-', '_']).next().unwrap_or(locale);
-    Some(match language.to_ascii_lowercase().as_str() {
+    Some(match crate::locale::Locale::parse(locale).language() {
         "en" => "English",
         "sl" => "Slovenian",
         "lt" => "Lithuanian",

@@ -5,8 +5,9 @@
 use std::fmt::Write as _;
 
 use crate::model::{AnswerValue, MetricKind, QuestionType};
+use crate::render::escape_html;
 use crate::score::stats::Interval;
-use crate::score::{Distribution, NpsGroups, NpsShares, TrendPoint};
+use crate::score::{Distribution, NpsGroup, NpsGroups, NpsShares, TrendPoint};
 
 const WIDTH: f64 = 640.0;
 const STYLE: &str = "<style>text{font:12px -apple-system,BlinkMacSystemFont,\"Segoe UI\",\
@@ -32,21 +33,14 @@ fn open(height: f64, title: &str, desc: &str) -> String {
          <title id=\"title\">{0}</title>\n<desc id=\"desc\">{1}</desc>\n{STYLE}\n\
          <text class=\"title\" x=\"20\" y=\"17\">{0}</text>\n\
          <g transform=\"translate(0 {TITLE_HEIGHT})\">\n",
-        escape(title),
-        escape(desc)
+        escape_html(title),
+        escape_html(desc)
     )
 }
 
 /// Closes what [`open`] opened.
 fn close(svg: &mut String) {
     svg.push_str("</g>\n</svg>\n");
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The distribution of a question's answers as bars.
@@ -82,7 +76,7 @@ pub fn distribution(d: &Distribution) -> String {
             c.count,
             x + slot / 2.0,
             bottom + 16.0,
-            escape(&short_label(&c.label, slot))
+            escape_html(&short_label(&c.label, slot))
         );
     }
     let _ = writeln!(
@@ -98,9 +92,11 @@ pub fn distribution(d: &Distribution) -> String {
 /// promoters green); any other answer in the one bar colour.
 fn bar_colour(kind: QuestionType, value: &AnswerValue) -> &'static str {
     match (kind, value) {
-        (QuestionType::Nps, AnswerValue::Number(n)) if *n <= 6 => DETRACTORS,
-        (QuestionType::Nps, AnswerValue::Number(n)) if *n <= 8 => PASSIVES,
-        (QuestionType::Nps, _) => PROMOTERS,
+        (QuestionType::Nps, AnswerValue::Number(n)) => match NpsGroup::of(*n) {
+            NpsGroup::Detractor => DETRACTORS,
+            NpsGroup::Passive => PASSIVES,
+            NpsGroup::Promoter => PROMOTERS,
+        },
         _ => BAR,
     }
 }
@@ -265,7 +261,7 @@ pub fn trend(
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
             x(i),
             bottom + 18.0,
-            escape(&p.period)
+            escape_html(&p.period)
         );
     }
     let ticks = ((hi - lo) / tick).round() as usize;
@@ -326,5 +322,34 @@ fn axis_label(kind: MetricKind, v: f64) -> String {
         MetricKind::Nps => format!("{v:+.0}"),
         MetricKind::Mean => format!("{v:.1}"),
         _ => format!("{v:.0}%"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_from_the_survey_and_the_answers_are_escaped_in_a_chart() {
+        let chart = distribution(&Distribution {
+            question: "channel".into(),
+            text: "Tom's <b>\"best\"</b> & more".into(),
+            kind: QuestionType::Choice,
+            n: 1,
+            counts: vec![crate::score::ValueCount {
+                value: AnswerValue::word("x"),
+                label: "<script>".into(),
+                count: 1,
+            }],
+        });
+        assert!(
+            !chart.contains("<b>") && !chart.contains("<script>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("Tom&#39;s &lt;b&gt;&quot;best&quot;&lt;/b&gt; &amp; more"),
+            "{chart}"
+        );
+        assert!(chart.contains("&lt;script&gt;"), "{chart}");
     }
 }

@@ -190,6 +190,29 @@ impl Moments {
     }
 }
 
+/// The three groups of NPS answers: the one definition of where 0–10 is cut (0–6, 7–8,
+/// 9–10), for the score and for the colours of every chart of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NpsGroup {
+    /// 0–6.
+    Detractor,
+    /// 7–8.
+    Passive,
+    /// 9–10.
+    Promoter,
+}
+
+impl NpsGroup {
+    /// The group of an answer on the 0–10 scale.
+    pub fn of(score: i64) -> NpsGroup {
+        match score {
+            9.. => NpsGroup::Promoter,
+            7..=8 => NpsGroup::Passive,
+            _ => NpsGroup::Detractor,
+        }
+    }
+}
+
 /// One metric's running state.
 #[derive(Debug, Clone, PartialEq)]
 enum Accumulator {
@@ -236,10 +259,10 @@ impl Accumulator {
                     detractors,
                 },
                 Observation::Score(score),
-            ) => match score {
-                9.. => *promoters += 1,
-                7..=8 => *passives += 1,
-                _ => *detractors += 1,
+            ) => match NpsGroup::of(score) {
+                NpsGroup::Promoter => *promoters += 1,
+                NpsGroup::Passive => *passives += 1,
+                NpsGroup::Detractor => *detractors += 1,
             },
             (Accumulator::TopBox { hits, n }, Observation::Hit(hit)) => {
                 *n += 1;
@@ -1424,6 +1447,14 @@ mod tests {
     //! typed out with `scipy.stats.norm.sf`; the weighted scores by hand.
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn nps_groups_cut_the_scale_at_six_and_eight() {
+        let groups: Vec<NpsGroup> = (0..=10).map(NpsGroup::of).collect();
+        assert_eq!(groups[..7], [NpsGroup::Detractor; 7]);
+        assert_eq!(groups[7..9], [NpsGroup::Passive; 2]);
+        assert_eq!(groups[9..], [NpsGroup::Promoter; 2]);
+    }
 
     fn survey() -> Survey {
         serde_json::from_value(json!({

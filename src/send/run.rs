@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
-use super::compose::{Composer, fits_the_wire, new_id};
+use super::compose::{Composer, new_id};
 use super::lock::RuleLock;
 use super::transport::{ByRef, Webhook};
 use super::{Reply, SendError, Transport, env_value};
@@ -507,7 +507,7 @@ impl Hands<'_> {
     /// call and its outcome right after.
     fn deliver_one(&self, job: &Job) -> Result<Reply, StoreError> {
         let composed = self.composer.compose(job).map_err(|e| e.to_string());
-        let reply = match (composed.and_then(fits_the_wire), self.log) {
+        let reply = match (composed, self.log) {
             (Err(why), _) => Reply::Permanent {
                 reply: format!("cannot render: {why}"),
                 bounced: false,

@@ -72,30 +72,35 @@ impl Smtp {
 }
 
 /// Rewrites canvass's URL conventions into lettre's: STARTTLS unless told otherwise.
-fn secure_by_default(url: &str) -> Result<String, SendError> {
-    let Some(rest) = url.strip_prefix("smtp://") else {
-        return Ok(url.to_string());
+/// A URL that does not parse is left as it is, for the transport to refuse with its reason.
+fn secure_by_default(text: &str) -> Result<String, SendError> {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return Ok(text.to_string());
     };
-    let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let tls = query.split('&').find_map(|p| p.strip_prefix("tls="));
-    let mut pairs: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("tls="))
-        .collect();
-    match tls {
-        None | Some("required" | "starttls") => pairs.push("tls=required"),
-        Some("opportunistic") => pairs.push("tls=opportunistic"),
-        Some("none" | "off" | "false") => {}
+    if url.scheme() != "smtp" {
+        return Ok(text.to_string());
+    }
+    let (tls, kept): (Vec<_>, Vec<_>) = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .partition(|(k, _)| k == "tls");
+    let tls = match tls.first().map(|(_, v)| v.as_str()) {
+        None | Some("required" | "starttls") => Some("required"),
+        Some("opportunistic") => Some("opportunistic"),
+        Some("none" | "off" | "false") => None,
         Some(other) => {
             return Err(SendError::Smtp(format!(
                 "`tls={other}` is not one of required, opportunistic, none"
             )));
         }
+    };
+    url.set_query(None);
+    if !kept.is_empty() || tls.is_some() {
+        let mut pairs = url.query_pairs_mut();
+        pairs.extend_pairs(&kept);
+        pairs.extend_pairs(tls.map(|tls| ("tls", tls)));
     }
-    Ok(match pairs.as_slice() {
-        [] => format!("smtp://{base}"),
-        pairs => format!("smtp://{base}?{}", pairs.join("&")),
-    })
+    Ok(url.into())
 }
 
 impl Transport for Smtp {
@@ -171,5 +176,10 @@ mod tests {
         assert_eq!(url("smtp://host:2525?tls=none"), "smtp://host:2525");
         assert_eq!(url("smtps://host"), "smtps://host");
         assert!(secure_by_default("smtp://host?tls=maybe").is_err());
+        assert_eq!(
+            url("smtp://host?pool=2&tls=opportunistic&x=a%26b"),
+            "smtp://host?pool=2&x=a%26b&tls=opportunistic"
+        );
+        assert_eq!(url("smtp://p%40ss@host"), "smtp://p%40ss@host?tls=required");
     }
 }

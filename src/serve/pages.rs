@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use crate::answer::FieldError;
 use crate::model::{QuestionType, Survey};
 use crate::render::words::Words;
-use crate::render::{NoticeContext, PageContext, PageTarget, RenderError, Renderer, ThanksContext};
+use crate::render::{
+    NoticeContext, PageContext, PageTarget, RenderError, Renderer, ThanksContext, escape_html,
+};
 
 pub use crate::render::HONEYPOT_FIELD;
 
@@ -247,14 +249,13 @@ pub fn with_extras(
     hidden: &[(&str, &str)],
     script: Option<&[(&str, &str)]>,
 ) -> String {
-    let escape = |s: &str| minijinja::HtmlEscape(s).to_string();
     let fields: String = hidden
         .iter()
         .map(|(name, value)| {
             format!(
                 r#"<input type="hidden" name="{}" value="{}">"#,
-                escape(name),
-                escape(value)
+                escape_html(name),
+                escape_html(value)
             )
         })
         .collect();
@@ -265,7 +266,7 @@ pub fn with_extras(
     if let Some(data) = script {
         let attributes: String = data
             .iter()
-            .map(|(name, value)| format!(r#" data-{name}="{}""#, escape(value)))
+            .map(|(name, value)| format!(r#" data-{name}="{}""#, escape_html(value)))
             .collect();
         let tag = format!(r#"<script src="{CONFIRM_SCRIPT}"{attributes}></script>"#);
         match html.rfind("</body>") {

@@ -2,7 +2,8 @@
 //! sending the same messages over one connection, with canvass's peak memory for growing
 //! audiences.
 //!
-//! `cargo bench --bench send` (sizes: `CANVASS_BENCH_SIZES`, default `10000,100000`).
+//! `cargo bench --bench send` (sizes: `CANVASS_BENCH_SIZES`, default `10000,100000`;
+//! `CANVASS_BIN` times another build of the binary).
 //! The sink is a few lines of Rust on threads that accept and discard, so that the
 //! numbers measure the sender, not the receiver.
 
@@ -71,10 +72,16 @@ fn compare_with_smtplib(size: usize, port: u16) {
     }
 }
 
+/// The binary to time: `CANVASS_BIN` when set (to compare two builds with the same
+/// bench), else this build's.
+fn canvass_bin() -> std::path::PathBuf {
+    std::env::var_os("CANVASS_BIN").map_or_else(|| env!("CARGO_BIN_EXE_canvass").into(), Into::into)
+}
+
 /// Runs `canvass send --all --yes`, to the sink or (without a port) to the outbox, and
 /// returns the time taken and the peak resident memory in KiB.
 fn run_canvass(root: &Path, port: Option<u16>) -> (Duration, u64) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_canvass"));
+    let mut command = Command::new(canvass_bin());
     command
         .arg("--workspace")
         .arg(root)

@@ -7,7 +7,8 @@
 //! answer), and the rate at which `canvass alerts --deliver` drains that outbox to a local
 //! receiver.
 //!
-//! `cargo bench --bench serve` (set BENCH_SECS and BENCH_CLIENTS to change the load).
+//! `cargo bench --bench serve` (set BENCH_SECS and BENCH_CLIENTS to change the load;
+//! `CANVASS_BIN` serves the one-click answers with another build of the binary).
 
 #[path = "../collector/mod.rs"]
 mod collector;
@@ -22,7 +23,9 @@ fn main() {
     let secs: u64 = env_or("BENCH_SECS", 10);
     let clients: usize = env_or("BENCH_CLIENTS", 200);
     let ws = workspace(1);
-    let server = Server::start(ws.path());
+    let binary = std::env::var_os("CANVASS_BIN")
+        .map_or_else(|| env!("CARGO_BIN_EXE_canvass").into(), Into::into);
+    let server = Server::start_with(ws.path(), binary);
     let paths: Vec<String> = (0..200_000)
         .map(|i| {
             format!(

@@ -18,12 +18,8 @@ pub fn example(id: &str) -> (Survey, Vec<Rule>) {
     let (ws, problems) = canvass::workspace::Workspace::load(&example_root());
     assert!(problems.is_empty(), "{problems:?}");
     let entry = ws.survey(id).expect("the example survey exists");
-    let rules = entry
-        .distribution
-        .as_ref()
-        .map(|d| d.value.rules.clone())
-        .unwrap_or_default();
-    (entry.survey.as_ref().unwrap().value.clone(), rules)
+    let survey = entry.survey.as_ref().unwrap().value.clone();
+    (survey, entry.rules().to_vec())
 }
 
 /// A token signed with a fixed key, so that snapshots are stable.
