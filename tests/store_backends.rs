@@ -464,3 +464,20 @@ fn a_rule_is_sent_by_one_run_at_a_time_across_connections() {
         "a lock file guards SQLite"
     );
 }
+
+#[test]
+fn a_url_that_asks_for_tls_never_falls_back_to_plain_text() {
+    let Some(scratch) = pg::Scratch::new() else {
+        return;
+    };
+    let separator = if scratch.url.contains('?') { '&' } else { '?' };
+    let error = Store::connect(&format!("{}{separator}sslmode=require", scratch.url))
+        .expect_err("the test server speaks no TLS, so sslmode=require must refuse it")
+        .to_string();
+    assert!(
+        error.contains("TLS") || error.contains("SSL") || error.contains("tls"),
+        "{error}"
+    );
+    let prefer = Store::connect(&format!("{}{separator}sslmode=prefer", scratch.url));
+    assert!(prefer.is_ok(), "prefer talks to a server without TLS");
+}
