@@ -1,8 +1,22 @@
-//! The answers the report and PostgreSQL benchmarks import and fold, generated the same
-//! on every run.
+//! The survey and answers the report and PostgreSQL benchmarks import and fold, generated
+//! the same on every run.
 
 use std::io::Write as _;
 use std::path::Path;
+
+/// The survey the generated answers answer: an NPS question and a 1–5 rating.
+pub const SURVEY: &str = "id: bench
+version: 1
+locales: [en, de]
+title: Bench
+questions:
+  - { id: rec, type: nps, text: Recommend?, required: true }
+  - { id: sat, type: rating, text: Satisfied?, scale: { min: 1, max: 5 } }
+metrics:
+  - { id: nps, kind: nps, question: rec }
+  - { id: csat, kind: top_box, question: sat, values: [4, 5] }
+  - { id: sat_mean, kind: mean, question: sat }
+";
 
 /// Deterministic answers over 24 months, in time order: a linear congruential generator
 /// (the same answers on every run), NPS skewed towards promoters, CSAT 1–5, one answer in

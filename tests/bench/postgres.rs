@@ -117,19 +117,6 @@ fn load(servers: &[Server], secs: u64, clients: usize, prefix: &str) -> f64 {
     answered as f64 / started.elapsed().as_secs_f64()
 }
 
-const SURVEY: &str = "id: bench
-version: 1
-locales: [en, de]
-title: Bench
-questions:
-  - { id: rec, type: nps, text: Recommend?, required: true }
-  - { id: sat, type: rating, text: Satisfied?, scale: { min: 1, max: 5 } }
-metrics:
-  - { id: nps, kind: nps, question: rec }
-  - { id: csat, kind: top_box, question: sat, values: [4, 5] }
-  - { id: sat_mean, kind: mean, question: sat }
-";
-
 fn import_and_report_on_each_store(rows: usize) {
     let dir = tempfile::tempdir().unwrap();
     let answers = dir.path().join("answers.csv");
@@ -139,7 +126,7 @@ fn import_and_report_on_each_store(rows: usize) {
     for (store, database) in [("SQLite", None), ("PostgreSQL", Some(scratch.url.as_str()))] {
         let root = dir.path().join(store);
         std::fs::create_dir_all(root.join("surveys/bench")).unwrap();
-        std::fs::write(root.join("surveys/bench/survey.yaml"), SURVEY).unwrap();
+        std::fs::write(root.join("surveys/bench/survey.yaml"), answers_csv::SURVEY).unwrap();
         let import = timed(
             &root,
             database,

@@ -16,24 +16,11 @@ use canvass::score::{Fold, ResponseView};
 use canvass::store::Segments;
 
 mod answers_csv;
-use answers_csv::generate;
+use answers_csv::{SURVEY, generate};
 
 /// The allocator the `canvass` binary uses, so the figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const SURVEY: &str = "id: bench
-version: 1
-locales: [en, de]
-title: Bench
-questions:
-  - { id: rec, type: nps, text: Recommend?, required: true }
-  - { id: sat, type: rating, text: Satisfied?, scale: { min: 1, max: 5 } }
-metrics:
-  - { id: nps, kind: nps, question: rec }
-  - { id: csat, kind: top_box, question: sat, values: [4, 5] }
-  - { id: sat_mean, kind: mean, question: sat }
-";
 
 fn main() {
     let rows = env_number("CANVASS_BENCH_ROWS", 10_000_000);
