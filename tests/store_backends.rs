@@ -407,6 +407,11 @@ fn the_outbox_is_written_with_the_answer_claimed_once_and_retried() {
             again[0].message_id, claimed[1].message_id,
             "same webhook-id"
         );
+        assert_eq!(
+            store.next_message_due().unwrap(),
+            None,
+            "a message another deliverer holds is left to it"
+        );
     });
 }
 

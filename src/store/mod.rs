@@ -456,7 +456,11 @@ impl Store {
         on_backend!(self, b => b.undelivered_messages())
     }
 
-    /// When the next pending message is due (Unix seconds).
+    /// When the next pending message that no deliverer holds is due (Unix seconds): what
+    /// a background deliverer sleeps until. It reads the outbox's index of due messages
+    /// alone (a scan of every waiting message on each wake-up took a core's share from the
+    /// answers); messages another deliverer holds are left out, since it records their
+    /// outcome, or its lease runs out and the idle deliverer's next look finds them.
     pub fn next_message_due(&self) -> Result<Option<i64>, StoreError> {
         on_backend!(self, b => b.next_message_due())
     }

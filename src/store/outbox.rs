@@ -235,6 +235,10 @@ pub(super) fn now_seconds() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// The earliest due time of a pending message no deliverer holds, read off `outbox_due`.
+const NEXT_DUE: &str = "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' \
+     AND (leased_until IS NULL OR leased_until <= ?1)";
+
 impl Sqlite {
     /// Adds the messages a written response raised, due at once; inside the caller's
     /// transaction.
@@ -414,15 +418,12 @@ impl Sqlite {
             .map_err(|e| self.error(e))
     }
 
-    /// When the earliest pending message is due (Unix seconds), if any is pending.
+    /// When the earliest pending message no deliverer holds is due (Unix seconds), if any
+    /// is; see [`crate::store::Store::next_message_due`].
     pub fn next_message_due(&self) -> Result<Option<i64>, StoreError> {
         self.conn
-            .query_row(
-                "SELECT min(max(next_attempt_at, coalesce(leased_until, 0))) FROM outbox \
-                 WHERE status = 'pending'",
-                [],
-                |row| row.get(0),
-            )
+            .prepare_cached(NEXT_DUE)
+            .and_then(|mut s| s.query_row([now_seconds()], |row| row.get(0)))
             .map_err(|e| self.error(e))
     }
 }
@@ -507,6 +508,25 @@ mod tests {
         );
         assert!(store.undelivered_messages().unwrap().is_empty());
         assert_eq!(store.next_message_due().unwrap(), None);
+    }
+
+    #[test]
+    fn the_next_due_time_is_read_off_the_index_not_the_waiting_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open_in(dir.path()).unwrap();
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {NEXT_DUE}"))
+            .unwrap()
+            .query_map([0], |row| row.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .all(|step| step.contains("USING INDEX outbox_due")),
+            "{plan:?}"
+        );
     }
 
     #[test]

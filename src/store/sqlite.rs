@@ -117,11 +117,17 @@ impl std::fmt::Debug for Sqlite {
 /// How long a connection waits for another process's write before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Prepared statements a connection keeps. One commit of answers runs more distinct
+/// statements than rusqlite's default of 16 (the answers, their link fetches, the ledger's
+/// lookups, the outbox), and a cache smaller than that set re-parses SQL on every batch.
+const STATEMENT_CACHE: usize = 64;
+
 /// A connection to a store file with the store's settings: WAL, full syncs, a patient
 /// wait for another writer.
 pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     switch_to_wal(&conn)?;
     conn.execute_batch(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",

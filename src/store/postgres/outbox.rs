@@ -168,13 +168,14 @@ impl Postgres {
         Ok(rows.iter().map(message).collect())
     }
 
-    /// When the earliest pending message is due (Unix seconds).
+    /// When the earliest pending message no deliverer holds is due (Unix seconds); see
+    /// [`crate::store::Store::next_message_due`].
     pub fn next_message_due(&self) -> Result<Option<i64>, StoreError> {
         self.with(|c| {
             Ok(c.query_one(
-                "SELECT min(greatest(next_attempt_at, coalesce(leased_until, 0))) FROM outbox \
-                 WHERE status = 'pending'",
-                &[],
+                "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' \
+                 AND (leased_until IS NULL OR leased_until <= $1)",
+                &[&now_seconds()],
             )?
             .get(0))
         })
