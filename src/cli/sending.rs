@@ -9,7 +9,7 @@ use anyhow::bail;
 use clap::ValueEnum;
 
 use canvass::plan::{self, KeyPolicy, Setup};
-use canvass::send::{Mailer, Reply, SendOptions, SmtpLimits};
+use canvass::send::{Mailer, Reply, SendOptions, SmtpLimits, Started, unknown_note};
 
 use super::{Clock, Global, failed_if, plural, positive_seconds, to_json};
 
@@ -172,15 +172,17 @@ fn send_rules(
     yes: bool,
 ) -> anyhow::Result<ExitCode> {
     let sender = mailer.sender(setup);
-    let targets = setup.targets(target)?;
+    let runs = setup
+        .targets(target)?
+        .into_iter()
+        .map(|target| sender.start(target, options))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut total = 0;
-    for target in &targets {
-        let summary = plan::plan(&setup.planner(*target, options.now)?)?;
-        // With --resend-unknown the messages of unknown outcome are due too, even when
-        // nothing else is.
-        let unknown = summary.skipped.get(&plan::Skip::OutcomeUnknown).copied();
-        let due = summary.due() + unknown.filter(|_| options.resend_unknown).unwrap_or(0);
-        total += options.limit.map_or(due, |l| l.min(due));
+    for run in &runs {
+        let summary = plan::plan(&setup.planner(run.target(), options.now)?)?;
+        total += options
+            .limit
+            .map_or(summary.due(), |l| l.min(summary.due()));
         print!("{}", summary.describe());
     }
     let destination = match &mailer.outbox {
@@ -188,11 +190,15 @@ fn send_rules(
         None => "the SMTP server".to_string(),
     };
     if mailer.mail.is_remote() && !options.dry_run {
+        let targets: Vec<_> = runs.iter().map(Started::target).collect();
         for missing in canvass::send::preflight(&setup.ws, &targets) {
             eprintln!("warning: {missing}");
         }
     }
     if total == 0 {
+        for run in &runs {
+            print!("{}", unknown_note(run.unknown()));
+        }
         println!("nothing to send");
         return Ok(ExitCode::SUCCESS);
     }
@@ -202,9 +208,10 @@ fn send_rules(
     let bar = progress_bar(total);
     let progress = |_accepted: bool| bar.inc(1);
     let mut failed = false;
-    for target in targets {
-        let report = sender.send(target, options, &progress)?;
-        bar.suspend(|| print!("{}", report.describe(&target.name(), options.dry_run)));
+    for run in runs {
+        let name = run.target().name();
+        let report = run.send(options, &progress)?;
+        bar.suspend(|| print!("{}", report.describe(&name, options.dry_run)));
         failed |= !report.failed.is_empty() || !report.deferred.is_empty();
     }
     bar.finish_and_clear();

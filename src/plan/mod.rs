@@ -381,8 +381,9 @@ impl<'a> Planner<'a> {
             return Ok(FollowUp::Send(0));
         };
         match last.status {
-            Status::Retrying => return Ok(FollowUp::Retry(last)),
-            Status::Queued | Status::Handing | Status::Unknown => {
+            // A queued message was recorded but never handed over: the next run sends it.
+            Status::Retrying | Status::Queued => return Ok(FollowUp::Retry(last)),
+            Status::Handing | Status::Unknown => {
                 return Ok(FollowUp::Skip(Skip::OutcomeUnknown));
             }
             Status::Failed | Status::Bounced => return Ok(FollowUp::Skip(Skip::Failed)),

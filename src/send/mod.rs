@@ -29,7 +29,9 @@ mod transport;
 
 pub use dkim::{DEFAULT_SELECTOR, Dkim};
 pub use lock::{LOCKS_DIR, RuleLock};
-pub use run::{Failure, Progress, RetryPolicy, RuleReport, SendOptions, Sender};
+pub use run::{
+    Failure, Progress, RetryPolicy, RuleReport, SendOptions, Sender, Started, unknown_note,
+};
 pub use smtp::{Smtp, SmtpLimits};
 pub use transport::{Outbox, Outgoing, Reply, Transport, Webhook};
 

@@ -117,15 +117,7 @@ impl RuleReport {
             self.failed.len(),
             self.deferred.len()
         );
-        if self.unknown > 0 {
-            text.push_str(&format!(
-                "  {} message{} may or may not have gone out (outcome unknown: an interrupted \
-                 run, or a connection lost after the message was handed over); they are not \
-                 sent again unless you pass --resend-unknown\n",
-                self.unknown,
-                crate::diag::plural(self.unknown)
-            ));
-        }
+        text.push_str(&unknown_note(self.unknown));
         for failure in &self.failed {
             text.push_str(&format!(
                 "  failed: audience line {}: {}\n",
@@ -140,6 +132,20 @@ impl RuleReport {
         }
         text
     }
+}
+
+/// The line that says `unknown` messages may or may not have gone out, and how to send
+/// them again; empty when there are none.
+pub fn unknown_note(unknown: usize) -> String {
+    if unknown == 0 {
+        return String::new();
+    }
+    format!(
+        "  {unknown} message{} may or may not have gone out (outcome unknown: an interrupted \
+         run, or a connection lost after the message was handed over); they are not sent \
+         again unless you pass --resend-unknown\n",
+        crate::diag::plural(unknown)
+    )
 }
 
 /// Progress of a run, for a progress bar.
@@ -185,59 +191,36 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// Sends one rule: resumes the ledger, streams the plan and delivers what is due.
-    pub fn send(
+    /// Begins a rule's run: takes its lock and settles what an interrupted run left (its
+    /// `handing` messages become unknown, its `queued` ones due again), so that the plan
+    /// read from here on is the plan carried out and no other run can change it. A dry
+    /// run records nothing, so it takes no lock.
+    pub fn start(
         &self,
-        target: Target,
+        target: Target<'a>,
         options: &SendOptions,
-        progress: &dyn Progress,
-    ) -> Result<RuleReport, SendError> {
+    ) -> Result<Started<'_>, SendError> {
         let store = &self.setup.store;
-        let _lock = if options.dry_run {
-            None
-        } else {
-            Some(RuleLock::acquire(
-                &self.setup.ws.state_dir(),
-                &target,
-                store,
-            )?)
+        let mut started = Started {
+            sender: self,
+            target,
+            _lock: None,
+            unknown: 0,
         };
-        let (survey, rule) = (&target.survey.id, &target.rule.id);
-        let mut report = RuleReport::default();
-        if !options.dry_run {
-            report.unknown = store.recover_interrupted(survey, rule, options.now)?;
-            if options.resend_unknown {
-                store.retry_unknown(survey, rule, options.now)?;
-            }
+        if options.dry_run {
+            return Ok(started);
         }
-        let transport = self.transport(&target)?;
-        let composer = Composer::new(self, target, options.now)?;
-        let planner = self.setup.planner(target, options.now)?;
-        let throttle = Throttle::new(
-            target.rule.throttle.as_ref().map(|t| t.per_minute),
-            transport.is_remote(),
-        );
-        let log = if options.dry_run {
-            None
-        } else {
-            Some(store.hand_log(options.now)?)
-        };
-        let mut run = Run {
+        started._lock = Some(RuleLock::acquire(
+            &self.setup.ws.state_dir(),
+            &target,
             store,
-            log: log.as_ref(),
-            composer: &composer,
-            transport: transport.as_ref(),
-            options,
-            progress,
-            report: &mut report,
-            retries: VecDeque::new(),
-            throttle,
-        };
-        run.stream(&planner)?;
-        if !options.dry_run {
-            report.ledger = store.ledger_counts(survey, rule)?;
+        )?);
+        let (survey, rule) = (&target.survey.id, &target.rule.id);
+        started.unknown = store.recover_interrupted(survey, rule, options.now)?;
+        if options.resend_unknown {
+            store.retry_unknown(survey, rule, options.now)?;
         }
-        Ok(report)
+        Ok(started)
     }
 
     /// A test send to `to`: one message per locale of the survey, outside the ledger.
@@ -272,6 +255,69 @@ impl<'a> Sender<'a> {
             replies.push((locale.clone(), reply));
         }
         Ok(replies)
+    }
+}
+
+/// A rule's run between [`Sender::start`] and its send: it holds the rule's lock.
+pub struct Started<'s> {
+    sender: &'s Sender<'s>,
+    target: Target<'s>,
+    _lock: Option<RuleLock>,
+    unknown: usize,
+}
+
+impl<'s> Started<'s> {
+    /// The rule being run, to plan it under the lock.
+    pub fn target(&self) -> Target<'s> {
+        self.target
+    }
+
+    /// Messages an interrupted run handed over without learning the outcome.
+    pub fn unknown(&self) -> usize {
+        self.unknown
+    }
+
+    /// Streams the plan and delivers what is due, then releases the lock.
+    pub fn send(
+        self,
+        options: &SendOptions,
+        progress: &dyn Progress,
+    ) -> Result<RuleReport, SendError> {
+        let sender = self.sender;
+        let store = &sender.setup.store;
+        let target = self.target;
+        let mut report = RuleReport {
+            unknown: self.unknown,
+            ..RuleReport::default()
+        };
+        let transport = sender.transport(&target)?;
+        let composer = Composer::new(sender, target, options.now)?;
+        let planner = sender.setup.planner(target, options.now)?;
+        let throttle = Throttle::new(
+            target.rule.throttle.as_ref().map(|t| t.per_minute),
+            transport.is_remote(),
+        );
+        let log = if options.dry_run {
+            None
+        } else {
+            Some(store.hand_log(options.now)?)
+        };
+        let mut run = Run {
+            store,
+            log: log.as_ref(),
+            composer: &composer,
+            transport: transport.as_ref(),
+            options,
+            progress,
+            report: &mut report,
+            retries: VecDeque::new(),
+            throttle,
+        };
+        run.stream(&planner)?;
+        if !options.dry_run {
+            report.ledger = store.ledger_counts(&target.survey.id, &target.rule.id)?;
+        }
+        Ok(report)
     }
 }
 

@@ -6,7 +6,8 @@
 # through their cargo benches with CANVASS_BIN pointing at each build in turn.
 #
 # OLD and NEW are each a built binary or a git revision (built in a temporary worktree).
-# Prints each median and the ratio NEW/OLD (below 1 is faster). Needs python3 and bc.
+# Prints each median and the ratio NEW/OLD (below 1 is faster); stops at the first command
+# that fails, with its error. Needs python3 and bc.
 #
 # Usage: tests/bench/compare_builds.sh OLD NEW [RUNS]
 set -euo pipefail
@@ -15,7 +16,7 @@ set -euo pipefail
 runs=${3:-5}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
-trap 'git -C "$repo" worktree prune; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; git -C "$repo" worktree prune' EXIT
 
 # A binary for a revision or a path: a path is used as it is.
 binary_of() {
@@ -25,9 +26,14 @@ binary_of() {
     fi
     local tree="$work/build-$2"
     git -C "$repo" worktree add --quiet --detach "$tree" "$1" >&2
-    cargo build --release --quiet --manifest-path "$tree/Cargo.toml" >&2
-    echo "$tree/target/release/canvass"
+    cargo build --release --quiet --manifest-path "$tree/Cargo.toml" --target-dir "$target" >&2
+    cp "$target/release/canvass" "$work/canvass-$2"
+    echo "$work/canvass-$2"
 }
+
+# Both revisions build in one target folder (set CARGO_TARGET_DIR to reuse yours), so the
+# dependencies compile once; each binary is copied out before the next build.
+target=${CARGO_TARGET_DIR:-$work/target}
 
 old=$(binary_of "$1" old)
 new=$(binary_of "$2" new)
@@ -38,7 +44,7 @@ median() {
     for _ in $(seq "$runs"); do
         local start end
         start=$(date +%s.%N)
-        "$@" >/dev/null 2>&1 || true
+        "$@" >/dev/null 2>"$work/failed.txt" || { echo "failed: $*" >&2; cat "$work/failed.txt" >&2; exit 1; }
         end=$(date +%s.%N)
         times+=("$(echo "$end - $start" | bc)")
     done
