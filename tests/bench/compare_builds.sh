@@ -67,6 +67,7 @@ compare() {
 
 python3 "$repo/tests/bench/gen_workspace.py" "$work/ws" 1000 >/dev/null
 first_survey=$(basename "$(ls -d "$work"/ws/surveys/*/ | head -n 1)")
+mkdir -p "$work/rendered"
 
 mkdir -p "$work/answers/surveys/bench"
 sed -n '/^pub const SURVEY: &str = "/,/^";/p' "$repo/tests/bench/answers_csv.rs" \
@@ -92,7 +93,7 @@ done
 
 echo "median of $runs runs            old        new        new/old"
 compare "check, 1,000 surveys" {bin} check -w "$work/ws"
-compare "render, every format" bash -c "for f in email html slack teams text print; do {bin} render $first_survey --format \$f -w '$work/ws' || exit 1; done"
+compare "render, every format" bash -c "for f in email html slack teams text print; do {bin} render $first_survey --format \$f -w '$work/ws' --out '$work/rendered' || exit 1; done"
 compare "report, 300,000 answers" {bin} report bench -w "$work/report-{build}"
 
 if command -v cargo >/dev/null; then
