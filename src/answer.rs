@@ -20,7 +20,7 @@ pub struct FieldError {
     /// What was expected, in the operator's words (for `import`): it may quote the value
     /// and the survey's ids.
     pub message: String,
-    /// What went wrong, for the person's words (see [`crate::render::words::Ui::problem`]).
+    /// What went wrong, for the person's words (see [`crate::words::Ui::problem`]).
     pub problem: Problem,
 }
 

@@ -367,8 +367,8 @@ fn escape_property(text: &str) -> String {
 
 /// The English plural ending for a count, for the messages canvass writes to operators
 /// (respondents' words come from the locale's catalogue instead).
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+pub fn plural<N: PartialEq + From<u8>>(n: N) -> &'static str {
+    if n == N::from(1) { "" } else { "s" }
 }
 
 /// Counts errors and warnings, for the summary line and the exit status.

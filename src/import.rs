@@ -124,7 +124,7 @@ pub enum ImportError {
         source: csv::Error,
     },
     /// Rows failed validation; nothing was imported.
-    #[error("{path}: {} problem{} found; nothing was imported", errors.len(), if errors.len() == 1 { "" } else { "s" })]
+    #[error("{path}: {} problem{} found; nothing was imported", errors.len(), crate::diag::plural(errors.len()))]
     Invalid {
         /// The file.
         path: PathBuf,

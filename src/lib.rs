@@ -8,14 +8,19 @@
 //! - [`document`]: one loaded file, its JSON form and every node's position;
 //! - [`schema`] and [`check`]: the shape and the meaning of the files, as [`diag`]nostics;
 //! - [`model`] and [`when`]: the typed surveys, rules and the condition language;
+//! - [`locale`]: a locale tag's language and region, read in one place;
+//! - [`words`]: the interface words respondents read, per language, and a workspace's own;
 //! - [`placeholders`]: the `{{ name }}` slots of texts, read one way by check and render;
 //! - [`answer`]: one response validated against its survey, for every channel;
-//! - [`workspace`] and [`scaffold`]: finding, loading and creating workspaces;
+//! - [`workspace`], [`fsutil`] and [`scaffold`]: finding, loading and creating workspaces,
+//!   and writing their files whole or not at all;
 //! - [`plan`]: who receives what, and why others are skipped;
 //! - [`send`]: transports, the send loop, retries and test sends;
 //! - [`serve`]: the HTTP collector for one-click links, forms, open links and unsubscribes;
-//! - [`store`]: the SQLite ledger, answers and suppressions;
+//! - [`store`]: the ledger, answers, keys, suppressions and outbox, over SQLite or
+//!   PostgreSQL;
 //! - [`token`]: signed response links and keyed recipient hashes;
+//! - [`privacy`]: keys, forgetting a person and retention;
 //! - [`diff`]: what a change to the files means for the answers, against a git revision;
 //! - [`render`]: e-mail, web page, chat and print from minijinja templates;
 //! - [`preview`]: the live preview server of every rendering;
@@ -52,4 +57,5 @@ pub mod serve;
 pub mod store;
 pub mod token;
 pub mod when;
+pub mod words;
 pub mod workspace;

@@ -667,7 +667,7 @@ pub struct Settings {
     /// Interface words by locale, on top of the built-in ones: a new locale, or a
     /// workspace's own wording.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ui: crate::render::words::WordOverrides,
+    pub ui: crate::words::WordOverrides,
     /// Receivers of every survey's response events (a helpdesk, a data warehouse).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookSubscription>,

@@ -570,7 +570,7 @@ fn appears(text: &str, phrase: &str) -> bool {
 
 /// The literal parts of every English interface word, placeholders cut out.
 fn english_words() -> Vec<(String, String)> {
-    let words = canvass::render::words::Words::default();
+    let words = canvass::words::Words::default();
     let ui = serde_json::to_value(&*words.ui("en")).unwrap();
     ui.as_object()
         .unwrap()

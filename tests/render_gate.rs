@@ -287,7 +287,7 @@ fn an_english_word_in_a_catalogue_is_caught() {
     let mut renderer = Renderer::builtin();
     let english = BTreeMap::from([("submit".to_string(), "Send my answers".to_string())]);
     let overrides = BTreeMap::from([("lt".to_string(), english)]);
-    renderer.set_words(canvass::render::words::Words::new(&overrides));
+    renderer.set_words(canvass::words::Words::new(&overrides));
     let (leaks, _) = leaks(&renderer);
     assert!(!leaks.is_empty());
     assert!(

@@ -8,7 +8,7 @@ mod collector;
 
 use std::path::Path;
 
-use canvass::render::words::Words;
+use canvass::words::Words;
 use collector::{Server, count, db, get, get_with, post, token};
 
 /// The locales of the built-in library.

@@ -15,9 +15,9 @@ use crate::model::{
     Window, parse_duration,
 };
 use crate::placeholders::{allowed_placeholders, placeholders};
-use crate::render::words::Words;
 use crate::schema::{SchemaKind, suggest};
 use crate::when::Expr;
+use crate::words::Words;
 use crate::workspace::{self, Document, Loaded, SurveyEntry, Workspace};
 
 mod alerts;

@@ -15,7 +15,6 @@ mod page;
 mod print;
 mod splice;
 pub mod view;
-pub mod words;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -25,6 +24,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::model::{QuestionType, Rule, Survey};
+use crate::words;
 
 pub use chat::Delivery;
 pub(crate) use chat::truncate;

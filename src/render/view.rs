@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::words::{Ui, Words};
 use crate::model::{AnswerValue, Question, QuestionType, Survey, Text};
 use crate::when::{Expr, Joined, Op};
+use crate::words::{Ui, Words};
 
 /// One survey in one locale.
 #[derive(Debug, Clone, Serialize)]

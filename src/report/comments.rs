@@ -131,7 +131,7 @@ pub fn terminal_text(comments: &[Comment]) -> String {
         previous = Some(header);
     }
     let n = comments.len();
-    let _ = writeln!(text, "\n{n} comment{}", if n == 1 { "" } else { "s" });
+    let _ = writeln!(text, "\n{n} comment{}", crate::diag::plural(n));
     text
 }
 

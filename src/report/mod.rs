@@ -376,7 +376,7 @@ fn version_markdown(
         md,
         "{} response{}{span}. Intervals are 95%; `n` counts the answers to each metric's question.\n",
         version.responses,
-        if version.responses == 1 { "" } else { "s" }
+        crate::diag::plural(version.responses)
     );
     if summary.definition.version == v {
         md.push_str(&definition_line(&summary.definition));
@@ -578,7 +578,7 @@ fn counted(metric: &MetricResult) -> String {
 
 /// "1 promoter", "3 promoters".
 fn counted_people(n: u64, group: &str) -> String {
-    format!("{n} {group}{}", if n == 1 { "" } else { "s" })
+    format!("{n} {group}{}", crate::diag::plural(n))
 }
 
 /// A method as a reader knows it; [`methods_footnote`] says what it is.
@@ -921,7 +921,7 @@ fn response_rates_markdown(version: &VersionSummary) -> String {
             md,
             "{apart} response{} came through no rule (imported, or from the open link) and \
              {} not in any rate.",
-            if apart == 1 { "" } else { "s" },
+            crate::diag::plural(apart),
             if apart == 1 { "is" } else { "are" }
         );
     }

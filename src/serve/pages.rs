@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::answer::FieldError;
 use crate::model::{QuestionType, Survey};
-use crate::render::words::Words;
 use crate::render::{
     NoticeContext, PageContext, PageTarget, RenderError, Renderer, ThanksContext, escape_html,
 };
+use crate::words::Words;
 
 pub use crate::render::HONEYPOT_FIELD;
 

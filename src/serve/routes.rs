@@ -19,10 +19,10 @@ use super::pages::{
 };
 use super::{App, ClientAddr, MAX_BODY, REQUEST_TIMEOUT, Served};
 use crate::answer::{Answers, FieldError, is_complete, validate_response};
-use crate::render::words::FALLBACK;
 use crate::render::{PageTarget, RenderError};
 use crate::store::{LinkFetch, NewResponse, Segments, Write};
 use crate::token::{Claims, TokenError, TokenKind};
+use crate::words::FALLBACK;
 
 /// How long an open-link session stays valid.
 const OPEN_SESSION_SECS: i64 = 7 * 24 * 3600;
@@ -124,7 +124,7 @@ fn accept_language(headers: &HeaderMap) -> &str {
 /// best among the survey's locales, else the survey's default.
 fn open_locale(served: &Served, query: &OpenQuery, headers: &HeaderMap) -> String {
     let locales = &served.survey.locales;
-    crate::render::words::choose_locale(locales, query.locale.as_deref(), accept_language(headers))
+    crate::words::choose_locale(locales, query.locale.as_deref(), accept_language(headers))
         .unwrap_or(served.survey.default_locale())
         .to_string()
 }

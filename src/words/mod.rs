@@ -133,11 +133,6 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// The greeting for a person named `name`.
-    pub fn greet(&self, name: &str) -> String {
-        self.greeting.replace("{name}", name)
-    }
-
     /// What a person reads beside a refused answer: short, and without the survey's logic.
     pub fn problem(&self, problem: &Problem) -> String {
         match problem {
