@@ -537,6 +537,17 @@ mod tests {
     }
 
     #[test]
+    fn message_ids_are_unique_and_sort_in_the_order_raised() {
+        let first = new_message_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = new_message_id();
+        assert!(first < second, "{first} then {second}");
+        assert_eq!(first.len(), "msg_".len() + 12 + 20);
+        assert!(first[4..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(new_message_id(), new_message_id());
+    }
+
+    #[test]
     fn a_message_given_up_is_failed_and_delivered_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
         let store = Sqlite::open_in(dir.path()).unwrap();
