@@ -385,16 +385,28 @@ mod tests {
     use super::*;
 
     /// The README's table of codes is [`Code`]: the same codes, in the same order, with
-    /// the same sentences. Adding a code means adding its row, and the other way round.
+    /// the same sentences. Adding a code means adding its row, and the other way round;
+    /// a row of the table that does not read as a code and its meaning fails too, so a
+    /// code cannot hide in the README behind a typo.
     #[test]
     fn the_readme_table_is_the_list_of_codes() {
         let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
-        let table: Vec<(String, String)> = readme
+        let (_, section) = readme
+            .split_once("\n## Diagnostics codes\n")
+            .expect("the README has a section of codes");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let table: Vec<(String, String)> = section
             .lines()
-            .filter_map(|line| line.strip_prefix("| ")?.strip_suffix(" |"))
-            .filter_map(|row| row.split_once(" | "))
-            .filter(|(code, _)| code.len() == 4 && code[1..].bytes().all(|b| b.is_ascii_digit()))
-            .map(|(code, meaning)| (code.to_string(), meaning.to_string()))
+            .filter(|line| line.starts_with('|'))
+            .filter(|line| *line != "| Code | Meaning |" && !line.starts_with("|--"))
+            .map(|line| {
+                let row = line.strip_prefix("| ").and_then(|l| l.strip_suffix(" |"));
+                let (code, meaning) = row
+                    .and_then(|r| r.split_once(" | "))
+                    .filter(|(code, _)| Code::ALL.iter().any(|c| c.as_str() == *code))
+                    .unwrap_or_else(|| panic!("not a row of a known code: {line}"));
+                (code.to_string(), meaning.to_string())
+            })
             .collect();
         let codes: Vec<(String, String)> = Code::ALL
             .iter()
