@@ -577,3 +577,53 @@ fn check_reports_alerts_that_cannot_work() {
     codes.sort();
     assert_eq!(codes, ["E031", "E100", "E101", "E102"], "{report:#}");
 }
+
+#[test]
+fn an_alert_e_mail_in_the_local_outbox_is_signed_like_a_sent_survey() {
+    let ws = workspace("{ email: [cx@example.com] }");
+    let root = ws.path();
+    let key = root.join("dkim.pem");
+    let made = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&key)
+        .output();
+    if !made.is_ok_and(|m| m.status.success()) {
+        return;
+    }
+    let history = root.join("history.csv");
+    std::fs::write(
+        &history,
+        "respondent,submitted_at,score,why,contact\nr1,2026-01-05T10:00:00Z,1,Slow,no\n",
+    )
+    .unwrap();
+    let canvass = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_canvass"))
+            .env("CANVASS_KEY", KEY)
+            .env("CANVASS_DKIM_KEY", &key)
+            .env_remove("CANVASS_SMTP_URL")
+            .arg("--workspace")
+            .arg(root)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let file = history.to_str().unwrap();
+    common::assert_success(&canvass(&["import", file, "--survey", "fb", "--alerts"]));
+    let delivered = canvass(&["alerts", "--deliver"]);
+    let text = String::from_utf8_lossy(&delivered.stdout);
+    assert!(
+        text.contains("delivered 1,"),
+        "the e-mail; the webhook has no URL: {text}"
+    );
+    let mails: Vec<String> = std::fs::read_dir(root.join(".canvass/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 1, "one alert e-mail");
+    assert!(mails[0].contains("To: cx@example.com"), "{}", mails[0]);
+    assert!(
+        mails[0].contains("\nDKIM-Signature: v=1; a=ed25519-sha256; d=example.com;"),
+        "{}",
+        mails[0]
+    );
+}

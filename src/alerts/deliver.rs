@@ -10,7 +10,7 @@ use super::chat::Card;
 use super::contact::{Contacts, Lookup};
 use super::payload::Event;
 use super::sign::{Secret, SecretError};
-use crate::send::{Outbox, Reply, Smtp, SmtpLimits, Transport};
+use crate::send::{Reply, SendError, Smtp, SmtpLimits, Transport};
 use crate::store::{Attempt, Claim, Lease, OutboxMessage, Store, StoreError, TargetKind};
 use crate::token::Key;
 use crate::workspace::Workspace;
@@ -153,7 +153,7 @@ struct Hands {
     agent: ureq::Agent,
     secret: Result<Secret, SecretError>,
     /// The SMTP server, or the local outbox folder; opened for the first e-mail.
-    mail: OnceLock<Result<Box<dyn Transport>, String>>,
+    mail: OnceLock<Result<Box<dyn Transport>, SendError>>,
     state_dir: std::path::PathBuf,
 }
 
@@ -402,7 +402,7 @@ impl Hands {
             .mail
             .get_or_init(|| mail_transport(&self.state_dir))
             .as_ref()
-            .map_err(|e| Refusal::again(e.clone()))?;
+            .map_err(|e| Refusal::again(e.to_string()))?;
         match transport.deliver(crate::send::Outgoing::Email(Box::new(message.clone()))) {
             Reply::Accepted(words) => Ok(words),
             Reply::Transient(words) | Reply::Unknown(words) => Err(Refusal::again(words)),
@@ -414,13 +414,11 @@ impl Hands {
     }
 }
 
-/// The SMTP server `send` uses, or without one the local outbox folder.
-fn mail_transport(state_dir: &std::path::Path) -> Result<Box<dyn Transport>, String> {
-    match Smtp::from_env(SmtpLimits::default()).map_err(|e| e.to_string())? {
+/// The SMTP server `send` uses, or without one its local outbox folder, signed alike.
+fn mail_transport(state_dir: &std::path::Path) -> Result<Box<dyn Transport>, SendError> {
+    match Smtp::from_env(SmtpLimits::default())? {
         Some(smtp) => Ok(Box::new(smtp)),
-        None => Outbox::new(state_dir)
-            .map(|o| Box::new(o) as Box<dyn Transport>)
-            .map_err(|e| e.to_string()),
+        None => Ok(Box::new(crate::send::local_outbox(state_dir)?)),
     }
 }
 

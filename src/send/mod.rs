@@ -124,8 +124,7 @@ impl Mailer {
         let (mail, outbox): (Box<dyn Transport>, _) = match smtp {
             Some(smtp) => (Box::new(smtp), None),
             None => {
-                let dkim = Dkim::from_env()?;
-                let outbox = Outbox::new(&setup.ws.state_dir())?.signed(dkim);
+                let outbox = local_outbox(&setup.ws.state_dir())?;
                 let dir = outbox.dir().to_path_buf();
                 (Box::new(outbox), Some(dir))
             }
@@ -142,6 +141,13 @@ impl Mailer {
     pub fn sender<'a>(&'a self, setup: &'a Setup) -> Sender<'a> {
         Sender::new(setup, &self.renderer, self.mail.as_ref())
     }
+}
+
+/// The outbox folder e-mails go to when no SMTP server is configured, each signed with
+/// the DKIM key when one is set, so that a file shows the message a server would get.
+/// `send` and alert e-mails both go this way, and so read the same.
+pub fn local_outbox(state_dir: &Path) -> Result<Outbox, SendError> {
+    Ok(Outbox::new(state_dir)?.signed(Dkim::from_env()?))
 }
 
 /// What a bulk sender needs and this run is missing, for the preflight.
