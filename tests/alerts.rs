@@ -473,6 +473,21 @@ fn check_chat(requests: &[Value]) {
     common::assert_slack_parses(&slack);
 }
 
+/// Runs canvass in the workspace at `root` with the test's keys and `env`, and without
+/// an SMTP server, so that e-mails go to the local outbox.
+fn run_in(root: &Path, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_canvass"))
+        .env("CANVASS_KEY", KEY)
+        .env("CANVASS_WEBHOOK_SECRET", SECRET)
+        .env_remove("CANVASS_SMTP_URL")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .arg("--workspace")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn import_raises_alerts_only_when_asked_and_alerts_delivers_them() {
     if !receiver_available() {
@@ -487,17 +502,7 @@ fn import_raises_alerts_only_when_asked_and_alerts_delivers_them() {
          r1,2026-01-05T10:00:00Z,2,Slow,no\nr2,2026-01-05T11:00:00Z,9,,no\n",
     )
     .unwrap();
-    let canvass = |args: &[&str], env: &[(&str, String)]| {
-        Command::new(env!("CARGO_BIN_EXE_canvass"))
-            .env("CANVASS_KEY", KEY)
-            .env("CANVASS_WEBHOOK_SECRET", SECRET)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .arg("--workspace")
-            .arg(root)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let canvass = |args: &[&str], env: &[(&str, String)]| run_in(root, args, env);
     let file = history.to_str().unwrap();
     common::assert_success(&canvass(&["import", file, "--survey", "fb"], &[]));
     assert_eq!(
@@ -596,17 +601,8 @@ fn an_alert_e_mail_in_the_local_outbox_is_signed_like_a_sent_survey() {
         "respondent,submitted_at,score,why,contact\nr1,2026-01-05T10:00:00Z,1,Slow,no\n",
     )
     .unwrap();
-    let canvass = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_canvass"))
-            .env("CANVASS_KEY", KEY)
-            .env("CANVASS_DKIM_KEY", &key)
-            .env_remove("CANVASS_SMTP_URL")
-            .arg("--workspace")
-            .arg(root)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let dkim = [("CANVASS_DKIM_KEY", key.display().to_string())];
+    let canvass = |args: &[&str]| run_in(root, args, &dkim);
     let file = history.to_str().unwrap();
     common::assert_success(&canvass(&["import", file, "--survey", "fb", "--alerts"]));
     let delivered = canvass(&["alerts", "--deliver"]);
