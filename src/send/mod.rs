@@ -145,9 +145,11 @@ impl Mailer {
 
 /// The outbox folder e-mails go to when no SMTP server is configured, each signed with
 /// the DKIM key when one is set, so that a file shows the message a server would get.
-/// `send` and alert e-mails both go this way, and so read the same.
+/// `send` and alert e-mails both go this way, and so read the same. The key is read
+/// first, so an unusable one stops the run before the folder exists.
 pub fn local_outbox(state_dir: &Path) -> Result<Outbox, SendError> {
-    Ok(Outbox::new(state_dir)?.signed(Dkim::from_env()?))
+    let dkim = Dkim::from_env()?;
+    Ok(Outbox::new(state_dir)?.signed(dkim))
 }
 
 /// What a bulk sender needs and this run is missing, for the preflight.
